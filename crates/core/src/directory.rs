@@ -1,0 +1,698 @@
+//! The domain service: every IAM and STS operation on accounts, users and access keys.
+//!
+//! Reads are answered from the current snapshot. A write validates against the snapshot,
+//! commits its changes to the store in one transaction, and only then publishes the next
+//! snapshot, so nothing is acknowledged before it is durable.
+
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use chrono::{DateTime, Duration, SubsecRound, Utc};
+use zeroize::Zeroizing;
+
+use crate::error::{ErrorCode, IamError};
+use crate::ids::{self, IdKind};
+use crate::model::{
+    ADMINISTRATOR_ACCESS_ARN, AccessKey, CredentialReport, KeyStatus, LastUsed, Tag, User,
+};
+use crate::seal::{MASTER_KEY_CHECK_AAD, MasterKey, access_key_aad};
+use crate::state::{ApplyError, State};
+use crate::store::{
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, CredentialReportRow, LoginProfileRow,
+    Store, StoreError, TAGS_PER_USER, UserRow,
+};
+use crate::{password, report, validate};
+
+/// How long a credential report stays current; within it GenerateCredentialReport reuses it.
+pub const CREDENTIAL_REPORT_LIFETIME: Duration = Duration::hours(4);
+
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    #[error("cannot read the store: {0}")]
+    Store(#[from] StoreError),
+    #[error("the master key does not belong to this data: {0}")]
+    WrongMasterKey(#[from] ApplyError),
+}
+
+/// What `initialize` creates and shows exactly once.
+#[derive(Debug)]
+pub struct Initialized {
+    pub account_id: String,
+    pub root_email: String,
+    pub root_password: Zeroizing<String>,
+    pub user_name: String,
+    pub user_arn: String,
+    pub console_password: Zeroizing<String>,
+    pub access_key_id: String,
+    pub secret_access_key: Zeroizing<String>,
+}
+
+/// A new access key, the only time its secret is seen.
+#[derive(Debug)]
+pub struct CreatedAccessKey {
+    pub user_name: String,
+    pub key: Arc<AccessKey>,
+}
+
+/// One page of a listing and the marker of the next page, if there is one.
+#[derive(Debug)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub marker: Option<String>,
+}
+
+/// Which credential report GenerateCredentialReport left behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReportState {
+    Started,
+    Complete,
+}
+
+/// How many items a listing returns when MaxItems is not given.
+pub const DEFAULT_MAX_ITEMS: usize = 100;
+
+#[derive(Debug)]
+pub struct Directory {
+    store: Arc<dyn Store>,
+    master: MasterKey,
+    state: ArcSwap<State>,
+    /// Serializes writers so that validation, commit and publication happen in one order.
+    writer: Mutex<()>,
+}
+
+impl std::fmt::Debug for dyn Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Store")
+    }
+}
+
+fn store_failure(error: StoreError) -> IamError {
+    tracing::error!(%error, "store write failed");
+    IamError::service_failure()
+}
+
+fn now() -> DateTime<Utc> {
+    // IAM reports times to the second.
+    Utc::now().trunc_subsecs(0)
+}
+
+impl Directory {
+    /// Loads the snapshot from the store and checks that `master` is the key it was sealed
+    /// with.
+    pub fn open(store: Arc<dyn Store>, master: MasterKey) -> Result<Self, OpenError> {
+        let contents = store.load()?;
+        if let Some(check) = &contents.master_key_check {
+            master
+                .open(check, MASTER_KEY_CHECK_AAD)
+                .map_err(ApplyError::from)?;
+        }
+        let state = State::from_contents(contents, &master)?;
+        Ok(Directory {
+            store,
+            master,
+            state: ArcSwap::from_pointee(state),
+            writer: Mutex::new(()),
+        })
+    }
+
+    /// The current snapshot. Cheap; callers on the request path hold it for one request.
+    pub fn snapshot(&self) -> Arc<State> {
+        self.state.load_full()
+    }
+
+    pub fn is_initialized(&self) -> bool {
+        !self.state.load().accounts.is_empty()
+    }
+
+    /// Runs `plan` against the current snapshot under the writer lock, commits the changes
+    /// it returns and publishes the snapshot they produce.
+    fn write<T>(
+        &self,
+        plan: impl FnOnce(&State) -> Result<(Vec<Change>, T), IamError>,
+    ) -> Result<(T, Arc<State>), IamError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.state.load_full();
+        let (changes, output) = plan(&current)?;
+        self.store.apply(&changes).map_err(|error| match error {
+            StoreError::Backend(_) => store_failure(error),
+            // The snapshot said the change was valid but the store disagrees: another writer
+            // got there first. Report it as AWS would report the conflict itself.
+            StoreError::AlreadyExists => IamError::new(
+                ErrorCode::EntityAlreadyExists,
+                "The entity already exists.",
+            ),
+            StoreError::LimitExceeded { quota, limit } => IamError::new(
+                ErrorCode::LimitExceeded,
+                format!("Cannot exceed quota for {quota}: {limit}"),
+            ),
+            StoreError::DeleteConflict => IamError::new(
+                ErrorCode::DeleteConflict,
+                "Cannot delete entity, must delete access keys first.",
+            ),
+            StoreError::NotFound => IamError::new(
+                ErrorCode::NoSuchEntity,
+                "The entity referred to does not exist.",
+            ),
+        })?;
+        let mut next = State::clone(&current);
+        for change in &changes {
+            if let Err(error) = next.apply(change, &self.master) {
+                // The store committed; rebuild the snapshot from it rather than serve a
+                // snapshot that disagrees with it.
+                tracing::error!(%error, "snapshot out of step with the store; reloading");
+                next = self.reload().map_err(|_| IamError::service_failure())?;
+                break;
+            }
+        }
+        let next = Arc::new(next);
+        self.state.store(next.clone());
+        Ok((output, next))
+    }
+
+    fn reload(&self) -> Result<State, OpenError> {
+        Ok(State::from_contents(self.store.load()?, &self.master)?)
+    }
+
+    /// Creates the first account: its root user (no access key), and the administrator
+    /// `admin` holding AdministratorAccess, a console password and one access key.
+    pub fn initialize(&self, root_email: Option<&str>) -> Result<Initialized, IamError> {
+        let ((init, _), _) = self.write(|state| {
+            if !state.accounts.is_empty() {
+                return Err(IamError::new(
+                    ErrorCode::EntityAlreadyExists,
+                    "This data directory is already initialized.",
+                ));
+            }
+            let created = now();
+            let account_id = ids::new_account_id();
+            let root_email = root_email
+                .map(str::to_owned)
+                .unwrap_or_else(|| format!("root@{account_id}.latchkey.invalid"));
+            let root_password = ids::new_console_password();
+            let console_password = ids::new_console_password();
+            let user_id = ids::new_unique_id(IdKind::User);
+            let access_key_id = ids::new_access_key_id(&account_id);
+            let secret = ids::new_secret_access_key();
+            let changes = vec![
+                Change::SetMasterKeyCheck(self.master.seal(b"latchkey", MASTER_KEY_CHECK_AAD)),
+                Change::CreateAccount(AccountRow {
+                    id: account_id.clone(),
+                    name: "management".into(),
+                    root_email: root_email.clone(),
+                    root_password_hash: password::hash(&root_password),
+                    created,
+                }),
+                Change::CreateUser(UserRow {
+                    id: user_id.clone(),
+                    account_id: account_id.clone(),
+                    name: "admin".into(),
+                    path: "/".into(),
+                    created,
+                }),
+                Change::CreateLoginProfile(LoginProfileRow {
+                    user_id: user_id.clone(),
+                    password_hash: password::hash(&console_password),
+                    created,
+                    password_reset_required: false,
+                }),
+                Change::AttachUserPolicy {
+                    user_id: user_id.clone(),
+                    policy_arn: ADMINISTRATOR_ACCESS_ARN.into(),
+                },
+                Change::CreateAccessKey(AccessKeyRow {
+                    id: access_key_id.clone(),
+                    account_id: account_id.clone(),
+                    user_id: Some(user_id),
+                    status: KeyStatus::Active,
+                    created,
+                    sealed_secret: self.master.seal(secret.as_bytes(), &access_key_aad(&access_key_id)),
+                    last_used: None,
+                }),
+            ];
+            let init = Initialized {
+                user_arn: crate::model::user_arn(&account_id, "/", "admin"),
+                account_id,
+                root_email,
+                root_password,
+                user_name: "admin".into(),
+                console_password,
+                access_key_id,
+                secret_access_key: secret,
+            };
+            Ok((changes, (init, ())))
+        })?;
+        Ok(init)
+    }
+
+    pub fn create_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        path: Option<&str>,
+        tags: Vec<Tag>,
+    ) -> Result<Arc<User>, IamError> {
+        validate::user_name("userName", name)?;
+        let path = path.unwrap_or("/");
+        validate::path("path", path)?;
+        validate::tags(&tags)?;
+        if tags.len() > TAGS_PER_USER {
+            return Err(too_many_tags());
+        }
+        let (user_id, state) = self.write(|state| {
+            if state.user_by_name(account_id, name).is_some() {
+                return Err(IamError::new(
+                    ErrorCode::EntityAlreadyExists,
+                    format!("User with name {name} already exists."),
+                ));
+            }
+            let id = ids::new_unique_id(IdKind::User);
+            let mut changes = vec![Change::CreateUser(UserRow {
+                id: id.clone(),
+                account_id: account_id.to_owned(),
+                name: name.to_owned(),
+                path: path.to_owned(),
+                created: now(),
+            })];
+            if !tags.is_empty() {
+                changes.push(Change::SetUserTags {
+                    user_id: id.clone(),
+                    tags: tags.clone(),
+                });
+            }
+            Ok((changes, id))
+        })?;
+        state.user(&user_id).map_err(|_| IamError::service_failure())
+    }
+
+    /// The named user of the account.
+    pub fn user(&self, account_id: &str, name: &str) -> Result<Arc<User>, IamError> {
+        self.snapshot()
+            .user_by_name(account_id, name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_user(name))
+    }
+
+    pub fn list_users(
+        &self,
+        account_id: &str,
+        path_prefix: Option<&str>,
+        marker: Option<&str>,
+        max_items: Option<usize>,
+    ) -> Result<Page<Arc<User>>, IamError> {
+        let prefix = path_prefix.unwrap_or("/");
+        validate::path_prefix(prefix)?;
+        let from = marker.map(decode_marker).transpose()?;
+        let state = self.snapshot();
+        let users = state
+            .users_of_account(account_id, from.as_deref())
+            .filter(|u| u.path.starts_with(prefix))
+            .cloned();
+        Ok(paginate(users, max_items, |u| u.name.to_lowercase()))
+    }
+
+    pub fn update_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        new_name: Option<&str>,
+        new_path: Option<&str>,
+    ) -> Result<(), IamError> {
+        if let Some(new_name) = new_name {
+            validate::user_name("newUserName", new_name)?;
+        }
+        if let Some(new_path) = new_path {
+            validate::path("newPath", new_path)?;
+        }
+        self.write(|state| {
+            let user = state
+                .user_by_name(account_id, name)
+                .ok_or_else(|| IamError::no_such_user(name))?;
+            let target_name = new_name.unwrap_or(&user.name);
+            if let Some(other) = state.user_by_name(account_id, target_name) {
+                if other.id != user.id {
+                    return Err(IamError::new(
+                        ErrorCode::EntityAlreadyExists,
+                        format!("User with name {target_name} already exists."),
+                    ));
+                }
+            }
+            Ok((
+                vec![Change::RenameUser {
+                    user_id: user.id.clone(),
+                    name: target_name.to_owned(),
+                    path: new_path.unwrap_or(&user.path).to_owned(),
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    pub fn delete_user(&self, account_id: &str, name: &str) -> Result<(), IamError> {
+        self.write(|state| {
+            let user = state
+                .user_by_name(account_id, name)
+                .ok_or_else(|| IamError::no_such_user(name))?;
+            let conflict = if !user.access_key_ids.is_empty() {
+                Some("Cannot delete entity, must delete access keys first.")
+            } else if user.login_profile.is_some() {
+                Some("Cannot delete entity, must delete login profile first.")
+            } else if !user.attached_policy_arns.is_empty() {
+                Some("Cannot delete entity, must detach all policies first.")
+            } else {
+                None
+            };
+            if let Some(message) = conflict {
+                return Err(IamError::new(ErrorCode::DeleteConflict, message));
+            }
+            Ok((
+                vec![Change::DeleteUser {
+                    user_id: user.id.clone(),
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    pub fn tag_user(&self, account_id: &str, name: &str, tags: Vec<Tag>) -> Result<(), IamError> {
+        validate::tags(&tags)?;
+        self.write(|state| {
+            let user = state
+                .user_by_name(account_id, name)
+                .ok_or_else(|| IamError::no_such_user(name))?;
+            let added = tags
+                .iter()
+                .filter(|t| !user.tags.iter().any(|existing| existing.key == t.key))
+                .count();
+            if user.tags.len() + added > TAGS_PER_USER {
+                return Err(too_many_tags());
+            }
+            Ok((
+                vec![Change::SetUserTags {
+                    user_id: user.id.clone(),
+                    tags: tags.clone(),
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    pub fn untag_user(&self, account_id: &str, name: &str, keys: Vec<String>) -> Result<(), IamError> {
+        for key in &keys {
+            validate::tag_key(key)?;
+        }
+        self.write(|state| {
+            let user = state
+                .user_by_name(account_id, name)
+                .ok_or_else(|| IamError::no_such_user(name))?;
+            Ok((
+                vec![Change::RemoveUserTags {
+                    user_id: user.id.clone(),
+                    keys: keys.clone(),
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    pub fn create_access_key(&self, account_id: &str, user_name: &str) -> Result<CreatedAccessKey, IamError> {
+        let (key_id, state) = self.write(|state| {
+            let user = state
+                .user_by_name(account_id, user_name)
+                .ok_or_else(|| IamError::no_such_user(user_name))?;
+            if user.access_key_ids.len() >= ACCESS_KEYS_PER_USER {
+                return Err(IamError::new(
+                    ErrorCode::LimitExceeded,
+                    format!("Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"),
+                ));
+            }
+            let id = ids::new_access_key_id(account_id);
+            let secret = ids::new_secret_access_key();
+            Ok((
+                vec![Change::CreateAccessKey(AccessKeyRow {
+                    id: id.clone(),
+                    account_id: account_id.to_owned(),
+                    user_id: Some(user.id.clone()),
+                    status: KeyStatus::Active,
+                    created: now(),
+                    sealed_secret: self.master.seal(secret.as_bytes(), &access_key_aad(&id)),
+                    last_used: None,
+                })],
+                id,
+            ))
+        })?;
+        let key = state
+            .access_keys
+            .get(&key_id)
+            .cloned()
+            .ok_or_else(IamError::service_failure)?;
+        let user_name = match &key.owner {
+            crate::model::KeyOwner::User(id) => state.users.get(id).map(|u| u.name.clone()),
+            crate::model::KeyOwner::Root => None,
+        }
+        .unwrap_or_default();
+        Ok(CreatedAccessKey { user_name, key })
+    }
+
+    /// The user's keys, oldest first.
+    pub fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<(Arc<User>, Vec<Arc<AccessKey>>), IamError> {
+        let state = self.snapshot();
+        let user = state
+            .user_by_name(account_id, user_name)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_user(user_name))?;
+        let keys = user
+            .access_key_ids
+            .iter()
+            .filter_map(|id| state.access_keys.get(id).cloned())
+            .collect();
+        Ok((user, keys))
+    }
+
+    pub fn update_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        validate::access_key_id(access_key_id)?;
+        self.write(|state| {
+            let key_id = owned_key(state, account_id, user_name, access_key_id)?;
+            Ok((
+                vec![Change::SetAccessKeyStatus {
+                    access_key_id: key_id,
+                    status,
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    pub fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<(), IamError> {
+        validate::access_key_id(access_key_id)?;
+        self.write(|state| {
+            let key_id = owned_key(state, account_id, user_name, access_key_id)?;
+            Ok((vec![Change::DeleteAccessKey { access_key_id: key_id }], ()))
+        })?;
+        Ok(())
+    }
+
+    /// The key, for GetAccessKeyLastUsed; any key of the account.
+    pub fn access_key(&self, account_id: &str, access_key_id: &str) -> Result<Arc<AccessKey>, IamError> {
+        validate::access_key_id(access_key_id)?;
+        self.snapshot()
+            .access_keys
+            .get(access_key_id)
+            .filter(|k| k.account_id == account_id)
+            .cloned()
+            .ok_or_else(|| IamError::no_such_access_key(access_key_id))
+    }
+
+    /// Writes key uses recorded since the last call to the store. Key use is tracked in
+    /// memory on the request path and saved in the background, as AWS also reports it with
+    /// a delay; a use not yet saved is lost only if the process dies.
+    pub fn save_key_usage(&self) -> Result<usize, IamError> {
+        let state = self.snapshot();
+        let mut pending: Vec<(Arc<AccessKey>, LastUsed)> = Vec::new();
+        for key in state.access_keys.values() {
+            if let Some(used) = key.runtime.take_unsaved() {
+                pending.push((key.clone(), used));
+            }
+        }
+        if pending.is_empty() {
+            return Ok(0);
+        }
+        let changes: Vec<Change> = pending
+            .iter()
+            .map(|(key, used)| Change::RecordAccessKeyUse {
+                access_key_id: key.id.clone(),
+                last_used: used.clone(),
+            })
+            .collect();
+        if let Err(error) = self.store.apply(&changes) {
+            for (key, _) in &pending {
+                key.runtime.mark_unsaved();
+            }
+            return Err(store_failure(error));
+        }
+        Ok(changes.len())
+    }
+
+    /// Generates the account's credential report unless a current one exists.
+    pub fn generate_credential_report(&self, account_id: &str) -> Result<ReportState, IamError> {
+        let (state, _) = self.write(|state| {
+            if let Some(report) = state.credential_reports.get(account_id) {
+                if now() - report.generated < CREDENTIAL_REPORT_LIFETIME {
+                    return Ok((Vec::new(), ReportState::Complete));
+                }
+            }
+            let account = state
+                .accounts
+                .get(account_id)
+                .ok_or_else(IamError::service_failure)?;
+            let csv = report::render(state, account);
+            Ok((
+                vec![Change::PutCredentialReport(CredentialReportRow {
+                    account_id: account_id.to_owned(),
+                    generated: now(),
+                    csv: csv.into_bytes(),
+                })],
+                ReportState::Started,
+            ))
+        })?;
+        Ok(state)
+    }
+
+    pub fn credential_report(&self, account_id: &str) -> Result<Arc<CredentialReport>, IamError> {
+        let report = self
+            .snapshot()
+            .credential_reports
+            .get(account_id)
+            .cloned()
+            .ok_or_else(|| {
+                IamError::new(
+                    ErrorCode::ReportNotPresent,
+                    "Credential report not present. Call GenerateCredentialReport to generate one.",
+                )
+            })?;
+        if now() - report.generated >= CREDENTIAL_REPORT_LIFETIME {
+            return Err(IamError::new(
+                ErrorCode::ReportExpired,
+                "Credential report has expired. Call GenerateCredentialReport to generate a new one.",
+            ));
+        }
+        Ok(report)
+    }
+
+    /// GetAccountSummary's map, in the order AWS lists its keys.
+    pub fn account_summary(&self, account_id: &str) -> Vec<(&'static str, usize)> {
+        let state = self.snapshot();
+        let users = state.users_of_account(account_id, None).count();
+        let root_keys = state
+            .access_keys
+            .values()
+            .filter(|k| k.account_id == account_id && k.owner == crate::model::KeyOwner::Root)
+            .count();
+        vec![
+            ("GroupPolicySizeQuota", 5120),
+            ("InstanceProfilesQuota", 1000),
+            ("Policies", 0),
+            ("GroupsPerUserQuota", 10),
+            ("InstanceProfiles", 0),
+            ("AttachedPoliciesPerUserQuota", 10),
+            ("Users", users),
+            ("PoliciesQuota", 1500),
+            ("Providers", 0),
+            ("AccountMFAEnabled", 0),
+            ("AccessKeysPerUserQuota", ACCESS_KEYS_PER_USER),
+            ("AssumeRolePolicySizeQuota", 2048),
+            ("PolicyVersionsInUseQuota", 10000),
+            ("GlobalEndpointTokenVersion", 1),
+            ("VersionsPerPolicyQuota", 5),
+            ("AttachedPoliciesPerGroupQuota", 10),
+            ("PolicySizeQuota", 6144),
+            ("Groups", 0),
+            ("AccountSigningCertificatesPresent", 0),
+            ("UsersQuota", 5000),
+            ("ServerCertificatesQuota", 20),
+            ("MFADevices", 0),
+            ("UserPolicySizeQuota", 2048),
+            ("PolicyVersionsInUse", 0),
+            ("ServerCertificates", 0),
+            ("Roles", 0),
+            ("RolesQuota", 1000),
+            ("SigningCertificatesPerUserQuota", 2),
+            ("MFADevicesInUse", 0),
+            ("RolePolicySizeQuota", 10240),
+            ("AttachedPoliciesPerRoleQuota", 10),
+            ("AccountAccessKeysPresent", usize::from(root_keys > 0)),
+            ("GroupsQuota", 300),
+        ]
+    }
+}
+
+/// The key id if the key exists and belongs to the named user, with AWS's errors otherwise.
+fn owned_key(state: &State, account_id: &str, user_name: &str, access_key_id: &str) -> Result<String, IamError> {
+    let user = state
+        .user_by_name(account_id, user_name)
+        .ok_or_else(|| IamError::no_such_user(user_name))?;
+    if !user.access_key_ids.iter().any(|id| id == access_key_id) {
+        return Err(IamError::no_such_access_key(access_key_id));
+    }
+    Ok(access_key_id.to_owned())
+}
+
+fn too_many_tags() -> IamError {
+    IamError::new(
+        ErrorCode::LimitExceeded,
+        format!("The number of tags has reached the maximum limit of {TAGS_PER_USER}."),
+    )
+}
+
+fn encode_marker(sort_key: &str) -> String {
+    data_encoding::BASE64URL_NOPAD.encode(sort_key.as_bytes())
+}
+
+fn decode_marker(marker: &str) -> Result<String, IamError> {
+    data_encoding::BASE64URL_NOPAD
+        .decode(marker.as_bytes())
+        .ok()
+        .and_then(|bytes| String::from_utf8(bytes).ok())
+        .ok_or_else(|| IamError::new(ErrorCode::ValidationError, "Invalid Marker."))
+}
+
+/// Takes up to `max_items` and, when more remain, the marker that resumes at the next one.
+fn paginate<T>(
+    mut items: impl Iterator<Item = T>,
+    max_items: Option<usize>,
+    sort_key: impl Fn(&T) -> String,
+) -> Page<T> {
+    let max = max_items.unwrap_or(DEFAULT_MAX_ITEMS);
+    let page: Vec<T> = items.by_ref().take(max).collect();
+    let marker = items.next().map(|next| encode_marker(&sort_key(&next)));
+    Page { items: page, marker }
+}
+
+/// Pages over a list that has no natural key (tags): the marker is the offset.
+pub fn paginate_by_offset<T: Clone>(
+    items: &[T],
+    marker: Option<&str>,
+    max_items: Option<usize>,
+) -> Result<Page<T>, IamError> {
+    let start = match marker {
+        None => 0,
+        Some(marker) => decode_marker(marker)?
+            .parse::<usize>()
+            .map_err(|_| IamError::new(ErrorCode::ValidationError, "Invalid Marker."))?,
+    };
+    let max = max_items.unwrap_or(DEFAULT_MAX_ITEMS);
+    let end = start.saturating_add(max).min(items.len());
+    let page = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
+    let marker = (end < items.len()).then(|| encode_marker(&end.to_string()));
+    Ok(Page { items: page, marker })
+}

@@ -1,0 +1,20 @@
+//! latchkey's domain layer: accounts, users, access keys and the rules that govern them.
+//!
+//! Nothing here speaks HTTP or a wire protocol. The [`Directory`] is the service the
+//! transport calls; it reads from an in-memory snapshot ([`state::State`]) and writes through
+//! the [`store::Store`] trait.
+
+pub mod authz;
+pub mod directory;
+pub mod error;
+pub mod ids;
+pub mod model;
+pub mod password;
+pub mod report;
+pub mod seal;
+pub mod state;
+pub mod store;
+pub mod validate;
+
+pub use directory::{Directory, Page};
+pub use error::{ErrorCode, IamError};

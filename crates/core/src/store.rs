@@ -1,0 +1,152 @@
+//! The storage boundary: what the domain asks of a database.
+//!
+//! Every write is a batch of [`Change`]s applied in one transaction. The store enforces the
+//! invariants that must hold even with several writers (unique names, the access-key quota)
+//! inside that transaction, so two instances racing cannot both succeed. Reads for the request
+//! path come from the in-memory snapshot, which is built from [`Contents`] and kept current
+//! by applying the same changes.
+
+use chrono::{DateTime, Utc};
+
+use crate::model::{KeyStatus, LastUsed, Tag};
+
+/// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
+pub const ACCESS_KEYS_PER_USER: usize = 2;
+/// The most tags an IAM user may carry.
+pub const TAGS_PER_USER: usize = 50;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: String,
+    pub name: String,
+    pub root_email: String,
+    pub root_password_hash: String,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessKeyRow {
+    pub id: String,
+    pub account_id: String,
+    /// `None` for a root user key.
+    pub user_id: Option<String>,
+    pub status: KeyStatus,
+    pub created: DateTime<Utc>,
+    /// The secret, sealed under the master key with the key id as associated data.
+    pub sealed_secret: Vec<u8>,
+    pub last_used: Option<LastUsed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LoginProfileRow {
+    pub user_id: String,
+    pub password_hash: String,
+    pub created: DateTime<Utc>,
+    pub password_reset_required: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CredentialReportRow {
+    pub account_id: String,
+    pub generated: DateTime<Utc>,
+    pub csv: Vec<u8>,
+}
+
+/// One change to the stored state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    CreateAccount(AccountRow),
+    CreateUser(UserRow),
+    RenameUser {
+        user_id: String,
+        name: String,
+        path: String,
+    },
+    DeleteUser {
+        user_id: String,
+    },
+    /// Adds or overwrites these tags; fails with [`StoreError::LimitExceeded`] past
+    /// [`TAGS_PER_USER`].
+    SetUserTags {
+        user_id: String,
+        tags: Vec<Tag>,
+    },
+    RemoveUserTags {
+        user_id: String,
+        keys: Vec<String>,
+    },
+    CreateLoginProfile(LoginProfileRow),
+    AttachUserPolicy {
+        user_id: String,
+        policy_arn: String,
+    },
+    /// Fails with [`StoreError::LimitExceeded`] when the user already holds
+    /// [`ACCESS_KEYS_PER_USER`] keys.
+    CreateAccessKey(AccessKeyRow),
+    SetAccessKeyStatus {
+        access_key_id: String,
+        status: KeyStatus,
+    },
+    DeleteAccessKey {
+        access_key_id: String,
+    },
+    RecordAccessKeyUse {
+        access_key_id: String,
+        last_used: LastUsed,
+    },
+    PutCredentialReport(CredentialReportRow),
+    /// Records, once, the sealed value that proves which master key the store belongs to.
+    SetMasterKeyCheck(Vec<u8>),
+}
+
+/// Everything the snapshot is built from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Contents {
+    pub accounts: Vec<AccountRow>,
+    pub users: Vec<UserRow>,
+    pub user_tags: Vec<(String, Tag)>,
+    pub login_profiles: Vec<LoginProfileRow>,
+    pub user_policies: Vec<(String, String)>,
+    pub access_keys: Vec<AccessKeyRow>,
+    pub credential_reports: Vec<CredentialReportRow>,
+    /// The sealed check value that proves which master key this store was initialized with.
+    pub master_key_check: Option<Vec<u8>>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum StoreError {
+    /// A uniqueness constraint refused the change (a name or id already taken).
+    #[error("already exists")]
+    AlreadyExists,
+    /// A quota checked in the transaction refused the change.
+    #[error("quota {quota} of {limit} exceeded")]
+    LimitExceeded { quota: &'static str, limit: usize },
+    /// The row to delete still has dependents (a user that holds access keys).
+    #[error("dependent rows exist")]
+    DeleteConflict,
+    /// The row the change refers to is gone.
+    #[error("not found")]
+    NotFound,
+    /// The backend failed; nothing was committed.
+    #[error("storage failure: {0}")]
+    Backend(String),
+}
+
+/// A database that keeps latchkey's state.
+pub trait Store: Send + Sync + 'static {
+    /// Reads the whole state, for building a snapshot.
+    fn load(&self) -> Result<Contents, StoreError>;
+
+    /// Applies the changes in one transaction: all of them are durable when this returns
+    /// `Ok`, none of them when it returns `Err`.
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+}

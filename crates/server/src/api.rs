@@ -1,0 +1,320 @@
+//! IAM and STS operations: decode the parameters, authorize, call the directory, encode the
+//! response exactly as AWS shapes it.
+
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use latchkey_core::directory::{Page, ReportState, paginate_by_offset};
+use latchkey_core::model::{AccessKey, KeyStatus, Principal, Tag, User, user_arn};
+use latchkey_core::{Directory, ErrorCode, IamError, authz, ids};
+use latchkey_query::{QueryError, QueryRequest, XmlResponse};
+
+use crate::auth::Caller;
+use crate::operation::{Operation, ResourceKind};
+
+/// Timestamps as IAM writes them.
+fn timestamp(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn invalid(error: QueryError) -> IamError {
+    let code = if error.code == "InvalidInput" {
+        ErrorCode::InvalidInput
+    } else {
+        ErrorCode::ValidationError
+    };
+    IamError::new(code, error.message)
+}
+
+/// Reads `MaxItems` (1–1000) as every IAM listing does.
+fn max_items(params: &QueryRequest) -> Result<Option<usize>, IamError> {
+    Ok(params
+        .int_in("MaxItems", 1, 1000)
+        .map_err(invalid)?
+        .map(|n| n as usize))
+}
+
+fn marker(params: &QueryRequest) -> Result<Option<&str>, IamError> {
+    match params.get("Marker") {
+        Some("") => Err(IamError::new(
+            ErrorCode::ValidationError,
+            "1 validation error detected: Value '' at 'marker' failed to satisfy constraint: Member must have length greater than or equal to 1",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn tags(params: &QueryRequest, name: &str) -> Result<Vec<Tag>, IamError> {
+    params
+        .struct_list(name, |member| {
+            Ok(Tag {
+                key: member.get("Key").unwrap_or_default().to_owned(),
+                value: member.get("Value").unwrap_or_default().to_owned(),
+            })
+        })
+        .map_err(invalid)
+}
+
+/// The user an operation acts on: `UserName`, or the calling user when it is omitted.
+fn target_user_name<'a>(caller: &'a Caller, params: &'a QueryRequest) -> Result<&'a str, IamError> {
+    if let Some(name) = params.get("UserName") {
+        return Ok(name);
+    }
+    match &caller.principal {
+        Principal::User(user) => Ok(&user.name),
+        Principal::Root { .. } => Err(IamError::new(
+            ErrorCode::ValidationError,
+            "Must specify userName when calling with non-User credentials",
+        )),
+    }
+}
+
+/// The ARN of the resource the operation's action applies to, as the Service Authorization
+/// Reference defines it.
+fn resource_arn(directory: &Directory, caller: &Caller, op: Operation, params: &QueryRequest) -> Result<String, IamError> {
+    let account = caller.principal.account_id();
+    Ok(match op.resource_kind() {
+        ResourceKind::Any => "*".to_owned(),
+        ResourceKind::UserPath => format!("arn:aws:iam::{account}:user{}", params.get("PathPrefix").unwrap_or("/")),
+        ResourceKind::User => {
+            let name = target_user_name(caller, params)?;
+            match directory.snapshot().user_by_name(account, name) {
+                Some(user) => user.arn(),
+                None => user_arn(account, "/", name),
+            }
+        }
+        ResourceKind::AccessKeyOwner => {
+            let key_id = params.required("AccessKeyId").map_err(invalid)?;
+            let state = directory.snapshot();
+            state
+                .access_keys
+                .get(key_id)
+                .filter(|k| k.account_id == account)
+                .and_then(|k| state.principal_for_key(k))
+                .map(|p| p.arn())
+                .unwrap_or_else(|| "*".to_owned())
+        }
+    })
+}
+
+/// Runs one operation for an authenticated caller and returns the response document.
+pub fn execute(
+    directory: &Directory,
+    caller: &Caller,
+    op: Operation,
+    params: &QueryRequest,
+    request_id: &str,
+) -> Result<String, IamError> {
+    if !op.always_allowed() {
+        let resource = resource_arn(directory, caller, op, params)?;
+        authz::authorize(&caller.principal, &op.action(), &resource)?;
+    }
+    let account = caller.principal.account_id();
+    let xmlns = op.service().xmlns();
+    let name = op.name();
+    let mut out = XmlResponse::new(name, xmlns);
+    match op {
+        Operation::CreateUser => {
+            if params.get("PermissionsBoundary").is_some() {
+                // Accepting and ignoring a boundary would grant more than the caller asked.
+                return Err(IamError::new(
+                    ErrorCode::InvalidInput,
+                    "Permissions boundaries are not supported by this server yet.",
+                ));
+            }
+            let user = directory.create_user(
+                account,
+                params.required("UserName").map_err(invalid)?,
+                params.get("Path"),
+                tags(params, "Tags")?,
+            )?;
+            write_user(&mut out, "User", &user, true);
+        }
+        Operation::GetUser => {
+            let user = directory.user(account, target_user_name(caller, params)?)?;
+            write_user(&mut out, "User", &user, true);
+        }
+        Operation::ListUsers => {
+            let page = directory.list_users(account, params.get("PathPrefix"), marker(params)?, max_items(params)?)?;
+            out.list("Users", &page.items, |out, user| write_user_fields(out, user, false));
+            write_page_end(&mut out, &page);
+        }
+        Operation::UpdateUser => {
+            directory.update_user(
+                account,
+                params.required("UserName").map_err(invalid)?,
+                params.get("NewUserName"),
+                params.get("NewPath"),
+            )?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::DeleteUser => {
+            directory.delete_user(account, params.required("UserName").map_err(invalid)?)?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::TagUser => {
+            params.required("Tags.member.1.Key").map_err(|_| {
+                IamError::new(
+                    ErrorCode::ValidationError,
+                    "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
+                )
+            })?;
+            directory.tag_user(account, params.required("UserName").map_err(invalid)?, tags(params, "Tags")?)?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::UntagUser => {
+            let keys = params
+                .string_list("TagKeys")
+                .map_err(invalid)?
+                .into_iter()
+                .map(str::to_owned)
+                .collect();
+            directory.untag_user(account, params.required("UserName").map_err(invalid)?, keys)?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::ListUserTags => {
+            let user = directory.user(account, params.required("UserName").map_err(invalid)?)?;
+            let page = paginate_by_offset(&user.tags, marker(params)?, max_items(params)?)?;
+            write_tags(&mut out, &page.items);
+            write_page_end(&mut out, &page);
+        }
+        Operation::CreateAccessKey => {
+            let created = directory.create_access_key(account, target_user_name(caller, params)?)?;
+            let key = &created.key;
+            out.open("AccessKey")
+                .element("UserName", &created.user_name)
+                .element("AccessKeyId", &key.id)
+                .element("Status", key.status.as_str())
+                .element("SecretAccessKey", &key.secret)
+                .element("CreateDate", &timestamp(key.created))
+                .close("AccessKey");
+        }
+        Operation::ListAccessKeys => {
+            let (user, keys) = directory.list_access_keys(account, target_user_name(caller, params)?)?;
+            let page = paginate_by_offset(&keys, marker(params)?, max_items(params)?)?;
+            out.list("AccessKeyMetadata", &page.items, |out, key| {
+                out.element("UserName", &user.name)
+                    .element("AccessKeyId", &key.id)
+                    .element("Status", key.status.as_str())
+                    .element("CreateDate", &timestamp(key.created));
+            });
+            write_page_end(&mut out, &page);
+        }
+        Operation::UpdateAccessKey => {
+            let status_text = params.required("Status").map_err(invalid)?;
+            let status = KeyStatus::parse(status_text).ok_or_else(|| {
+                IamError::new(
+                    ErrorCode::ValidationError,
+                    format!("1 validation error detected: Value '{status_text}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
+                )
+            })?;
+            directory.update_access_key(
+                account,
+                target_user_name(caller, params)?,
+                params.required("AccessKeyId").map_err(invalid)?,
+                status,
+            )?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::DeleteAccessKey => {
+            directory.delete_access_key(
+                account,
+                target_user_name(caller, params)?,
+                params.required("AccessKeyId").map_err(invalid)?,
+            )?;
+            return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+        }
+        Operation::GetAccessKeyLastUsed => {
+            let key = directory.access_key(account, params.required("AccessKeyId").map_err(invalid)?)?;
+            write_last_used(&mut out, directory, &key);
+        }
+        Operation::GetAccountSummary => {
+            out.map(
+                "SummaryMap",
+                directory
+                    .account_summary(account)
+                    .into_iter()
+                    .map(|(key, value)| (key, value.to_string())),
+            );
+        }
+        Operation::GenerateCredentialReport => {
+            let (state, description) = match directory.generate_credential_report(account)? {
+                ReportState::Started => ("STARTED", "No report exists. Starting a new report generation task"),
+                ReportState::Complete => ("COMPLETE", "Report is ready"),
+            };
+            out.element("State", state).element("Description", description);
+        }
+        Operation::GetCredentialReport => {
+            let report = directory.credential_report(account)?;
+            out.element("Content", &base64::engine::general_purpose::STANDARD.encode(&report.csv))
+                .element("ReportFormat", "text/csv")
+                .element("GeneratedTime", &timestamp(report.generated));
+        }
+        Operation::GetCallerIdentity => {
+            out.element("Arn", &caller.principal.arn())
+                .element("UserId", caller.principal.user_id())
+                .element("Account", account);
+        }
+        Operation::GetAccessKeyInfo => {
+            let key_id = params.required("AccessKeyId").map_err(invalid)?;
+            // Like AWS, the account is decoded from the id itself; the key need not exist.
+            let key_account = ids::account_of_access_key_id(key_id).ok_or_else(|| {
+                IamError::new(
+                    ErrorCode::ValidationError,
+                    format!("1 validation error detected: Value '{key_id}' at 'accessKeyId' failed to satisfy constraint: Member must be a valid access key id"),
+                )
+            })?;
+            out.element("Account", &key_account);
+        }
+    }
+    Ok(out.finish(request_id))
+}
+
+fn write_user_fields(out: &mut XmlResponse, user: &User, with_tags: bool) {
+    out.element("Path", &user.path)
+        .element("UserName", &user.name)
+        .element("UserId", &user.id)
+        .element("Arn", &user.arn())
+        .element("CreateDate", &timestamp(user.created));
+    if with_tags && !user.tags.is_empty() {
+        write_tags(out, &user.tags);
+    }
+}
+
+fn write_user(out: &mut XmlResponse, element: &str, user: &User, with_tags: bool) {
+    out.open(element);
+    write_user_fields(out, user, with_tags);
+    out.close(element);
+}
+
+fn write_tags(out: &mut XmlResponse, tags: &[Tag]) {
+    out.list("Tags", tags, |out, tag| {
+        out.element("Key", &tag.key).element("Value", &tag.value);
+    });
+}
+
+fn write_page_end<T>(out: &mut XmlResponse, page: &Page<T>) {
+    out.element("IsTruncated", if page.marker.is_some() { "true" } else { "false" });
+    out.optional("Marker", page.marker.as_deref());
+}
+
+fn write_last_used(out: &mut XmlResponse, directory: &Directory, key: &AccessKey) {
+    let state = directory.snapshot();
+    let user_name = state.principal_for_key(key).and_then(|p| match p {
+        Principal::User(user) => Some(user.name.clone()),
+        Principal::Root { .. } => None,
+    });
+    out.optional("UserName", user_name.as_deref());
+    out.open("AccessKeyLastUsed");
+    match key.runtime.last_used() {
+        Some(used) => {
+            out.element("LastUsedDate", &timestamp(used.at))
+                .element("ServiceName", &used.service)
+                .element("Region", &used.region);
+        }
+        None => {
+            // AWS's shape for a key never used.
+            out.element("ServiceName", "N/A").element("Region", "N/A");
+        }
+    }
+    out.close("AccessKeyLastUsed");
+}

@@ -1,0 +1,141 @@
+//! Every operation latchkey serves, and the one table that says which IAM action each needs.
+
+/// The query-protocol services, told apart by the `Version` parameter.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Service {
+    Iam,
+    Sts,
+}
+
+impl Service {
+    pub const IAM_VERSION: &'static str = "2010-05-08";
+    pub const STS_VERSION: &'static str = "2011-06-15";
+
+    pub fn from_version(version: &str) -> Option<Self> {
+        match version {
+            Self::IAM_VERSION => Some(Service::Iam),
+            Self::STS_VERSION => Some(Service::Sts),
+            _ => None,
+        }
+    }
+
+    /// The SigV4 signing name, which is also the credential scope's service.
+    pub fn from_signing_name(name: &str) -> Option<Self> {
+        match name {
+            "iam" => Some(Service::Iam),
+            "sts" => Some(Service::Sts),
+            _ => None,
+        }
+    }
+
+    pub fn signing_name(self) -> &'static str {
+        match self {
+            Service::Iam => "iam",
+            Service::Sts => "sts",
+        }
+    }
+
+    pub fn xmlns(self) -> &'static str {
+        match self {
+            Service::Iam => latchkey_query::IAM_XMLNS,
+            Service::Sts => latchkey_query::STS_XMLNS,
+        }
+    }
+}
+
+/// What an operation's action applies to, for building the resource ARN.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResourceKind {
+    /// The user named by `UserName`, or the caller when it is omitted.
+    User,
+    /// The owner of the access key named by `AccessKeyId`.
+    AccessKeyOwner,
+    /// Users under `PathPrefix` (listing).
+    UserPath,
+    /// Not scoped to a resource (`*`).
+    Any,
+}
+
+macro_rules! operations {
+    ($($service:ident $name:ident => $resource:ident, $mutates:literal;)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+        pub enum Operation { $($name),* }
+
+        impl Operation {
+            pub const ALL: &'static [Operation] = &[$(Operation::$name),*];
+
+            pub fn name(self) -> &'static str {
+                match self { $(Operation::$name => stringify!($name)),* }
+            }
+
+            pub fn service(self) -> Service {
+                match self { $(Operation::$name => Service::$service),* }
+            }
+
+            pub fn resource_kind(self) -> ResourceKind {
+                match self { $(Operation::$name => ResourceKind::$resource),* }
+            }
+
+            /// Whether the operation writes; writes run off the async workers because a
+            /// commit waits for the disk.
+            pub fn mutates(self) -> bool {
+                match self { $(Operation::$name => $mutates),* }
+            }
+        }
+    };
+}
+
+operations! {
+    Iam CreateUser => User, true;
+    Iam GetUser => User, false;
+    Iam ListUsers => UserPath, false;
+    Iam UpdateUser => User, true;
+    Iam DeleteUser => User, true;
+    Iam TagUser => User, true;
+    Iam UntagUser => User, true;
+    Iam ListUserTags => User, false;
+    Iam CreateAccessKey => User, true;
+    Iam ListAccessKeys => User, false;
+    Iam UpdateAccessKey => User, true;
+    Iam DeleteAccessKey => User, true;
+    Iam GetAccessKeyLastUsed => AccessKeyOwner, false;
+    Iam GetAccountSummary => Any, false;
+    Iam GenerateCredentialReport => Any, true;
+    Iam GetCredentialReport => Any, false;
+    Sts GetCallerIdentity => Any, false;
+    Sts GetAccessKeyInfo => Any, false;
+}
+
+impl Operation {
+    pub fn find(service: Service, action: &str) -> Option<Self> {
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|op| op.service() == service && op.name() == action)
+    }
+
+    /// The IAM action a policy must allow, e.g. `iam:CreateUser`.
+    pub fn action(self) -> String {
+        format!("{}:{}", self.service().signing_name(), self.name())
+    }
+
+    /// Allowed for every authenticated principal, as on AWS.
+    pub fn always_allowed(self) -> bool {
+        self == Operation::GetCallerIdentity
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_is_found_by_its_name_and_service() {
+        for op in Operation::ALL {
+            assert_eq!(Operation::find(op.service(), op.name()), Some(*op));
+        }
+        assert_eq!(Operation::find(Service::Sts, "CreateUser"), None);
+        assert_eq!(Operation::GetUser.action(), "iam:GetUser");
+        assert_eq!(Operation::GetCallerIdentity.action(), "sts:GetCallerIdentity");
+    }
+}

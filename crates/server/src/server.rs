@@ -1,0 +1,245 @@
+//! The HTTP front: one port, one handler for the query protocol, and the request path.
+//!
+//! Request path: read the body → SigV4 against the snapshot → decode the form → find the
+//! operation → authorize → execute in the directory (writes off the async workers) → XML.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::Router;
+
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use latchkey_core::{Directory, ErrorCode, IamError};
+use latchkey_query::{ErrorType, QueryRequest, error_document};
+use latchkey_sigv4::HttpRequest;
+
+use crate::api;
+use crate::auth::{self, Caller};
+use crate::datadir;
+use crate::operation::{Operation, Service};
+
+/// The largest request body accepted; IAM's largest documents are far below it.
+const MAX_BODY_BYTES: usize = 1024 * 1024;
+/// How often key use recorded in memory is written to the store.
+const KEY_USAGE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+
+struct App {
+    directory: Arc<Directory>,
+}
+
+/// `latchkey serve`.
+pub fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
+    let directory = Arc::new(datadir::open(data)?);
+    if !directory.is_initialized() {
+        let init = directory
+            .initialize(None)
+            .map_err(|e| anyhow::anyhow!("initialization failed: {}", e.message))?;
+        datadir::print_credentials(&init, false);
+    }
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")?;
+    runtime.block_on(run(directory, listen))
+}
+
+async fn run(directory: Arc<Directory>, listen: SocketAddr) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM and STS");
+
+    let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
+    let app = Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .fallback(handle)
+        .with_state(Arc::new(App {
+            directory: directory.clone(),
+        }));
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+        .context("the server failed")?;
+    saver.abort();
+    tokio::task::spawn_blocking(move || save_key_usage(&directory))
+        .await
+        .context("saving key usage at shutdown")?;
+    tracing::info!("latchkey stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    tokio::select! {
+        _ = interrupt => {},
+        _ = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn save_key_usage(directory: &Directory) {
+    if let Err(error) = directory.save_key_usage() {
+        tracing::warn!(%error, "could not save access key usage; will retry");
+    }
+}
+
+async fn save_key_usage_periodically(directory: Arc<Directory>) {
+    let mut interval = tokio::time::interval(KEY_USAGE_SAVE_INTERVAL);
+    loop {
+        interval.tick().await;
+        let directory = directory.clone();
+        let _ = tokio::task::spawn_blocking(move || save_key_usage(&directory)).await;
+    }
+}
+
+fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/xml"));
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// Renders an error in the query protocol's format: the one place errors meet HTTP.
+fn error_response(service: Service, error: &IamError, request_id: &str) -> Response {
+    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let error_type = if error.code.is_server_fault() {
+        ErrorType::Receiver
+    } else {
+        ErrorType::Sender
+    };
+    let body = error_document(service.xmlns(), error_type, error.code.as_str(), &error.message, request_id);
+    xml_response(status, body, request_id)
+}
+
+async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
+        Ok(body) => body,
+        Err(_) => {
+            let error = IamError::new(
+                ErrorCode::ValidationError,
+                format!("The request body exceeds the maximum of {MAX_BODY_BYTES} bytes or could not be read."),
+            );
+            return error_response(Service::Iam, &error, &request_id);
+        }
+    };
+    let query = parts.uri.query().unwrap_or("");
+    // The parameters are in the body for POST and in the query string for (presigned) GET.
+    let form: &[u8] = if parts.method == Method::GET { query.as_bytes() } else { &body };
+    let params = QueryRequest::parse(form);
+    let service_hint = params
+        .as_ref()
+        .ok()
+        .and_then(|p| p.version())
+        .and_then(Service::from_version)
+        .unwrap_or(Service::Iam);
+
+    let headers: Vec<(&str, &str)> = parts
+        .headers
+        .iter()
+        .filter_map(|(name, value)| value.to_str().ok().map(|value| (name.as_str(), value)))
+        .collect();
+    let http = HttpRequest {
+        method: parts.method.as_str(),
+        path: parts.uri.path(),
+        query,
+        headers: &headers,
+        body: &body,
+    };
+    let now = chrono::Utc::now();
+    let state = app.directory.snapshot();
+    let caller = match auth::authenticate(&state, &http, now.timestamp()) {
+        Ok(caller) => caller,
+        Err(error) => {
+            tracing::debug!(code = error.code.as_str(), "authentication failed");
+            return error_response(service_hint, &error, &request_id);
+        }
+    };
+    drop(state);
+    let params = match params {
+        Ok(params) => params,
+        Err(error) => {
+            let error = IamError::new(ErrorCode::ValidationError, error.message);
+            return error_response(service_hint, &error, &request_id);
+        }
+    };
+    let op = match find_operation(&caller, &params) {
+        Ok(op) => op,
+        Err(error) => return error_response(service_hint, &error, &request_id),
+    };
+    caller
+        .key
+        .runtime
+        .record_use(now, caller.service.signing_name(), &caller.region);
+    let result = run_operation(app.directory.clone(), caller, op, params, request_id.clone()).await;
+    match result {
+        Ok(body) => xml_response(StatusCode::OK, body, &request_id),
+        Err(error) => {
+            tracing::debug!(operation = op.name(), code = error.code.as_str(), "operation failed");
+            error_response(op.service(), &error, &request_id)
+        }
+    }
+}
+
+/// The operation named by `Action`, in the service named by `Version` (or, when the
+/// request has no Version, the service it was signed for).
+fn find_operation(caller: &Caller, params: &QueryRequest) -> Result<Operation, IamError> {
+    let action = params
+        .action()
+        .ok_or_else(|| IamError::new(ErrorCode::MissingAction, "Missing Action"))?;
+    let service = match params.version() {
+        Some(version) => Service::from_version(version),
+        None => Some(caller.service),
+    };
+    service
+        .and_then(|service| Operation::find(service, action))
+        .ok_or_else(|| {
+            IamError::new(
+                ErrorCode::InvalidAction,
+                format!(
+                    "Could not find operation {action} for version {}",
+                    params.version().unwrap_or("NO_VERSION_SPECIFIED")
+                ),
+            )
+        })
+}
+
+async fn run_operation(
+    directory: Arc<Directory>,
+    caller: Caller,
+    op: Operation,
+    params: QueryRequest,
+    request_id: String,
+) -> Result<String, IamError> {
+    if op.mutates() {
+        // A commit waits for the disk; keep it off the async workers.
+        tokio::task::spawn_blocking(move || api::execute(&directory, &caller, op, &params, &request_id))
+            .await
+            .unwrap_or_else(|_| Err(IamError::service_failure()))
+    } else {
+        api::execute(&directory, &caller, op, &params, &request_id)
+    }
+}
+

@@ -1,0 +1,379 @@
+//! The embedded store: one SQLite database in WAL mode.
+//!
+//! Durability: `synchronous = FULL`, so a commit is on disk before `apply` returns and before
+//! any response acknowledges it. Invariants that must survive concurrent writers are enforced
+//! here, inside the write transaction: unique indexes for names, and a count under
+//! `BEGIN IMMEDIATE` (which holds SQLite's single write lock) for the access-key quota.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use chrono::{DateTime, Utc};
+use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::store::{
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, Contents, CredentialReportRow,
+    LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
+};
+use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
+
+/// Migrations in order; the schema version is the number applied.
+const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+
+#[derive(Debug)]
+pub struct SqliteStore {
+    connection: Mutex<Connection>,
+}
+
+fn backend(error: rusqlite::Error) -> StoreError {
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error {
+        if failure.code == ErrorCode::ConstraintViolation {
+            return StoreError::AlreadyExists;
+        }
+    }
+    StoreError::Backend(error.to_string())
+}
+
+fn time(at: &DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
+}
+
+fn parse_time(text: String) -> rusqlite::Result<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(&text)
+        .map(|t| t.with_timezone(&Utc))
+        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let mut connection = Connection::open(path).map_err(backend)?;
+        connection
+            .execute_batch(
+                "PRAGMA journal_mode = WAL;
+                 PRAGMA synchronous = FULL;
+                 PRAGMA foreign_keys = ON;
+                 PRAGMA busy_timeout = 5000;",
+            )
+            .map_err(backend)?;
+        migrate(&mut connection)?;
+        Ok(SqliteStore {
+            connection: Mutex::new(connection),
+        })
+    }
+
+    fn connection(&self) -> std::sync::MutexGuard<'_, Connection> {
+        // A panic inside a transaction rolls it back when the Transaction drops, so the
+        // connection is consistent even if the lock was poisoned.
+        self.connection.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+/// Applies the migrations not yet applied, each in its own transaction.
+fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
+    let version: usize = connection
+        .query_row("PRAGMA user_version", [], |row| row.get(0))
+        .map_err(backend)?;
+    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        tx.execute_batch(sql).map_err(backend)?;
+        tx.pragma_update(None, "user_version", index + 1).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+    }
+    Ok(())
+}
+
+impl Store for SqliteStore {
+    fn load(&self) -> Result<Contents, StoreError> {
+        let mut connection = self.connection();
+        // One read transaction, so the snapshot is of one moment.
+        let tx = connection.transaction().map_err(backend)?;
+        let contents = read_all(&tx).map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(contents)
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        for change in changes {
+            apply_one(&tx, change)?;
+        }
+        tx.commit().map_err(backend)
+    }
+}
+
+fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
+    let affected = match change {
+        Change::SetMasterKeyCheck(check) => tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('master_key_check', ?1)",
+            params![check],
+        ),
+        Change::CreateAccount(AccountRow {
+            id,
+            name,
+            root_email,
+            root_password_hash,
+            created,
+        }) => tx.execute(
+            "INSERT INTO accounts (account_id, name, root_email, root_password_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, name, root_email, root_password_hash, time(created)],
+        ),
+        Change::CreateUser(UserRow {
+            id,
+            account_id,
+            name,
+            path,
+            created,
+        }) => tx.execute(
+            "INSERT INTO users (user_id, account_id, user_name, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, account_id, name, path, time(created)],
+        ),
+        Change::RenameUser { user_id, name, path } => tx.execute(
+            "UPDATE users SET user_name = ?2, path = ?3 WHERE user_id = ?1",
+            params![user_id, name, path],
+        ),
+        Change::DeleteUser { user_id } => {
+            let keys: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM access_keys WHERE user_id = ?1",
+                    params![user_id],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            if keys > 0 {
+                // The user gained a key on another writer since the caller checked.
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute("DELETE FROM users WHERE user_id = ?1", params![user_id])
+        }
+        Change::SetUserTags { user_id, tags } => {
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO user_tags (user_id, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+                    params![user_id, key, value],
+                )
+                .map_err(backend)?;
+            }
+            let count: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM user_tags WHERE user_id = ?1",
+                    params![user_id],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            if count as usize > TAGS_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerUser",
+                    limit: TAGS_PER_USER,
+                });
+            }
+            Ok(1)
+        }
+        Change::RemoveUserTags { user_id, keys } => {
+            for key in keys {
+                tx.execute(
+                    "DELETE FROM user_tags WHERE user_id = ?1 AND key = ?2",
+                    params![user_id, key],
+                )
+                .map_err(backend)?;
+            }
+            Ok(1)
+        }
+        Change::CreateLoginProfile(LoginProfileRow {
+            user_id,
+            password_hash,
+            created,
+            password_reset_required,
+        }) => tx.execute(
+            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required) VALUES (?1, ?2, ?3, ?4)",
+            params![user_id, password_hash, time(created), password_reset_required],
+        ),
+        Change::AttachUserPolicy { user_id, policy_arn } => tx.execute(
+            "INSERT OR IGNORE INTO user_policy_attachments (user_id, policy_arn) VALUES (?1, ?2)",
+            params![user_id, policy_arn],
+        ),
+        Change::CreateAccessKey(AccessKeyRow {
+            id,
+            account_id,
+            user_id,
+            status,
+            created,
+            sealed_secret,
+            last_used,
+        }) => {
+            if let Some(user_id) = user_id {
+                let held: i64 = tx
+                    .query_row(
+                        "SELECT count(*) FROM access_keys WHERE user_id = ?1",
+                        params![user_id],
+                        |row| row.get(0),
+                    )
+                    .map_err(backend)?;
+                if held as usize >= ACCESS_KEYS_PER_USER {
+                    return Err(StoreError::LimitExceeded {
+                        quota: "AccessKeysPerUser",
+                        limit: ACCESS_KEYS_PER_USER,
+                    });
+                }
+            }
+            tx.execute(
+                "INSERT INTO access_keys (access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                params![
+                    id,
+                    account_id,
+                    user_id,
+                    status.as_str(),
+                    time(created),
+                    sealed_secret,
+                    last_used.as_ref().map(|u| time(&u.at)),
+                    last_used.as_ref().map(|u| &u.service),
+                    last_used.as_ref().map(|u| &u.region),
+                ],
+            )
+        }
+        Change::SetAccessKeyStatus { access_key_id, status } => tx.execute(
+            "UPDATE access_keys SET status = ?2 WHERE access_key_id = ?1",
+            params![access_key_id, status.as_str()],
+        ),
+        Change::DeleteAccessKey { access_key_id } => tx.execute(
+            "DELETE FROM access_keys WHERE access_key_id = ?1",
+            params![access_key_id],
+        ),
+        Change::RecordAccessKeyUse { access_key_id, last_used } => {
+            // A key deleted since its use was recorded simply has nothing to update.
+            tx.execute(
+                "UPDATE access_keys SET last_used_at = ?2, last_used_service = ?3, last_used_region = ?4
+                 WHERE access_key_id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2)",
+                params![access_key_id, time(&last_used.at), last_used.service, last_used.region],
+            )
+            .map_err(backend)?;
+            Ok(1)
+        }
+        Change::PutCredentialReport(CredentialReportRow {
+            account_id,
+            generated,
+            csv,
+        }) => tx.execute(
+            "INSERT INTO credential_reports (account_id, generated_at, content) VALUES (?1, ?2, ?3)
+             ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, content = excluded.content",
+            params![account_id, time(generated), csv],
+        ),
+    }
+    .map_err(backend)?;
+    if affected == 0 {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
+fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
+    let master_key_check = tx
+        .query_row("SELECT value FROM meta WHERE key = 'master_key_check'", [], |row| row.get(0))
+        .optional()?;
+    let accounts = tx
+        .prepare("SELECT account_id, name, root_email, root_password_hash, created_at FROM accounts")?
+        .query_map([], |row| {
+            Ok(AccountRow {
+                id: row.get(0)?,
+                name: row.get(1)?,
+                root_email: row.get(2)?,
+                root_password_hash: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let users = tx
+        .prepare("SELECT user_id, account_id, user_name, path, created_at FROM users")?
+        .query_map([], |row| {
+            Ok(UserRow {
+                id: row.get(0)?,
+                account_id: row.get(1)?,
+                name: row.get(2)?,
+                path: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let user_tags = tx
+        .prepare("SELECT user_id, key, value FROM user_tags")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                Tag {
+                    key: row.get(1)?,
+                    value: row.get(2)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let login_profiles = tx
+        .prepare("SELECT user_id, password_hash, created_at, password_reset_required FROM login_profiles")?
+        .query_map([], |row| {
+            Ok(LoginProfileRow {
+                user_id: row.get(0)?,
+                password_hash: row.get(1)?,
+                created: parse_time(row.get(2)?)?,
+                password_reset_required: row.get(3)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let user_policies = tx
+        .prepare("SELECT user_id, policy_arn FROM user_policy_attachments")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let access_keys = tx
+        .prepare(
+            "SELECT access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region FROM access_keys",
+        )?
+        .query_map([], |row| {
+            let status: String = row.get(3)?;
+            let last_used_at: Option<String> = row.get(6)?;
+            let last_used = match last_used_at {
+                Some(at) => Some(LastUsed {
+                    at: parse_time(at)?,
+                    service: row.get::<_, Option<String>>(7)?.unwrap_or_default(),
+                    region: row.get::<_, Option<String>>(8)?.unwrap_or_default(),
+                }),
+                None => None,
+            };
+            Ok(AccessKeyRow {
+                id: row.get(0)?,
+                account_id: row.get(1)?,
+                user_id: row.get(2)?,
+                status: KeyStatus::parse(&status).unwrap_or(KeyStatus::Inactive),
+                created: parse_time(row.get(4)?)?,
+                sealed_secret: row.get(5)?,
+                last_used,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let credential_reports = tx
+        .prepare("SELECT account_id, generated_at, content FROM credential_reports")?
+        .query_map([], |row| {
+            Ok(CredentialReportRow {
+                account_id: row.get(0)?,
+                generated: parse_time(row.get(1)?)?,
+                csv: row.get(2)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    Ok(Contents {
+        accounts,
+        users,
+        user_tags,
+        login_profiles,
+        user_policies,
+        access_keys,
+        credential_reports,
+        master_key_check,
+    })
+}
