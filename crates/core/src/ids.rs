@@ -1,7 +1,12 @@
 //! Identifiers in the formats AWS uses, so that clients and tools that parse them keep working.
 
 use data_encoding::BASE32_NOPAD;
-use rand::{Rng, RngCore, rngs::OsRng};
+use rand::{Rng, RngCore, TryRngCore, rngs::OsRng};
+
+/// The operating system's CSPRNG; every identifier and secret is drawn from it directly.
+pub(crate) fn os_rng() -> impl RngCore {
+    OsRng.unwrap_err()
+}
 
 /// What an IAM unique id or access key id names; the prefix is part of the id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,13 +26,13 @@ impl IdKind {
 
 /// A new 12-digit account id.
 pub fn new_account_id() -> String {
-    let mut rng = OsRng;
+    let mut rng = os_rng();
     // Real account ids never start with 0 in practice; clients that treat them as numbers
     // would lose the digit.
-    let first = rng.gen_range(1..=9u8);
+    let first = rng.random_range(1..=9u8);
     let mut id = first.to_string();
     for _ in 0..11 {
-        id.push(char::from(b'0' + rng.gen_range(0..10u8)));
+        id.push(char::from(b'0' + rng.random_range(0..10u8)));
     }
     id
 }
@@ -35,7 +40,7 @@ pub fn new_account_id() -> String {
 /// A unique id such as `AIDA` + 17 base32 characters (85 random bits).
 pub fn new_unique_id(kind: IdKind) -> String {
     let mut bytes = [0u8; 11];
-    OsRng.fill_bytes(&mut bytes);
+    os_rng().fill_bytes(&mut bytes);
     let encoded = BASE32_NOPAD.encode(&bytes);
     format!("{}{}", kind.prefix(), &encoded[..17])
 }
@@ -45,7 +50,7 @@ pub fn new_unique_id(kind: IdKind) -> String {
 /// `GetAccessKeyInfo` decodes the account from the id alone, as AWS does.
 pub fn new_access_key_id(account_id: &str) -> String {
     let account: u64 = account_id.parse().unwrap_or(0);
-    let random = OsRng.next_u64() & ((1 << 39) - 1);
+    let random = os_rng().next_u64() & ((1 << 39) - 1);
     let value: u128 = (1u128 << 79) | ((account as u128 & ((1 << 40) - 1)) << 39) | random as u128;
     let bytes = value.to_be_bytes();
     format!(
@@ -74,7 +79,7 @@ pub fn account_of_access_key_id(access_key_id: &str) -> Option<String> {
 pub fn new_secret_access_key() -> zeroize::Zeroizing<String> {
     use base64::Engine;
     let mut bytes = zeroize::Zeroizing::new([0u8; 30]);
-    OsRng.fill_bytes(bytes.as_mut());
+    os_rng().fill_bytes(bytes.as_mut());
     zeroize::Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(bytes.as_ref()))
 }
 
@@ -85,19 +90,19 @@ pub fn new_console_password() -> zeroize::Zeroizing<String> {
     const UPPER: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ";
     const DIGITS: &[u8] = b"23456789";
     const SYMBOLS: &[u8] = b"!@#$%^&*()-_=+";
-    let mut rng = OsRng;
+    let mut rng = os_rng();
     let classes = [LOWER, UPPER, DIGITS, SYMBOLS];
     let mut chars: Vec<u8> = classes
         .iter()
-        .map(|class| class[rng.gen_range(0..class.len())])
+        .map(|class| class[rng.random_range(0..class.len())])
         .collect();
     let all: Vec<u8> = classes.concat();
     while chars.len() < 24 {
-        chars.push(all[rng.gen_range(0..all.len())]);
+        chars.push(all[rng.random_range(0..all.len())]);
     }
     // Fisher-Yates, so the guaranteed characters are not always first.
     for i in (1..chars.len()).rev() {
-        chars.swap(i, rng.gen_range(0..=i));
+        chars.swap(i, rng.random_range(0..=i));
     }
     zeroize::Zeroizing::new(chars.into_iter().map(char::from).collect())
 }

@@ -8,7 +8,9 @@ use aes_gcm_siv::{
     aead::{Aead, KeyInit, Payload},
 };
 use base64::Engine;
-use rand::{RngCore, rngs::OsRng};
+use rand::RngCore;
+
+use crate::ids::os_rng;
 use zeroize::Zeroizing;
 
 const FORMAT_V1: u8 = 1;
@@ -34,7 +36,7 @@ pub enum SealError {
 impl MasterKey {
     pub fn generate() -> Self {
         let mut key = Zeroizing::new([0u8; 32]);
-        OsRng.fill_bytes(key.as_mut());
+        os_rng().fill_bytes(key.as_mut());
         MasterKey(key)
     }
 
@@ -59,7 +61,7 @@ impl MasterKey {
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
         let cipher = Aes256GcmSiv::new(self.0.as_ref().into());
         let mut nonce = [0u8; 12];
-        OsRng.fill_bytes(&mut nonce);
+        os_rng().fill_bytes(&mut nonce);
         let ciphertext = cipher
             .encrypt(
                 Nonce::from_slice(&nonce),

@@ -61,6 +61,16 @@ pub fn open(data: &Path) -> anyhow::Result<Directory> {
         .with_context(|| format!("cannot create the data directory {}", data.display()))?;
     let new_database = !database_path(data).exists();
     let master = master_key(data, new_database)?;
+    if new_database {
+        // SQLite creates its WAL and shared-memory files with the database's mode, so
+        // creating the database 0600 keeps all three private.
+        OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(database_path(data))
+            .with_context(|| format!("cannot create {}", database_path(data).display()))?;
+    }
     let store = SqliteStore::open(&database_path(data))
         .with_context(|| format!("cannot open {}", database_path(data).display()))?;
     Directory::open(Arc::new(store), master).context("cannot load the data directory")
