@@ -26,7 +26,8 @@ pub fn authorize(principal: &Principal, action: &str, resource: &str) -> Result<
                 .attached_policy_arns
                 .iter()
                 .any(|arn| arn == ADMINISTRATOR_ACCESS_ARN);
-            same_account && (admin || (SELF_SERVICE_ACTIONS.contains(&action) && resource == user.arn()))
+            same_account
+                && (admin || (SELF_SERVICE_ACTIONS.contains(&action) && resource == user.arn()))
         }
     };
     if allowed {

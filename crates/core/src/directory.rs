@@ -137,10 +137,9 @@ impl Directory {
             StoreError::Backend(_) => store_failure(error),
             // The snapshot said the change was valid but the store disagrees: another writer
             // got there first. Report it as AWS would report the conflict itself.
-            StoreError::AlreadyExists => IamError::new(
-                ErrorCode::EntityAlreadyExists,
-                "The entity already exists.",
-            ),
+            StoreError::AlreadyExists => {
+                IamError::new(ErrorCode::EntityAlreadyExists, "The entity already exists.")
+            }
             StoreError::LimitExceeded { quota, limit } => IamError::new(
                 ErrorCode::LimitExceeded,
                 format!("Cannot exceed quota for {quota}: {limit}"),
@@ -225,7 +224,9 @@ impl Directory {
                     user_id: Some(user_id),
                     status: KeyStatus::Active,
                     created,
-                    sealed_secret: self.master.seal(secret.as_bytes(), &access_key_aad(&access_key_id)),
+                    sealed_secret: self
+                        .master
+                        .seal(secret.as_bytes(), &access_key_aad(&access_key_id)),
                     last_used: None,
                 }),
             ];
@@ -281,7 +282,9 @@ impl Directory {
             }
             Ok((changes, id))
         })?;
-        state.user(&user_id).map_err(|_| IamError::service_failure())
+        state
+            .user(&user_id)
+            .map_err(|_| IamError::service_failure())
     }
 
     /// The named user of the account.
@@ -399,7 +402,12 @@ impl Directory {
         Ok(())
     }
 
-    pub fn untag_user(&self, account_id: &str, name: &str, keys: Vec<String>) -> Result<(), IamError> {
+    pub fn untag_user(
+        &self,
+        account_id: &str,
+        name: &str,
+        keys: Vec<String>,
+    ) -> Result<(), IamError> {
         for key in &keys {
             validate::tag_key(key)?;
         }
@@ -418,7 +426,11 @@ impl Directory {
         Ok(())
     }
 
-    pub fn create_access_key(&self, account_id: &str, user_name: &str) -> Result<CreatedAccessKey, IamError> {
+    pub fn create_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+    ) -> Result<CreatedAccessKey, IamError> {
         let (key_id, state) = self.write(|state| {
             let user = state
                 .user_by_name(account_id, user_name)
@@ -458,7 +470,11 @@ impl Directory {
     }
 
     /// The user's keys, oldest first.
-    pub fn list_access_keys(&self, account_id: &str, user_name: &str) -> Result<(Arc<User>, Vec<Arc<AccessKey>>), IamError> {
+    pub fn list_access_keys(
+        &self,
+        account_id: &str,
+        user_name: &str,
+    ) -> Result<(Arc<User>, Vec<Arc<AccessKey>>), IamError> {
         let state = self.snapshot();
         let user = state
             .user_by_name(account_id, user_name)
@@ -493,17 +509,31 @@ impl Directory {
         Ok(())
     }
 
-    pub fn delete_access_key(&self, account_id: &str, user_name: &str, access_key_id: &str) -> Result<(), IamError> {
+    pub fn delete_access_key(
+        &self,
+        account_id: &str,
+        user_name: &str,
+        access_key_id: &str,
+    ) -> Result<(), IamError> {
         validate::access_key_id(access_key_id)?;
         self.write(|state| {
             let key_id = owned_key(state, account_id, user_name, access_key_id)?;
-            Ok((vec![Change::DeleteAccessKey { access_key_id: key_id }], ()))
+            Ok((
+                vec![Change::DeleteAccessKey {
+                    access_key_id: key_id,
+                }],
+                (),
+            ))
         })?;
         Ok(())
     }
 
     /// The key, for GetAccessKeyLastUsed; any key of the account.
-    pub fn access_key(&self, account_id: &str, access_key_id: &str) -> Result<Arc<AccessKey>, IamError> {
+    pub fn access_key(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+    ) -> Result<Arc<AccessKey>, IamError> {
         validate::access_key_id(access_key_id)?;
         self.snapshot()
             .access_keys
@@ -637,7 +667,12 @@ impl Directory {
 }
 
 /// The key id if the key exists and belongs to the named user, with AWS's errors otherwise.
-fn owned_key(state: &State, account_id: &str, user_name: &str, access_key_id: &str) -> Result<String, IamError> {
+fn owned_key(
+    state: &State,
+    account_id: &str,
+    user_name: &str,
+    access_key_id: &str,
+) -> Result<String, IamError> {
     let user = state
         .user_by_name(account_id, user_name)
         .ok_or_else(|| IamError::no_such_user(user_name))?;
@@ -675,7 +710,10 @@ fn paginate<T>(
     let max = max_items.unwrap_or(DEFAULT_MAX_ITEMS);
     let page: Vec<T> = items.by_ref().take(max).collect();
     let marker = items.next().map(|next| encode_marker(&sort_key(&next)));
-    Page { items: page, marker }
+    Page {
+        items: page,
+        marker,
+    }
 }
 
 /// Pages over a list that has no natural key (tags): the marker is the offset.
@@ -694,5 +732,8 @@ pub fn paginate_by_offset<T: Clone>(
     let end = start.saturating_add(max).min(items.len());
     let page = items.get(start..end).map(<[T]>::to_vec).unwrap_or_default();
     let marker = (end < items.len()).then(|| encode_marker(&end.to_string()));
-    Ok(Page { items: page, marker })
+    Ok(Page {
+        items: page,
+        marker,
+    })
 }

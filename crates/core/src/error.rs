@@ -64,7 +64,9 @@ impl ErrorCode {
             | ErrorCode::SignatureDoesNotMatch
             | ErrorCode::RequestTimeTooSkewed => 403,
             ErrorCode::NoSuchEntity | ErrorCode::ReportInProgress => 404,
-            ErrorCode::DeleteConflict | ErrorCode::EntityAlreadyExists | ErrorCode::LimitExceeded => 409,
+            ErrorCode::DeleteConflict
+            | ErrorCode::EntityAlreadyExists
+            | ErrorCode::LimitExceeded => 409,
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,

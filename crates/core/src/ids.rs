@@ -129,7 +129,11 @@ mod tests {
     fn ids_have_aws_shapes() {
         let user = new_unique_id(IdKind::User);
         assert!(user.starts_with("AIDA") && user.len() == 21);
-        assert!(user[4..].bytes().all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b)));
+        assert!(
+            user[4..]
+                .bytes()
+                .all(|b| b.is_ascii_uppercase() || (b'2'..=b'7').contains(&b))
+        );
         let secret = new_secret_access_key();
         assert_eq!(secret.len(), 40);
         let account = new_account_id();

@@ -136,7 +136,10 @@ impl KeyRuntime {
     pub fn record_use(&self, at: DateTime<Utc>, service: &str, region: &str) {
         let mut usage = self.usage();
         if let Some(last) = &usage.last {
-            if last.at.timestamp() == at.timestamp() && last.service == service && last.region == region {
+            if last.at.timestamp() == at.timestamp()
+                && last.service == service
+                && last.region == region
+            {
                 return;
             }
         }
@@ -165,7 +168,9 @@ impl KeyRuntime {
 
     fn usage(&self) -> std::sync::MutexGuard<'_, KeyUsage> {
         // A panic while holding this lock cannot leave the usage record inconsistent.
-        self.last_used.lock().unwrap_or_else(|poison| poison.into_inner())
+        self.last_used
+            .lock()
+            .unwrap_or_else(|poison| poison.into_inner())
     }
 }
 

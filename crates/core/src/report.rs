@@ -21,7 +21,13 @@ struct KeyColumns {
 
 fn key_fields(columns: Option<KeyColumns>) -> [String; 5] {
     match columns {
-        None => ["false".into(), "N/A".into(), "N/A".into(), "N/A".into(), "N/A".into()],
+        None => [
+            "false".into(),
+            "N/A".into(),
+            "N/A".into(),
+            "N/A".into(),
+            "N/A".into(),
+        ],
         Some(key) => {
             let (date, region, service) = match key.last_used {
                 Some(used) => (time(used.at), used.region, used.service),

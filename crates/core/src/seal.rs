@@ -78,7 +78,11 @@ impl MasterKey {
         out
     }
 
-    pub fn open(&self, sealed: &[u8], associated_data: &[u8]) -> Result<Zeroizing<Vec<u8>>, SealError> {
+    pub fn open(
+        &self,
+        sealed: &[u8],
+        associated_data: &[u8],
+    ) -> Result<Zeroizing<Vec<u8>>, SealError> {
         let (&version, rest) = sealed.split_first().ok_or(SealError::Open)?;
         if version != FORMAT_V1 || rest.len() < 12 {
             return Err(SealError::Open);

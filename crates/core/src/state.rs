@@ -8,7 +8,9 @@ use std::sync::Arc;
 use imbl::{HashMap, OrdMap};
 use zeroize::Zeroizing;
 
-use crate::model::{Account, AccessKey, CredentialReport, KeyOwner, KeyRuntime, LoginProfile, Principal, Tag, User};
+use crate::model::{
+    AccessKey, Account, CredentialReport, KeyOwner, KeyRuntime, LoginProfile, Principal, Tag, User,
+};
 use crate::seal::{MasterKey, SealError, access_key_aad};
 use crate::store::{AccessKeyRow, Change, Contents};
 
@@ -55,7 +57,13 @@ impl State {
             state.apply(&Change::CreateLoginProfile(profile), master)?;
         }
         for (user_id, policy_arn) in contents.user_policies {
-            state.apply(&Change::AttachUserPolicy { user_id, policy_arn }, master)?;
+            state.apply(
+                &Change::AttachUserPolicy {
+                    user_id,
+                    policy_arn,
+                },
+                master,
+            )?;
         }
         let mut keys = contents.access_keys;
         keys.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
@@ -88,8 +96,10 @@ impl State {
                 );
             }
             Change::CreateUser(row) => {
-                self.users_by_name
-                    .insert((row.account_id.clone(), row.name.to_lowercase()), row.id.clone());
+                self.users_by_name.insert(
+                    (row.account_id.clone(), row.name.to_lowercase()),
+                    row.id.clone(),
+                );
                 self.users.insert(
                     row.id.clone(),
                     Arc::new(User {
@@ -105,12 +115,18 @@ impl State {
                     }),
                 );
             }
-            Change::RenameUser { user_id, name, path } => {
+            Change::RenameUser {
+                user_id,
+                name,
+                path,
+            } => {
                 let user = self.user(user_id)?;
                 self.users_by_name
                     .remove(&(user.account_id.clone(), user.name.to_lowercase()));
-                self.users_by_name
-                    .insert((user.account_id.clone(), name.to_lowercase()), user_id.clone());
+                self.users_by_name.insert(
+                    (user.account_id.clone(), name.to_lowercase()),
+                    user_id.clone(),
+                );
                 self.update_user(user_id, |u| {
                     u.name = name.clone();
                     u.path = path.clone();
@@ -148,7 +164,10 @@ impl State {
                     });
                 })?;
             }
-            Change::AttachUserPolicy { user_id, policy_arn } => {
+            Change::AttachUserPolicy {
+                user_id,
+                policy_arn,
+            } => {
                 self.update_user(user_id, |u| {
                     if !u.attached_policy_arns.contains(policy_arn) {
                         u.attached_policy_arns.push(policy_arn.clone());
@@ -162,14 +181,18 @@ impl State {
                 }
                 self.access_keys.insert(row.id.clone(), Arc::new(key));
             }
-            Change::SetAccessKeyStatus { access_key_id, status } => {
+            Change::SetAccessKeyStatus {
+                access_key_id,
+                status,
+            } => {
                 let key = self
                     .access_keys
                     .get(access_key_id)
                     .ok_or(ApplyError::Missing("access key"))?;
                 let mut next = AccessKey::clone(key);
                 next.status = *status;
-                self.access_keys.insert(access_key_id.clone(), Arc::new(next));
+                self.access_keys
+                    .insert(access_key_id.clone(), Arc::new(next));
             }
             Change::DeleteAccessKey { access_key_id } => {
                 let key = self
@@ -177,7 +200,9 @@ impl State {
                     .remove(access_key_id)
                     .ok_or(ApplyError::Missing("access key"))?;
                 if let KeyOwner::User(user_id) = &key.owner {
-                    self.update_user(user_id, |u| u.access_key_ids.retain(|id| id != access_key_id))?;
+                    self.update_user(user_id, |u| {
+                        u.access_key_ids.retain(|id| id != access_key_id)
+                    })?;
                 }
             }
             Change::RecordAccessKeyUse { .. } => {
@@ -198,7 +223,10 @@ impl State {
     }
 
     pub fn user(&self, user_id: &str) -> Result<Arc<User>, ApplyError> {
-        self.users.get(user_id).cloned().ok_or(ApplyError::Missing("user"))
+        self.users
+            .get(user_id)
+            .cloned()
+            .ok_or(ApplyError::Missing("user"))
     }
 
     /// The user named `name` in the account; IAM user names are unique ignoring case.
@@ -232,7 +260,11 @@ impl State {
         }
     }
 
-    fn update_user(&mut self, user_id: &str, edit: impl FnOnce(&mut User)) -> Result<(), ApplyError> {
+    fn update_user(
+        &mut self,
+        user_id: &str,
+        edit: impl FnOnce(&mut User),
+    ) -> Result<(), ApplyError> {
         let user = self.users.get(user_id).ok_or(ApplyError::Missing("user"))?;
         let mut next = User::clone(user);
         edit(&mut next);

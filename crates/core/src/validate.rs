@@ -51,7 +51,10 @@ pub fn path(field: &str, path: &str) -> Result<(), IamError> {
 
 /// `pathPrefixType`: `/` followed by printable ASCII, at most 512 characters.
 pub fn path_prefix(prefix: &str) -> Result<(), IamError> {
-    if prefix.len() <= 512 && prefix.starts_with('/') && prefix.bytes().all(|b| (0x21..=0x7e).contains(&b)) {
+    if prefix.len() <= 512
+        && prefix.starts_with('/')
+        && prefix.bytes().all(|b| (0x21..=0x7e).contains(&b))
+    {
         Ok(())
     } else {
         Err(validation(format!(
@@ -62,7 +65,8 @@ pub fn path_prefix(prefix: &str) -> Result<(), IamError> {
 
 /// `accessKeyIdType`: 16–128 word characters.
 pub fn access_key_id(id: &str) -> Result<(), IamError> {
-    if (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if (16..=128).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_')
+    {
         Ok(())
     } else {
         Err(validation(format!(
@@ -98,7 +102,10 @@ pub fn tags(tags: &[Tag]) -> Result<(), IamError> {
         }
     }
     for (index, tag) in tags.iter().enumerate() {
-        if tags[..index].iter().any(|t| t.key.eq_ignore_ascii_case(&tag.key)) {
+        if tags[..index]
+            .iter()
+            .any(|t| t.key.eq_ignore_ascii_case(&tag.key))
+        {
             return Err(IamError::new(
                 ErrorCode::InvalidInput,
                 "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
@@ -113,7 +120,11 @@ pub fn tag_key(key: &str) -> Result<(), IamError> {
     if length == 0 || length > 128 {
         return Err(validation(format!(
             "1 validation error detected: Value '{key}' at 'tagKey' failed to satisfy constraint: Member must have length {}",
-            if length == 0 { "greater than or equal to 1" } else { "less than or equal to 128" }
+            if length == 0 {
+                "greater than or equal to 1"
+            } else {
+                "less than or equal to 128"
+            }
         )));
     }
     if !key.chars().all(tag_key_char) {
@@ -150,7 +161,10 @@ mod tests {
 
     #[test]
     fn tag_rules() {
-        let tag = |k: &str, v: &str| Tag { key: k.into(), value: v.into() };
+        let tag = |k: &str, v: &str| Tag {
+            key: k.into(),
+            value: v.into(),
+        };
         assert!(tags(&[tag("team", "red"), tag("cost-center", "")]).is_ok());
         assert!(tags(&[tag("", "x")]).is_err());
         assert!(tags(&[tag(&"k".repeat(129), "x")]).is_err());

@@ -70,11 +70,19 @@ fn target_user_name<'a>(caller: &'a Caller, params: &'a QueryRequest) -> Result<
 
 /// The ARN of the resource the operation's action applies to, as the Service Authorization
 /// Reference defines it.
-fn resource_arn(directory: &Directory, caller: &Caller, op: Operation, params: &QueryRequest) -> Result<String, IamError> {
+fn resource_arn(
+    directory: &Directory,
+    caller: &Caller,
+    op: Operation,
+    params: &QueryRequest,
+) -> Result<String, IamError> {
     let account = caller.principal.account_id();
     Ok(match op.resource_kind() {
         ResourceKind::Any => "*".to_owned(),
-        ResourceKind::UserPath => format!("arn:aws:iam::{account}:user{}", params.get("PathPrefix").unwrap_or("/")),
+        ResourceKind::UserPath => format!(
+            "arn:aws:iam::{account}:user{}",
+            params.get("PathPrefix").unwrap_or("/")
+        ),
         ResourceKind::User => {
             let name = target_user_name(caller, params)?;
             match directory.snapshot().user_by_name(account, name) {
@@ -134,8 +142,15 @@ pub fn execute(
             write_user(&mut out, "User", &user, true);
         }
         Operation::ListUsers => {
-            let page = directory.list_users(account, params.get("PathPrefix"), marker(params)?, max_items(params)?)?;
-            out.list("Users", &page.items, |out, user| write_user_fields(out, user, false));
+            let page = directory.list_users(
+                account,
+                params.get("PathPrefix"),
+                marker(params)?,
+                max_items(params)?,
+            )?;
+            out.list("Users", &page.items, |out, user| {
+                write_user_fields(out, user, false)
+            });
             write_page_end(&mut out, &page);
         }
         Operation::UpdateUser => {
@@ -158,7 +173,11 @@ pub fn execute(
                     "1 validation error detected: Value null at 'tags' failed to satisfy constraint: Member must not be null",
                 )
             })?;
-            directory.tag_user(account, params.required("UserName").map_err(invalid)?, tags(params, "Tags")?)?;
+            directory.tag_user(
+                account,
+                params.required("UserName").map_err(invalid)?,
+                tags(params, "Tags")?,
+            )?;
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::UntagUser => {
@@ -178,7 +197,8 @@ pub fn execute(
             write_page_end(&mut out, &page);
         }
         Operation::CreateAccessKey => {
-            let created = directory.create_access_key(account, target_user_name(caller, params)?)?;
+            let created =
+                directory.create_access_key(account, target_user_name(caller, params)?)?;
             let key = &created.key;
             out.open("AccessKey")
                 .element("UserName", &created.user_name)
@@ -189,7 +209,8 @@ pub fn execute(
                 .close("AccessKey");
         }
         Operation::ListAccessKeys => {
-            let (user, keys) = directory.list_access_keys(account, target_user_name(caller, params)?)?;
+            let (user, keys) =
+                directory.list_access_keys(account, target_user_name(caller, params)?)?;
             let page = paginate_by_offset(&keys, marker(params)?, max_items(params)?)?;
             out.list("AccessKeyMetadata", &page.items, |out, key| {
                 out.element("UserName", &user.name)
@@ -224,7 +245,8 @@ pub fn execute(
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::GetAccessKeyLastUsed => {
-            let key = directory.access_key(account, params.required("AccessKeyId").map_err(invalid)?)?;
+            let key =
+                directory.access_key(account, params.required("AccessKeyId").map_err(invalid)?)?;
             write_last_used(&mut out, directory, &key);
         }
         Operation::GetAccountSummary => {
@@ -238,16 +260,23 @@ pub fn execute(
         }
         Operation::GenerateCredentialReport => {
             let (state, description) = match directory.generate_credential_report(account)? {
-                ReportState::Started => ("STARTED", "No report exists. Starting a new report generation task"),
+                ReportState::Started => (
+                    "STARTED",
+                    "No report exists. Starting a new report generation task",
+                ),
                 ReportState::Complete => ("COMPLETE", "Report is ready"),
             };
-            out.element("State", state).element("Description", description);
+            out.element("State", state)
+                .element("Description", description);
         }
         Operation::GetCredentialReport => {
             let report = directory.credential_report(account)?;
-            out.element("Content", &base64::engine::general_purpose::STANDARD.encode(&report.csv))
-                .element("ReportFormat", "text/csv")
-                .element("GeneratedTime", &timestamp(report.generated));
+            out.element(
+                "Content",
+                &base64::engine::general_purpose::STANDARD.encode(&report.csv),
+            )
+            .element("ReportFormat", "text/csv")
+            .element("GeneratedTime", &timestamp(report.generated));
         }
         Operation::GetCallerIdentity => {
             out.element("Arn", &caller.principal.arn())
@@ -293,7 +322,14 @@ fn write_tags(out: &mut XmlResponse, tags: &[Tag]) {
 }
 
 fn write_page_end<T>(out: &mut XmlResponse, page: &Page<T>) {
-    out.element("IsTruncated", if page.marker.is_some() { "true" } else { "false" });
+    out.element(
+        "IsTruncated",
+        if page.marker.is_some() {
+            "true"
+        } else {
+            "false"
+        },
+    );
     out.optional("Marker", page.marker.as_deref());
 }
 

@@ -43,7 +43,11 @@ fn invalid_token() -> IamError {
 ///
 /// The time window is checked before the key is looked up, so a replayed or forged old
 /// request learns nothing about which keys exist.
-pub fn authenticate(state: &State, request: &HttpRequest<'_>, now: i64) -> Result<Caller, IamError> {
+pub fn authenticate(
+    state: &State,
+    request: &HttpRequest<'_>,
+    now: i64,
+) -> Result<Caller, IamError> {
     let presented = latchkey_sigv4::parse(request).map_err(sigv4_error)?;
     let service = Service::from_signing_name(presented.scope.service).ok_or_else(|| {
         IamError::new(

@@ -2,7 +2,7 @@
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -25,11 +25,13 @@ fn database_path(data: &Path) -> PathBuf {
 /// file created with mode 0600.
 fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
     if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-        return MasterKey::from_base64(&text).with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
+        return MasterKey::from_base64(&text)
+            .with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
     }
     let path = data.join(MASTER_KEY_FILE);
     match fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text).with_context(|| format!("{} is not valid", path.display())),
+        Ok(text) => MasterKey::from_base64(&text)
+            .with_context(|| format!("{} is not valid", path.display())),
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && may_create => {
             let key = MasterKey::generate();
             let mut file = OpenOptions::new()
@@ -62,6 +64,10 @@ pub fn open(data: &Path) -> anyhow::Result<Directory> {
     let new_database = !database_path(data).exists();
     let master = master_key(data, new_database)?;
     if new_database {
+        // The directory may have existed before (an empty folder the operator made); it
+        // holds the master key and the database, so only the owner may enter it.
+        fs::set_permissions(data, fs::Permissions::from_mode(0o700))
+            .with_context(|| format!("cannot restrict {}", data.display()))?;
         // SQLite creates its WAL and shared-memory files with the database's mode, so
         // creating the database 0600 keeps all three private.
         OpenOptions::new()

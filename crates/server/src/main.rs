@@ -18,7 +18,11 @@ const DEFAULT_DATA_DIR: &str = "latchkey-data";
 const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
 
 #[derive(Parser, Debug)]
-#[command(name = "latchkey", version, about = "A self-hosted identity service for AWS-style programmatic access")]
+#[command(
+    name = "latchkey",
+    version,
+    about = "A self-hosted identity service for AWS-style programmatic access"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

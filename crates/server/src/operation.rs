@@ -136,6 +136,9 @@ mod tests {
         }
         assert_eq!(Operation::find(Service::Sts, "CreateUser"), None);
         assert_eq!(Operation::GetUser.action(), "iam:GetUser");
-        assert_eq!(Operation::GetCallerIdentity.action(), "sts:GetCallerIdentity");
+        assert_eq!(
+            Operation::GetCallerIdentity.action(),
+            "sts:GetCallerIdentity"
+        );
     }
 }

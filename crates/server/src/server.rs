@@ -122,13 +122,20 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
 
 /// Renders an error in the query protocol's format: the one place errors meet HTTP.
 fn error_response(service: Service, error: &IamError, request_id: &str) -> Response {
-    let status = StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let error_type = if error.code.is_server_fault() {
         ErrorType::Receiver
     } else {
         ErrorType::Sender
     };
-    let body = error_document(service.xmlns(), error_type, error.code.as_str(), &error.message, request_id);
+    let body = error_document(
+        service.xmlns(),
+        error_type,
+        error.code.as_str(),
+        &error.message,
+        request_id,
+    );
     xml_response(status, body, request_id)
 }
 
@@ -140,14 +147,20 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Err(_) => {
             let error = IamError::new(
                 ErrorCode::ValidationError,
-                format!("The request body exceeds the maximum of {MAX_BODY_BYTES} bytes or could not be read."),
+                format!(
+                    "The request body exceeds the maximum of {MAX_BODY_BYTES} bytes or could not be read."
+                ),
             );
             return error_response(Service::Iam, &error, &request_id);
         }
     };
     let query = parts.uri.query().unwrap_or("");
     // The parameters are in the body for POST and in the query string for (presigned) GET.
-    let form: &[u8] = if parts.method == Method::GET { query.as_bytes() } else { &body };
+    let form: &[u8] = if parts.method == Method::GET {
+        query.as_bytes()
+    } else {
+        &body
+    };
     let params = QueryRequest::parse(form);
     let service_hint = params
         .as_ref()
@@ -193,11 +206,22 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         .key
         .runtime
         .record_use(now, caller.service.signing_name(), &caller.region);
-    let result = run_operation(app.directory.clone(), caller, op, params, request_id.clone()).await;
+    let result = run_operation(
+        app.directory.clone(),
+        caller,
+        op,
+        params,
+        request_id.clone(),
+    )
+    .await;
     match result {
         Ok(body) => xml_response(StatusCode::OK, body, &request_id),
         Err(error) => {
-            tracing::debug!(operation = op.name(), code = error.code.as_str(), "operation failed");
+            tracing::debug!(
+                operation = op.name(),
+                code = error.code.as_str(),
+                "operation failed"
+            );
             error_response(op.service(), &error, &request_id)
         }
     }
@@ -235,11 +259,12 @@ async fn run_operation(
 ) -> Result<String, IamError> {
     if op.mutates() {
         // A commit waits for the disk; keep it off the async workers.
-        tokio::task::spawn_blocking(move || api::execute(&directory, &caller, op, &params, &request_id))
-            .await
-            .unwrap_or_else(|_| Err(IamError::service_failure()))
+        tokio::task::spawn_blocking(move || {
+            api::execute(&directory, &caller, op, &params, &request_id)
+        })
+        .await
+        .unwrap_or_else(|_| Err(IamError::service_failure()))
     } else {
         api::execute(&directory, &caller, op, &params, &request_id)
     }
 }
-

@@ -14,7 +14,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, Contents, CredentialReportRow,
     LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
 };
-use rusqlite::{Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params};
+use rusqlite::{
+    Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
+};
 
 /// Migrations in order; the schema version is the number applied.
 const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
@@ -40,7 +42,9 @@ fn time(at: &DateTime<Utc>) -> String {
 fn parse_time(text: String) -> rusqlite::Result<DateTime<Utc>> {
     DateTime::parse_from_rfc3339(&text)
         .map(|t| t.with_timezone(&Utc))
-        .map_err(|e| rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e)))
+        .map_err(|e| {
+            rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+        })
 }
 
 impl SqliteStore {
@@ -78,7 +82,8 @@ fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", index + 1).map_err(backend)?;
+        tx.pragma_update(None, "user_version", index + 1)
+            .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
     Ok(())
@@ -277,10 +282,16 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
 
 fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
     let master_key_check = tx
-        .query_row("SELECT value FROM meta WHERE key = 'master_key_check'", [], |row| row.get(0))
+        .query_row(
+            "SELECT value FROM meta WHERE key = 'master_key_check'",
+            [],
+            |row| row.get(0),
+        )
         .optional()?;
     let accounts = tx
-        .prepare("SELECT account_id, name, root_email, root_password_hash, created_at FROM accounts")?
+        .prepare(
+            "SELECT account_id, name, root_email, root_password_hash, created_at FROM accounts",
+        )?
         .query_map([], |row| {
             Ok(AccountRow {
                 id: row.get(0)?,

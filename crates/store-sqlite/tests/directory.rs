@@ -40,7 +40,17 @@ fn initialized_state_survives_a_reopen() {
     let dir = fx.directory();
     assert!(!dir.is_initialized());
     let init = dir.initialize(Some("owner@example.com")).unwrap();
-    let user = dir.create_user(&init.account_id, "alice", Some("/eng/"), vec![Tag { key: "team".into(), value: "red".into() }]).unwrap();
+    let user = dir
+        .create_user(
+            &init.account_id,
+            "alice",
+            Some("/eng/"),
+            vec![Tag {
+                key: "team".into(),
+                value: "red".into(),
+            }],
+        )
+        .unwrap();
     let key = dir.create_access_key(&init.account_id, "alice").unwrap();
     drop(dir);
 
@@ -50,12 +60,21 @@ fn initialized_state_survives_a_reopen() {
     let alice = state.user_by_name(&init.account_id, "ALICE").unwrap();
     assert_eq!(alice.id, user.id);
     assert_eq!(alice.path, "/eng/");
-    assert_eq!(alice.tags, vec![Tag { key: "team".into(), value: "red".into() }]);
+    assert_eq!(
+        alice.tags,
+        vec![Tag {
+            key: "team".into(),
+            value: "red".into()
+        }]
+    );
     let stored = state.access_keys.get(&key.key.id).unwrap();
     assert_eq!(stored.secret.as_str(), key.key.secret.as_str());
     let admin_key = state.access_keys.get(&init.access_key_id).unwrap();
     assert_eq!(admin_key.secret.as_str(), init.secret_access_key.as_str());
-    assert!(reopened.initialize(None).is_err(), "a second initialization must be refused");
+    assert!(
+        reopened.initialize(None).is_err(),
+        "a second initialization must be refused"
+    );
 }
 
 #[test]
@@ -71,13 +90,18 @@ fn the_database_file_holds_no_secret() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "bob", None, vec![]).unwrap();
+    dir.create_user(&init.account_id, "bob", None, vec![])
+        .unwrap();
     let key = dir.create_access_key(&init.account_id, "bob").unwrap();
     drop(dir);
     let folder = fx.path.parent().unwrap();
     for entry in std::fs::read_dir(folder).unwrap() {
         let bytes = std::fs::read(entry.unwrap().path()).unwrap();
-        for secret in [key.key.secret.as_str(), init.secret_access_key.as_str(), init.console_password.as_str()] {
+        for secret in [
+            key.key.secret.as_str(),
+            init.secret_access_key.as_str(),
+            init.console_password.as_str(),
+        ] {
             assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
         }
     }
@@ -88,7 +112,9 @@ fn the_store_refuses_a_third_access_key_even_when_the_caller_did_not_check() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    let user = dir.create_user(&init.account_id, "carol", None, vec![]).unwrap();
+    let user = dir
+        .create_user(&init.account_id, "carol", None, vec![])
+        .unwrap();
     let store = fx.store();
     let row = |id: &str| AccessKeyRow {
         id: id.into(),
@@ -99,10 +125,20 @@ fn the_store_refuses_a_third_access_key_even_when_the_caller_did_not_check() {
         sealed_secret: vec![1, 2, 3],
         last_used: None,
     };
-    store.apply(&[Change::CreateAccessKey(row("AKIAAAAAAAAAAAAAAAA1"))]).unwrap();
-    store.apply(&[Change::CreateAccessKey(row("AKIAAAAAAAAAAAAAAAA2"))]).unwrap();
+    store
+        .apply(&[Change::CreateAccessKey(row("AKIAAAAAAAAAAAAAAAA1"))])
+        .unwrap();
+    store
+        .apply(&[Change::CreateAccessKey(row("AKIAAAAAAAAAAAAAAAA2"))])
+        .unwrap();
     let third = store.apply(&[Change::CreateAccessKey(row("AKIAAAAAAAAAAAAAAAA3"))]);
-    assert_eq!(third, Err(StoreError::LimitExceeded { quota: "AccessKeysPerUser", limit: 2 }));
+    assert_eq!(
+        third,
+        Err(StoreError::LimitExceeded {
+            quota: "AccessKeysPerUser",
+            limit: 2
+        })
+    );
 }
 
 #[test]
@@ -110,13 +146,19 @@ fn two_directories_on_one_database_cannot_exceed_the_key_quota() {
     let fx = Fixture::new();
     let first = fx.directory();
     let init = first.initialize(None).unwrap();
-    first.create_user(&init.account_id, "dave", None, vec![]).unwrap();
+    first
+        .create_user(&init.account_id, "dave", None, vec![])
+        .unwrap();
     // A second instance whose snapshot knows the user but none of its keys.
     let second = Arc::new(fx.directory());
     let first = Arc::new(first);
     let handles: Vec<_> = (0..4)
         .map(|i| {
-            let dir = if i % 2 == 0 { first.clone() } else { second.clone() };
+            let dir = if i % 2 == 0 {
+                first.clone()
+            } else {
+                second.clone()
+            };
             let account = init.account_id.clone();
             std::thread::spawn(move || dir.create_access_key(&account, "dave").map(|_| ()))
         })
@@ -134,9 +176,12 @@ fn names_are_unique_ignoring_case_in_the_store() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "Erin", None, vec![]).unwrap();
+    dir.create_user(&init.account_id, "Erin", None, vec![])
+        .unwrap();
     let stale = fx.directory();
-    let error = stale.create_user(&init.account_id, "erin", None, vec![]).unwrap_err();
+    let error = stale
+        .create_user(&init.account_id, "erin", None, vec![])
+        .unwrap_err();
     assert_eq!(error.code, ErrorCode::EntityAlreadyExists);
 }
 
@@ -146,17 +191,29 @@ fn a_user_with_keys_cannot_be_deleted_and_listing_pages_in_name_order() {
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
     for name in ["u3", "u1", "u2", "u5", "u4"] {
-        dir.create_user(&init.account_id, name, Some("/paged/"), vec![]).unwrap();
+        dir.create_user(&init.account_id, name, Some("/paged/"), vec![])
+            .unwrap();
     }
     let key = dir.create_access_key(&init.account_id, "u1").unwrap();
-    assert_eq!(dir.delete_user(&init.account_id, "u1").unwrap_err().code, ErrorCode::DeleteConflict);
-    dir.delete_access_key(&init.account_id, "u1", &key.key.id).unwrap();
+    assert_eq!(
+        dir.delete_user(&init.account_id, "u1").unwrap_err().code,
+        ErrorCode::DeleteConflict
+    );
+    dir.delete_access_key(&init.account_id, "u1", &key.key.id)
+        .unwrap();
     dir.delete_user(&init.account_id, "u1").unwrap();
 
     let mut names = Vec::new();
     let mut marker: Option<String> = None;
     loop {
-        let page = dir.list_users(&init.account_id, Some("/paged/"), marker.as_deref(), Some(2)).unwrap();
+        let page = dir
+            .list_users(
+                &init.account_id,
+                Some("/paged/"),
+                marker.as_deref(),
+                Some(2),
+            )
+            .unwrap();
         names.extend(page.items.iter().map(|u| u.name.clone()));
         match page.marker {
             Some(next) => marker = Some(next),
@@ -171,7 +228,12 @@ fn key_use_is_saved_and_reloaded() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    let key = dir.snapshot().access_keys.get(&init.access_key_id).cloned().unwrap();
+    let key = dir
+        .snapshot()
+        .access_keys
+        .get(&init.access_key_id)
+        .cloned()
+        .unwrap();
     assert_eq!(dir.save_key_usage().unwrap(), 0);
     let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
     key.runtime.record_use(at, "sts", "eu-west-1");
@@ -179,8 +241,18 @@ fn key_use_is_saved_and_reloaded() {
     assert_eq!(dir.save_key_usage().unwrap(), 0);
     drop(dir);
     let reloaded = fx.directory();
-    let used = reloaded.snapshot().access_keys.get(&init.access_key_id).unwrap().runtime.last_used().unwrap();
-    assert_eq!((used.at, used.service.as_str(), used.region.as_str()), (at, "sts", "eu-west-1"));
+    let used = reloaded
+        .snapshot()
+        .access_keys
+        .get(&init.access_key_id)
+        .unwrap()
+        .runtime
+        .last_used()
+        .unwrap();
+    assert_eq!(
+        (used.at, used.service.as_str(), used.region.as_str()),
+        (at, "sts", "eu-west-1")
+    );
 }
 
 #[test]
@@ -188,17 +260,44 @@ fn status_changes_and_renames_are_durable() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "frank", None, vec![]).unwrap();
+    dir.create_user(&init.account_id, "frank", None, vec![])
+        .unwrap();
     let key = dir.create_access_key(&init.account_id, "frank").unwrap();
-    dir.update_access_key(&init.account_id, "frank", &key.key.id, KeyStatus::Inactive).unwrap();
-    dir.update_user(&init.account_id, "frank", Some("francis"), Some("/ops/")).unwrap();
-    dir.tag_user(&init.account_id, "francis", vec![Tag { key: "a".into(), value: "1".into() }, Tag { key: "b".into(), value: "2".into() }]).unwrap();
-    dir.untag_user(&init.account_id, "francis", vec!["a".into()]).unwrap();
+    dir.update_access_key(&init.account_id, "frank", &key.key.id, KeyStatus::Inactive)
+        .unwrap();
+    dir.update_user(&init.account_id, "frank", Some("francis"), Some("/ops/"))
+        .unwrap();
+    dir.tag_user(
+        &init.account_id,
+        "francis",
+        vec![
+            Tag {
+                key: "a".into(),
+                value: "1".into(),
+            },
+            Tag {
+                key: "b".into(),
+                value: "2".into(),
+            },
+        ],
+    )
+    .unwrap();
+    dir.untag_user(&init.account_id, "francis", vec!["a".into()])
+        .unwrap();
     drop(dir);
     let state = fx.directory().snapshot();
     assert!(state.user_by_name(&init.account_id, "frank").is_none());
     let user = state.user_by_name(&init.account_id, "francis").unwrap();
     assert_eq!(user.path, "/ops/");
-    assert_eq!(user.tags, vec![Tag { key: "b".into(), value: "2".into() }]);
-    assert_eq!(state.access_keys.get(&key.key.id).unwrap().status, KeyStatus::Inactive);
+    assert_eq!(
+        user.tags,
+        vec![Tag {
+            key: "b".into(),
+            value: "2".into()
+        }]
+    );
+    assert_eq!(
+        state.access_keys.get(&key.key.id).unwrap().status,
+        KeyStatus::Inactive
+    );
 }
