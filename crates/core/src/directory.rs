@@ -331,13 +331,13 @@ impl Directory {
                 .user_by_name(account_id, name)
                 .ok_or_else(|| IamError::no_such_user(name))?;
             let target_name = new_name.unwrap_or(&user.name);
-            if let Some(other) = state.user_by_name(account_id, target_name) {
-                if other.id != user.id {
-                    return Err(IamError::new(
-                        ErrorCode::EntityAlreadyExists,
-                        format!("User with name {target_name} already exists."),
-                    ));
-                }
+            if let Some(other) = state.user_by_name(account_id, target_name)
+                && other.id != user.id
+            {
+                return Err(IamError::new(
+                    ErrorCode::EntityAlreadyExists,
+                    format!("User with name {target_name} already exists."),
+                ));
             }
             Ok((
                 vec![Change::RenameUser {
@@ -576,10 +576,10 @@ impl Directory {
     /// Generates the account's credential report unless a current one exists.
     pub fn generate_credential_report(&self, account_id: &str) -> Result<ReportState, IamError> {
         let (state, _) = self.write(|state| {
-            if let Some(report) = state.credential_reports.get(account_id) {
-                if now() - report.generated < CREDENTIAL_REPORT_LIFETIME {
-                    return Ok((Vec::new(), ReportState::Complete));
-                }
+            if let Some(report) = state.credential_reports.get(account_id)
+                && now() - report.generated < CREDENTIAL_REPORT_LIFETIME
+            {
+                return Ok((Vec::new(), ReportState::Complete));
             }
             let account = state
                 .accounts

@@ -135,13 +135,12 @@ impl KeyRuntime {
     /// Records a use; cheap when the same service and region were seen in the same second.
     pub fn record_use(&self, at: DateTime<Utc>, service: &str, region: &str) {
         let mut usage = self.usage();
-        if let Some(last) = &usage.last {
-            if last.at.timestamp() == at.timestamp()
-                && last.service == service
-                && last.region == region
-            {
-                return;
-            }
+        if let Some(last) = &usage.last
+            && last.at.timestamp() == at.timestamp()
+            && last.service == service
+            && last.region == region
+        {
+            return;
         }
         usage.last = Some(LastUsed {
             at,

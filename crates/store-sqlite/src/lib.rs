@@ -27,10 +27,10 @@ pub struct SqliteStore {
 }
 
 fn backend(error: rusqlite::Error) -> StoreError {
-    if let rusqlite::Error::SqliteFailure(failure, _) = &error {
-        if failure.code == ErrorCode::ConstraintViolation {
-            return StoreError::AlreadyExists;
-        }
+    if let rusqlite::Error::SqliteFailure(failure, _) = &error
+        && failure.code == ErrorCode::ConstraintViolation
+    {
+        return StoreError::AlreadyExists;
     }
     StoreError::Backend(error.to_string())
 }
