@@ -18,8 +18,8 @@ use crate::model::{
 use crate::seal::{MASTER_KEY_CHECK_AAD, MasterKey, access_key_aad};
 use crate::state::{ApplyError, State};
 use crate::store::{
-    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, CredentialReportRow, LoginProfileRow,
-    Store, StoreError, TAGS_PER_USER, UserRow,
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, CredentialReportRow,
+    LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use crate::{password, report, validate};
 
@@ -86,6 +86,29 @@ impl std::fmt::Debug for dyn Store {
     }
 }
 
+/// The store refused a change the snapshot allowed: another writer got there first. Report
+/// it as AWS reports the conflict itself.
+fn conflict_error(error: StoreError) -> IamError {
+    match error {
+        StoreError::Backend(_) => store_failure(error),
+        StoreError::AlreadyExists => {
+            IamError::new(ErrorCode::EntityAlreadyExists, "The entity already exists.")
+        }
+        StoreError::LimitExceeded { quota, limit } => IamError::new(
+            ErrorCode::LimitExceeded,
+            format!("Cannot exceed quota for {quota}: {limit}"),
+        ),
+        StoreError::DeleteConflict => IamError::new(
+            ErrorCode::DeleteConflict,
+            "Cannot delete entity, must delete access keys first.",
+        ),
+        StoreError::NotFound => IamError::new(
+            ErrorCode::NoSuchEntity,
+            "The entity referred to does not exist.",
+        ),
+    }
+}
+
 fn store_failure(error: StoreError) -> IamError {
     tracing::error!(%error, "store write failed");
     IamError::service_failure()
@@ -133,43 +156,80 @@ impl Directory {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.state.load_full();
         let (changes, output) = plan(&current)?;
-        self.store.apply(&changes).map_err(|error| match error {
-            StoreError::Backend(_) => store_failure(error),
-            // The snapshot said the change was valid but the store disagrees: another writer
-            // got there first. Report it as AWS would report the conflict itself.
-            StoreError::AlreadyExists => {
-                IamError::new(ErrorCode::EntityAlreadyExists, "The entity already exists.")
-            }
-            StoreError::LimitExceeded { quota, limit } => IamError::new(
-                ErrorCode::LimitExceeded,
-                format!("Cannot exceed quota for {quota}: {limit}"),
-            ),
-            StoreError::DeleteConflict => IamError::new(
-                ErrorCode::DeleteConflict,
-                "Cannot delete entity, must delete access keys first.",
-            ),
-            StoreError::NotFound => IamError::new(
-                ErrorCode::NoSuchEntity,
-                "The entity referred to does not exist.",
-            ),
-        })?;
-        let mut next = State::clone(&current);
-        for change in &changes {
-            if let Err(error) = next.apply(change, &self.master) {
-                // The store committed; rebuild the snapshot from it rather than serve a
-                // snapshot that disagrees with it.
-                tracing::error!(%error, "snapshot out of step with the store; reloading");
-                next = self.reload().map_err(|_| IamError::service_failure())?;
-                break;
-            }
+        if changes.is_empty() {
+            return Ok((output, current));
         }
+        let seq = self.store.apply(&changes).map_err(conflict_error)?;
+        let next = if seq == current.seq + 1 {
+            // Nobody else wrote since our snapshot: apply our own batch.
+            let mut next = State::clone(&current);
+            let applied = changes
+                .iter()
+                .try_for_each(|change| next.apply(change, &self.master));
+            match applied {
+                Ok(()) => {
+                    next.seq = seq;
+                    next
+                }
+                Err(error) => self.rebuild(error)?,
+            }
+        } else {
+            // Other writers committed in between: take every batch in commit order,
+            // ours included.
+            self.caught_up(&current)?
+        };
         let next = Arc::new(next);
         self.state.store(next.clone());
         Ok((output, next))
     }
 
-    fn reload(&self) -> Result<State, OpenError> {
-        Ok(State::from_contents(self.store.load()?, &self.master)?)
+    /// Applies the batches other writers committed since the current snapshot. Instances
+    /// sharing a database call this when notified of a commit, and periodically.
+    pub fn catch_up(&self) -> Result<(), IamError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let current = self.state.load_full();
+        let next = self.caught_up(&current)?;
+        if next.seq != current.seq {
+            self.state.store(Arc::new(next));
+        }
+        Ok(())
+    }
+
+    fn caught_up(&self, current: &State) -> Result<State, IamError> {
+        let batches = match self
+            .store
+            .changes_since(current.seq)
+            .map_err(store_failure)?
+        {
+            ChangesSince::Reload => return self.reload(),
+            ChangesSince::Batches(batches) => batches,
+        };
+        let mut next = State::clone(current);
+        for (seq, changes) in batches {
+            if let Err(error) = changes
+                .iter()
+                .try_for_each(|change| next.apply(change, &self.master))
+            {
+                return self.rebuild(error);
+            }
+            next.seq = seq;
+        }
+        Ok(next)
+    }
+
+    /// The store committed something the snapshot cannot follow; rebuild the snapshot from
+    /// the store rather than serve one that disagrees with it.
+    fn rebuild(&self, error: ApplyError) -> Result<State, IamError> {
+        tracing::error!(%error, "snapshot out of step with the store; reloading");
+        self.reload()
+    }
+
+    fn reload(&self) -> Result<State, IamError> {
+        let contents = self.store.load().map_err(store_failure)?;
+        State::from_contents(contents, &self.master).map_err(|error| {
+            tracing::error!(%error, "cannot rebuild the snapshot");
+            IamError::service_failure()
+        })
     }
 
     /// Creates the first account: its root user (no access key), and the administrator
@@ -557,20 +617,17 @@ impl Directory {
         if pending.is_empty() {
             return Ok(0);
         }
-        let changes: Vec<Change> = pending
+        let uses: Vec<(String, LastUsed)> = pending
             .iter()
-            .map(|(key, used)| Change::RecordAccessKeyUse {
-                access_key_id: key.id.clone(),
-                last_used: used.clone(),
-            })
+            .map(|(key, used)| (key.id.clone(), used.clone()))
             .collect();
-        if let Err(error) = self.store.apply(&changes) {
+        if let Err(error) = self.store.save_key_usage(&uses) {
             for (key, _) in &pending {
                 key.runtime.mark_unsaved();
             }
             return Err(store_failure(error));
         }
-        Ok(changes.len())
+        Ok(uses.len())
     }
 
     /// Generates the account's credential report unless a current one exists.

@@ -4,6 +4,7 @@ use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
 use latchkey_sigv4::SigningKeyCache;
+use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// The AWS managed policy that grants everything; `init` attaches it to the administrator.
@@ -25,7 +26,7 @@ impl Account {
     }
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     pub key: String,
     pub value: String,
@@ -64,7 +65,7 @@ pub fn user_arn(account_id: &str, path: &str, name: &str) -> String {
     format!("arn:aws:iam::{account_id}:user{path}{name}")
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum KeyStatus {
     Active,
     Inactive,
@@ -95,7 +96,7 @@ pub enum KeyOwner {
 }
 
 /// Where and when a key was last used, as GetAccessKeyLastUsed reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LastUsed {
     pub at: DateTime<Utc>,
     pub service: String,

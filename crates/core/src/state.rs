@@ -12,7 +12,7 @@ use crate::model::{
     AccessKey, Account, CredentialReport, KeyOwner, KeyRuntime, LoginProfile, Principal, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
-use crate::store::{AccessKeyRow, Change, Contents};
+use crate::store::{AccessKeyRow, Change, Contents, Seq};
 
 #[derive(Debug, Clone, Default)]
 pub struct State {
@@ -23,6 +23,8 @@ pub struct State {
     pub access_keys: HashMap<String, Arc<AccessKey>>,
     pub credential_reports: HashMap<String, Arc<CredentialReport>>,
     pub master_key_check: Option<Arc<Vec<u8>>>,
+    /// The last committed batch this snapshot includes.
+    pub seq: Seq,
 }
 
 /// A change that cannot be applied to the snapshot: the snapshot and the store disagree.
@@ -36,7 +38,10 @@ pub enum ApplyError {
 
 impl State {
     pub fn from_contents(contents: Contents, master: &MasterKey) -> Result<Self, ApplyError> {
-        let mut state = State::default();
+        let mut state = State {
+            seq: contents.seq,
+            ..State::default()
+        };
         if let Some(check) = contents.master_key_check {
             state.apply(&Change::SetMasterKeyCheck(check), master)?;
         }
@@ -204,10 +209,6 @@ impl State {
                         u.access_key_ids.retain(|id| id != access_key_id)
                     })?;
                 }
-            }
-            Change::RecordAccessKeyUse { .. } => {
-                // Key use is recorded in the key's runtime first and saved afterwards; the
-                // snapshot already has it.
             }
             Change::PutCredentialReport(row) => {
                 self.credential_reports.insert(

@@ -5,8 +5,13 @@
 //! inside that transaction, so two instances racing cannot both succeed. Reads for the request
 //! path come from the in-memory snapshot, which is built from [`Contents`] and kept current
 //! by applying the same changes.
+//!
+//! Each committed batch gets a sequence number and is kept for a while in a change log, so
+//! that other instances on the same database can apply exactly the same batches to their
+//! snapshots, in commit order ([`Store::changes_since`]).
 
 use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
 
 use crate::model::{KeyStatus, LastUsed, Tag};
 
@@ -15,7 +20,7 @@ pub const ACCESS_KEYS_PER_USER: usize = 2;
 /// The most tags an IAM user may carry.
 pub const TAGS_PER_USER: usize = 50;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRow {
     pub id: String,
     pub name: String,
@@ -24,7 +29,7 @@ pub struct AccountRow {
     pub created: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRow {
     pub id: String,
     pub account_id: String,
@@ -33,7 +38,7 @@ pub struct UserRow {
     pub created: DateTime<Utc>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccessKeyRow {
     pub id: String,
     pub account_id: String,
@@ -46,7 +51,7 @@ pub struct AccessKeyRow {
     pub last_used: Option<LastUsed>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginProfileRow {
     pub user_id: String,
     pub password_hash: String,
@@ -54,7 +59,7 @@ pub struct LoginProfileRow {
     pub password_reset_required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CredentialReportRow {
     pub account_id: String,
     pub generated: DateTime<Utc>,
@@ -62,7 +67,7 @@ pub struct CredentialReportRow {
 }
 
 /// One change to the stored state.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
     CreateAccount(AccountRow),
     CreateUser(UserRow),
@@ -99,18 +104,19 @@ pub enum Change {
     DeleteAccessKey {
         access_key_id: String,
     },
-    RecordAccessKeyUse {
-        access_key_id: String,
-        last_used: LastUsed,
-    },
     PutCredentialReport(CredentialReportRow),
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
 }
 
 /// Everything the snapshot is built from.
+/// The position of a committed batch in the change log; 0 before the first.
+pub type Seq = i64;
+
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contents {
+    /// The last batch these contents include.
+    pub seq: Seq,
     pub accounts: Vec<AccountRow>,
     pub users: Vec<UserRow>,
     pub user_tags: Vec<(String, Tag)>,
@@ -141,12 +147,27 @@ pub enum StoreError {
     Backend(String),
 }
 
+/// Batches committed after a given one, in commit order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangesSince {
+    Batches(Vec<(Seq, Vec<Change>)>),
+    /// The log no longer reaches back that far: load everything again.
+    Reload,
+}
+
 /// A database that keeps latchkey's state.
 pub trait Store: Send + Sync + 'static {
-    /// Reads the whole state, for building a snapshot.
+    /// Reads the whole state, for building a snapshot, as of one committed batch.
     fn load(&self) -> Result<Contents, StoreError>;
 
-    /// Applies the changes in one transaction: all of them are durable when this returns
-    /// `Ok`, none of them when it returns `Err`.
-    fn apply(&self, changes: &[Change]) -> Result<(), StoreError>;
+    /// Applies the changes in one transaction and logs them as one batch: all of them are
+    /// durable when this returns the batch's sequence number, none of them on `Err`.
+    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError>;
+
+    /// The batches committed after `after`, by any writer.
+    fn changes_since(&self, after: Seq) -> Result<ChangesSince, StoreError>;
+
+    /// Saves when access keys were last used. Not a logged change: use is recorded on the
+    /// request path of whichever instance served it, and saved in the background.
+    fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError>;
 }

@@ -11,15 +11,21 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_core::model::{KeyStatus, LastUsed, Tag};
 use latchkey_core::store::{
-    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, Contents, CredentialReportRow,
-    LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
+    CredentialReportRow, LoginProfileRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
 /// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[include_str!("../migrations/0001_initial.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_change_log.sql"),
+];
+
+/// How many batches the change log keeps; a reader further behind reloads everything.
+const CHANGE_LOG_RETAINED: i64 = 10_000;
 
 #[derive(Debug)]
 pub struct SqliteStore {
@@ -99,16 +105,71 @@ impl Store for SqliteStore {
         Ok(contents)
     }
 
-    fn apply(&self, changes: &[Change]) -> Result<(), StoreError> {
-        if changes.is_empty() {
-            return Ok(());
-        }
+    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
+        let batch =
+            serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut connection = self.connection();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
         for change in changes {
             apply_one(&tx, change)?;
+        }
+        tx.execute(
+            "INSERT INTO change_log (batch, created_at) VALUES (?1, ?2)",
+            params![batch, time(&Utc::now())],
+        )
+        .map_err(backend)?;
+        let seq = tx.last_insert_rowid();
+        tx.execute(
+            "DELETE FROM change_log WHERE seq <= ?1",
+            params![seq - CHANGE_LOG_RETAINED],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(seq)
+    }
+
+    fn changes_since(&self, after: Seq) -> Result<ChangesSince, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(backend)?;
+        let oldest: Option<Seq> = tx
+            .query_row("SELECT min(seq) FROM change_log", [], |row| row.get(0))
+            .map_err(backend)?;
+        if oldest.is_some_and(|oldest| oldest > after + 1) {
+            return Ok(ChangesSince::Reload);
+        }
+        let rows: Vec<(Seq, String)> = tx
+            .prepare("SELECT seq, batch FROM change_log WHERE seq > ?1 ORDER BY seq")
+            .and_then(|mut statement| {
+                statement
+                    .query_map(params![after], |row| Ok((row.get(0)?, row.get(1)?)))?
+                    .collect()
+            })
+            .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        rows.into_iter()
+            .map(|(seq, batch)| {
+                serde_json::from_str(&batch)
+                    .map(|changes| (seq, changes))
+                    .map_err(|e| StoreError::Backend(format!("change log entry {seq}: {e}")))
+            })
+            .collect::<Result<_, _>>()
+            .map(ChangesSince::Batches)
+    }
+
+    fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(backend)?;
+        for (access_key_id, last_used) in uses {
+            // A key deleted since its use was recorded simply has nothing to update; an
+            // older use never overwrites a newer one saved by another instance.
+            tx.execute(
+                "UPDATE access_keys SET last_used_at = ?2, last_used_service = ?3, last_used_region = ?4
+                 WHERE access_key_id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2)",
+                params![access_key_id, time(&last_used.at), last_used.service, last_used.region],
+            )
+            .map_err(backend)?;
         }
         tx.commit().map_err(backend)
     }
@@ -253,16 +314,6 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "DELETE FROM access_keys WHERE access_key_id = ?1",
             params![access_key_id],
         ),
-        Change::RecordAccessKeyUse { access_key_id, last_used } => {
-            // A key deleted since its use was recorded simply has nothing to update.
-            tx.execute(
-                "UPDATE access_keys SET last_used_at = ?2, last_used_service = ?3, last_used_region = ?4
-                 WHERE access_key_id = ?1 AND (last_used_at IS NULL OR last_used_at <= ?2)",
-                params![access_key_id, time(&last_used.at), last_used.service, last_used.region],
-            )
-            .map_err(backend)?;
-            Ok(1)
-        }
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -377,7 +428,11 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let seq = tx.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |row| {
+        row.get(0)
+    })?;
     Ok(Contents {
+        seq,
         accounts,
         users,
         user_tags,

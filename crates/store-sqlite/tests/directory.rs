@@ -301,3 +301,59 @@ fn status_changes_and_renames_are_durable() {
         KeyStatus::Inactive
     );
 }
+
+#[test]
+fn a_second_instance_follows_the_first_through_the_change_log() {
+    let fx = Fixture::new();
+    let first = fx.directory();
+    let init = first.initialize(None).unwrap();
+    let second = fx.directory();
+    first
+        .create_user(&init.account_id, "gina", None, vec![])
+        .unwrap();
+    let key = first.create_access_key(&init.account_id, "gina").unwrap();
+    assert!(second.snapshot().access_keys.get(&key.key.id).is_none());
+
+    second.catch_up().unwrap();
+    let seen = second.snapshot();
+    assert_eq!(seen.seq, first.snapshot().seq);
+    let followed = seen.access_keys.get(&key.key.id).unwrap();
+    assert_eq!(followed.secret.as_str(), key.key.secret.as_str());
+    assert_eq!(followed.status, KeyStatus::Active);
+
+    // A write through the second instance, whose snapshot is current, then a deactivation
+    // through the first, whose snapshot is now behind: both end up with every batch.
+    second
+        .tag_user(
+            &init.account_id,
+            "gina",
+            vec![Tag {
+                key: "k".into(),
+                value: "v".into(),
+            }],
+        )
+        .unwrap();
+    first
+        .update_access_key(&init.account_id, "gina", &key.key.id, KeyStatus::Inactive)
+        .unwrap();
+    assert_eq!(
+        first
+            .snapshot()
+            .user_by_name(&init.account_id, "gina")
+            .unwrap()
+            .tags
+            .len(),
+        1
+    );
+    second.catch_up().unwrap();
+    assert_eq!(
+        second
+            .snapshot()
+            .access_keys
+            .get(&key.key.id)
+            .unwrap()
+            .status,
+        KeyStatus::Inactive
+    );
+    assert_eq!(first.snapshot().seq, second.snapshot().seq);
+}
