@@ -1,20 +1,22 @@
 //! The canonical request and string to sign, written into any [`Sink`] so the
 //! verification path can hash them without building them.
 
-use sha2::{Digest, Sha256};
-
-use crate::encoding::{Sink, encode_into, hex_lower, reencode};
+use crate::encoding::{Sink, encode_into, find_below, hex_lower, reencode, same_header_name};
 use crate::error::incomplete;
-use crate::parse::{query_pairs, single_header};
+use crate::parse::query_pairs;
+use crate::sha256::Sha256;
 use crate::{ALGORITHM, AuthLocation, HttpRequest, Options, Presented, SigV4Error};
 
 const UNSIGNED_PAYLOAD: &str = "UNSIGNED-PAYLOAD";
+const CONTENT_SHA256: &str = "x-amz-content-sha256";
 
 /// The canonical request with default [`Options`] (non-S3 path normalization).
 pub fn canonical_request(req: &HttpRequest<'_>, p: &Presented<'_>) -> Result<String, SigV4Error> {
     canonical_request_with(req, p, &Options::default())
 }
 
+/// The canonical request under explicit [`Options`] (S3-style paths, or a presigned
+/// URL whose session token was appended after signing).
 pub fn canonical_request_with(
     req: &HttpRequest<'_>,
     p: &Presented<'_>,
@@ -28,11 +30,7 @@ pub fn canonical_request_with(
 /// `AWS4-HMAC-SHA256\n<amz_date>\n<scope>\n<hex sha256(canonical_request)>`
 pub fn string_to_sign(canonical_request: &str, p: &Presented<'_>) -> String {
     let mut buf = Vec::with_capacity(128);
-    write_string_to_sign(
-        &mut buf,
-        &Sha256::digest(canonical_request.as_bytes()).into(),
-        p,
-    );
+    write_string_to_sign(&mut buf, &Sha256::digest(canonical_request.as_bytes()), p);
     into_string(buf)
 }
 
@@ -41,15 +39,19 @@ fn into_string(buf: Vec<u8>) -> String {
     String::from_utf8(buf).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-pub(crate) fn write_string_to_sign(out: &mut impl Sink, canonical_hash: &[u8; 32], p: &Presented<'_>) {
+pub(crate) fn write_string_to_sign(
+    out: &mut impl Sink,
+    canonical_hash: &[u8; 32],
+    p: &Presented<'_>,
+) {
     out.put(ALGORITHM.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(p.amz_date.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     out.put(p.scope.date.as_bytes());
-    out.put(b"/");
+    out.put_byte(b'/');
     out.put(p.scope.region.as_bytes());
-    out.put(b"/");
+    out.put_byte(b'/');
     out.put(p.scope.service.as_bytes());
     out.put(b"/aws4_request\n");
     out.put(&hex_lower(canonical_hash));
@@ -61,37 +63,49 @@ pub(crate) fn write_canonical_request(
     p: &Presented<'_>,
     opts: &Options,
 ) -> Result<(), SigV4Error> {
-    // First, so a bad payload declaration fails before anything is written.
-    let payload = payload_hash(req, p)?;
-
     out.put(req.method.as_bytes());
-    out.put(b"\n");
+    out.put_byte(b'\n');
     write_canonical_uri(out, req.path, opts.normalize_path);
-    out.put(b"\n");
+    out.put_byte(b'\n');
     write_canonical_query(out, req.query, p, opts);
-    out.put(b"\n");
+    out.put_byte(b'\n');
+    let mut declared_payload = None;
     for name in &p.signed_headers {
         out.put(name.as_bytes());
-        out.put(b":");
-        let values = req.headers.iter().filter(|(n, _)| n.eq_ignore_ascii_case(name));
-        for (i, (_, value)) in values.enumerate() {
+        out.put_byte(b':');
+        let is_payload_hash = same_header_name(name, CONTENT_SHA256);
+        let values = req
+            .headers
+            .iter()
+            .filter(|(n, _)| same_header_name(n, name));
+        for (i, &(_, value)) in values.enumerate() {
             if i > 0 {
-                out.put(b",");
+                out.put_byte(b',');
             }
             write_trimmed(out, value);
+            if is_payload_hash && declared_payload.replace(value.trim_ascii()).is_some() {
+                return Err(incomplete(format!(
+                    "Request has more than one '{CONTENT_SHA256}' header."
+                )));
+            }
         }
-        out.put(b"\n");
+        out.put_byte(b'\n');
     }
-    out.put(b"\n");
-    for (i, name) in p.signed_headers.iter().enumerate() {
-        if i > 0 {
-            out.put(b";");
+    out.put_byte(b'\n');
+    match p.signed_headers.plain() {
+        Some(line) => out.put(line.as_bytes()),
+        None => {
+            for (i, name) in p.signed_headers.iter().enumerate() {
+                if i > 0 {
+                    out.put_byte(b';');
+                }
+                out.put(name.as_bytes());
+            }
         }
-        out.put(name.as_bytes());
     }
-    out.put(b"\n");
-    match &payload {
-        Payload::Computed(hex) => out.put(hex),
+    out.put_byte(b'\n');
+    match payload_hash(req.body, declared_payload)? {
+        Payload::Computed(hex) => out.put(&hex),
         Payload::Declared(value) => out.put(value.as_bytes()),
     }
     Ok(())
@@ -101,7 +115,7 @@ pub(crate) fn write_canonical_request(
 /// that is the "double encoding" every SigV4 signer applies to non-S3 paths.
 fn write_canonical_uri(out: &mut impl Sink, path: &str, normalize: bool) {
     if path.is_empty() {
-        out.put(b"/");
+        out.put_byte(b'/');
     } else if !normalize || is_normalized(path) {
         encode_into(out, path.as_bytes(), true);
     } else {
@@ -116,15 +130,15 @@ fn write_canonical_uri(out: &mut impl Sink, path: &str, normalize: bool) {
                 _ => segments.push(seg),
             }
         }
-        out.put(b"/");
+        out.put_byte(b'/');
         for (i, seg) in segments.iter().enumerate() {
             if i > 0 {
-                out.put(b"/");
+                out.put_byte(b'/');
             }
             encode_into(out, seg.as_bytes(), false);
         }
         if path.ends_with('/') && !segments.is_empty() {
-            out.put(b"/");
+            out.put_byte(b'/');
         }
     }
 }
@@ -161,25 +175,49 @@ fn write_canonical_query(out: &mut impl Sink, query: &str, p: &Presented<'_>, op
     pairs.sort_unstable();
     for (i, (k, v)) in pairs.iter().enumerate() {
         if i > 0 {
-            out.put(b"&");
+            out.put_byte(b'&');
         }
         out.put(k.as_bytes());
-        out.put(b"=");
+        out.put_byte(b'=');
         out.put(v.as_bytes());
     }
 }
 
+fn is_space(b: u8) -> bool {
+    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | 0x0b | 0x0c)
+}
+
 /// AWS's Trimall: no leading/trailing whitespace, inner runs collapsed to one space.
 fn write_trimmed(out: &mut impl Sink, value: &str) {
-    let words = value
-        .split(|c: char| matches!(c, ' ' | '\t' | '\n' | '\r' | '\x0b' | '\x0c'))
-        .filter(|w| !w.is_empty());
+    let bytes = value.as_bytes();
+    if is_trimmed(bytes) {
+        out.put(bytes);
+        return;
+    }
+    let words = bytes.split(|&b| is_space(b)).filter(|w| !w.is_empty());
     for (i, word) in words.enumerate() {
         if i > 0 {
-            out.put(b" ");
+            out.put_byte(b' ');
         }
-        out.put(word.as_bytes());
+        out.put(word);
     }
+}
+
+/// Whether Trimall would leave `bytes` as they are (the usual case, which then goes
+/// out in one write): no whitespace at either end and none inside but lone spaces.
+fn is_trimmed(bytes: &[u8]) -> bool {
+    if bytes.first().is_some_and(|&b| is_space(b)) || bytes.last().is_some_and(|&b| is_space(b)) {
+        return false;
+    }
+    let mut rest = bytes;
+    while let Some(at) = find_below(rest, b' ' + 1) {
+        let (byte, next) = (rest.get(at), rest.get(at + 1));
+        if byte.is_some_and(|&b| is_space(b) && (b != b' ' || next.is_some_and(|&n| is_space(n)))) {
+            return false;
+        }
+        rest = rest.get(at + 1..).unwrap_or_default();
+    }
+    true
 }
 
 enum Payload<'a> {
@@ -189,19 +227,14 @@ enum Payload<'a> {
 
 /// The body's SHA-256, unless a signed `x-amz-content-sha256` declares the payload
 /// hash; a declared digest must match the body, since otherwise the body is unsigned.
-fn payload_hash<'a>(req: &HttpRequest<'a>, p: &Presented<'_>) -> Result<Payload<'a>, SigV4Error> {
-    let computed = || hex_lower(&Sha256::digest(req.body).into());
-    if !p.signed_headers.contains("x-amz-content-sha256") {
-        return Ok(Payload::Computed(computed()));
-    }
-    match single_header(req.headers, "x-amz-content-sha256")? {
+fn payload_hash<'a>(body: &[u8], declared: Option<&'a str>) -> Result<Payload<'a>, SigV4Error> {
+    let computed = || hex_lower(&Sha256::digest(body));
+    match declared {
         None => Ok(Payload::Computed(computed())),
         Some(UNSIGNED_PAYLOAD) => Ok(Payload::Declared(UNSIGNED_PAYLOAD)),
-        Some(declared)
-            if declared.len() == 64 && declared.bytes().all(|b| b.is_ascii_hexdigit()) =>
-        {
-            if declared.as_bytes().eq_ignore_ascii_case(&computed()) {
-                Ok(Payload::Declared(declared))
+        Some(digest) if digest.len() == 64 && digest.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            if digest.as_bytes().eq_ignore_ascii_case(&computed()) {
+                Ok(Payload::Declared(digest))
             } else {
                 Err(SigV4Error::SignatureDoesNotMatch)
             }
@@ -210,5 +243,45 @@ fn payload_hash<'a>(req: &HttpRequest<'a>, p: &Presented<'_>) -> Result<Payload<
             "x-amz-content-sha256 must be a hex SHA-256 digest or UNSIGNED-PAYLOAD; \
              aws-chunked streaming payloads are not supported.",
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn trimmed(value: &str) -> String {
+        let mut out = Vec::new();
+        write_trimmed(&mut out, value);
+        into_string(out)
+    }
+
+    #[test]
+    fn trimall() {
+        for (raw, want) in [
+            ("", ""),
+            ("a", "a"),
+            ("  a b  ", "a b"),
+            ("\"a   b   c\"", "\"a b c\""),
+            ("a\tb", "a b"),
+            ("a \t\r\n b", "a b"),
+            ("a\u{1}b", "a\u{1}b"),
+            ("x  ", "x"),
+        ] {
+            assert_eq!(trimmed(raw), want, "{raw:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn trimall_matches_split_and_join(value in "[ \\t\\n\\x0b\\x0c\\ra-c\\x01é]{0,24}") {
+            let reference = value
+                .split(|c: char| c.is_ascii() && is_space(c as u8))
+                .filter(|w| !w.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            prop_assert_eq!(trimmed(&value), reference);
+        }
     }
 }

@@ -4,30 +4,48 @@
 
 use std::borrow::Cow;
 
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::sha256::{Hmac, Sha256};
 
 /// Where canonical bytes go: a buffer for the string-returning API, straight into a
 /// hash or MAC on the verification path so nothing is materialized.
 pub(crate) trait Sink {
     fn put(&mut self, bytes: &[u8]);
+
+    /// Separators are most of the writes; a sink can take them without a memcpy.
+    fn put_byte(&mut self, byte: u8) {
+        self.put(&[byte]);
+    }
 }
 
 impl Sink for Vec<u8> {
     fn put(&mut self, bytes: &[u8]) {
         self.extend_from_slice(bytes);
     }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.push(byte);
+    }
 }
 
 impl Sink for Sha256 {
     fn put(&mut self, bytes: &[u8]) {
-        Digest::update(self, bytes);
+        self.update(bytes);
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.update_byte(byte);
     }
 }
 
-impl Sink for Hmac<Sha256> {
+impl Sink for Hmac {
     fn put(&mut self, bytes: &[u8]) {
-        Mac::update(self, bytes);
+        self.update(bytes);
+    }
+
+    fn put_byte(&mut self, byte: u8) {
+        self.update_byte(byte);
     }
 }
 
@@ -46,13 +64,21 @@ fn escape(b: u8) -> [u8; 3] {
     ]
 }
 
-fn hex_val(b: u8) -> Option<u8> {
-    match b {
-        b'0'..=b'9' => Some(b - b'0'),
-        b'a'..=b'f' => Some(b - b'a' + 10),
-        b'A'..=b'F' => Some(b - b'A' + 10),
-        _ => None,
+/// Hex digit values (either case); 0xff marks a non-digit.
+const HEX_VALUES: [u8; 256] = {
+    let mut table = [0xff; 256];
+    let mut i = 0;
+    while i < 16 {
+        table[UPPER_HEX[i] as usize] = i as u8;
+        table[LOWER_HEX[i] as usize] = i as u8;
+        i += 1;
     }
+    table
+};
+
+fn hex_val(b: u8) -> Option<u8> {
+    let v = HEX_VALUES[usize::from(b)];
+    (v < 16).then_some(v)
 }
 
 /// Streams `bytes` URI-encoded into `out`; `/` survives when `keep_slash` (paths).
@@ -123,9 +149,7 @@ struct Decode<'a> {
 
 impl<'a> Decode<'a> {
     fn new(s: &'a str) -> Self {
-        Self {
-            rest: s.as_bytes(),
-        }
+        Self { rest: s.as_bytes() }
     }
 }
 
@@ -134,17 +158,30 @@ impl Iterator for Decode<'_> {
 
     fn next(&mut self) -> Option<u8> {
         let (&first, tail) = self.rest.split_first()?;
-        if first == b'%' {
-            if let [hi, lo, after @ ..] = tail {
-                if let (Some(hi), Some(lo)) = (hex_val(*hi), hex_val(*lo)) {
-                    self.rest = after;
-                    return Some(hi << 4 | lo);
-                }
-            }
+        if first == b'%'
+            && let [hi, lo, after @ ..] = tail
+            && let (Some(hi), Some(lo)) = (hex_val(*hi), hex_val(*lo))
+        {
+            self.rest = after;
+            return Some(hi << 4 | lo);
         }
         self.rest = tail;
         Some(first)
     }
+}
+
+/// Header-name equality. Names nearly always arrive lowercase on both sides, so an
+/// exact comparison settles most cases before the byte-wise case folding.
+#[inline]
+pub(crate) fn same_header_name(a: &str, b: &str) -> bool {
+    a.len() == b.len() && (a == b || a.eq_ignore_ascii_case(b))
+}
+
+/// Equality whose timing depends only on the lengths: the differences are OR-ed
+/// without branching and only the total goes through `subtle`'s barrier.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    let diff = a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y));
+    a.len() == b.len() && bool::from(diff.ct_eq(&0))
 }
 
 pub(crate) fn hex_lower(bytes: &[u8; 32]) -> [u8; 64] {
@@ -165,11 +202,15 @@ pub(crate) fn decode_hex32(s: &str) -> Option<[u8; 32]> {
         return None;
     }
     let mut out = [0u8; 32];
-    for (o, pair) in out.iter_mut().zip(bytes.chunks_exact(2)) {
-        let [hi, lo] = pair else { return None };
-        *o = hex_val(*hi)? << 4 | hex_val(*lo)?;
+    // Branch-free: any non-digit sets a bit above the low nibble.
+    let mut invalid = 0u8;
+    let (pairs, _) = bytes.as_chunks::<2>();
+    for (o, [hi, lo]) in out.iter_mut().zip(pairs) {
+        let (hi, lo) = (HEX_VALUES[usize::from(*hi)], HEX_VALUES[usize::from(*lo)]);
+        invalid |= hi | lo;
+        *o = hi << 4 | (lo & 0x0f);
     }
-    Some(out)
+    (invalid < 16).then_some(out)
 }
 
 /// Splits on `sep` and, for values taken from a query string, on its escape too
@@ -191,21 +232,21 @@ impl<'a> SplitSep<'a> {
 
     fn find_separator(&self, s: &str) -> Option<(usize, usize)> {
         let bytes = s.as_bytes();
-        let esc = escape(self.sep);
-        bytes.iter().enumerate().find_map(|(i, &b)| {
-            if b == self.sep {
-                Some((i, 1))
-            } else if self.escaped
-                && b == b'%'
-                && bytes
-                    .get(i..i + 3)
-                    .is_some_and(|w| w.eq_ignore_ascii_case(&esc))
-            {
-                Some((i, 3))
-            } else {
-                None
+        let escape = escape(self.sep);
+        let mut from = 0;
+        loop {
+            let at = from + find_either(bytes.get(from..)?, self.sep, b'%')?;
+            if bytes.get(at) == Some(&self.sep) {
+                return Some((at, 1));
             }
-        })
+            if bytes
+                .get(at..at + 3)
+                .is_some_and(|w| w.eq_ignore_ascii_case(&escape))
+            {
+                return Some((at, 3));
+            }
+            from = at + 1;
+        }
     }
 }
 
@@ -214,10 +255,16 @@ impl<'a> Iterator for SplitSep<'a> {
 
     fn next(&mut self) -> Option<&'a str> {
         let rest = self.rest?;
-        match self.find_separator(rest) {
-            Some((at, len)) => {
-                self.rest = rest.get(at + len..);
-                rest.get(..at)
+        let split = if self.escaped {
+            self.find_separator(rest)
+                .and_then(|(at, len)| Some((rest.get(..at)?, rest.get(at + len..)?)))
+        } else {
+            split_once_byte(rest, self.sep)
+        };
+        match split {
+            Some((head, tail)) => {
+                self.rest = Some(tail);
+                Some(head)
             }
             None => {
                 self.rest = None;
@@ -225,6 +272,62 @@ impl<'a> Iterator for SplitSep<'a> {
             }
         }
     }
+}
+
+/// `str::split_once` for an ASCII byte.
+pub(crate) fn split_once_byte(s: &str, sep: u8) -> Option<(&str, &str)> {
+    let at = find_either(s.as_bytes(), sep, sep)?;
+    Some((s.get(..at)?, s.get(at + 1..)?))
+}
+
+/// Index of the first byte equal to `a` or `b`. The whole `Authorization` header
+/// is scanned this way, and a byte loop over it was one of the larger costs of a
+/// verification.
+pub(crate) fn find_either(haystack: &[u8], a: u8, b: u8) -> Option<usize> {
+    let (a_word, b_word) = (LO * u64::from(a), LO * u64::from(b));
+    swar_find(
+        haystack,
+        |word| zero_bytes(word ^ a_word) | zero_bytes(word ^ b_word),
+        |c| c == a || c == b,
+    )
+}
+
+/// Index of the first byte below `limit` (at most 0x80), i.e. of the first space or
+/// control byte when `limit` is 0x21.
+pub(crate) fn find_below(haystack: &[u8], limit: u8) -> Option<usize> {
+    let limit_word = LO * u64::from(limit);
+    swar_find(
+        haystack,
+        |word| word.wrapping_sub(limit_word) & !word & HI,
+        |c| c < limit,
+    )
+}
+
+const LO: u64 = 0x0101_0101_0101_0101;
+const HI: u64 = 0x8080_8080_8080_8080;
+
+/// Flags the zero bytes of `word`.
+fn zero_bytes(word: u64) -> u64 {
+    word.wrapping_sub(LO) & !word & HI
+}
+
+/// Eight bytes per step. `flags` marks matching bytes of a little-endian word; such
+/// borrow-based flags can be spurious only above a true match, so the lowest flag
+/// is always exact, which is all a first-match search needs.
+fn swar_find(
+    haystack: &[u8],
+    flags: impl Fn(u64) -> u64,
+    matches: impl Fn(u8) -> bool,
+) -> Option<usize> {
+    let (chunks, tail) = haystack.as_chunks::<8>();
+    for (i, chunk) in chunks.iter().enumerate() {
+        let found = flags(u64::from_le_bytes(*chunk));
+        if found != 0 {
+            return Some(i * 8 + (found.trailing_zeros() / 8) as usize);
+        }
+    }
+    let at = tail.iter().position(|&c| matches(c))?;
+    Some(chunks.len() * 8 + at)
 }
 
 #[cfg(test)]
@@ -253,6 +356,40 @@ mod tests {
         assert_eq!(parts, ["a%3Bb", "c"]);
         let parts: Vec<&str> = SplitSep::new("x;", b';', false).collect();
         assert_eq!(parts, ["x", ""]);
+    }
+
+    #[test]
+    fn finds_the_first_match_in_every_position() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut hay = vec![b'x'; len];
+                hay[at] = b';';
+                if let Some(later) = hay.get_mut(at + 1) {
+                    // needle ^ 1 right after a match is where the borrow makes a false flag.
+                    *later = b';' ^ 1;
+                }
+                assert_eq!(find_either(&hay, b';', b';'), Some(at), "{len} {at}");
+                assert_eq!(find_either(&hay, b'%', b';'), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_either(&vec![b'x'; len], b';', b'%'), None);
+        }
+        assert_eq!(find_either(b"\x80\x01;", b';', b';'), Some(2));
+    }
+
+    #[test]
+    fn finds_the_first_byte_below_a_limit() {
+        for len in 0..40 {
+            for at in 0..len {
+                let mut hay = vec![b'x'; len];
+                hay[at] = b'\t';
+                if let Some(later) = hay.get_mut(at + 1) {
+                    *later = 0x21;
+                }
+                assert_eq!(find_below(&hay, 0x21), Some(at), "{len} {at}");
+            }
+            assert_eq!(find_below(&vec![0x21; len], 0x21), None);
+            assert_eq!(find_below(&vec![0xe2; len], 0x21), None);
+        }
     }
 
     #[test]

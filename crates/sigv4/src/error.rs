@@ -16,7 +16,10 @@ pub enum SigV4Error {
     SignatureDoesNotMatch,
     /// The credential scope's date is not the date of `X-Amz-Date`; reported as
     /// `SignatureDoesNotMatch`, like AWS.
-    ScopeDateMismatch { scope_date: String, amz_date: String },
+    ScopeDateMismatch {
+        scope_date: String,
+        amz_date: String,
+    },
     /// Header auth more than [`MAX_SKEW_SECONDS`](crate::MAX_SKEW_SECONDS) away from
     /// the server clock, or a presigned request dated too far in the future.
     RequestTimeTooSkewed {
@@ -35,9 +38,7 @@ impl SigV4Error {
         match self {
             Self::MissingAuthenticationToken => "MissingAuthenticationToken",
             Self::IncompleteSignature(_) => "IncompleteSignature",
-            Self::SignatureDoesNotMatch | Self::ScopeDateMismatch { .. } => {
-                "SignatureDoesNotMatch"
-            }
+            Self::SignatureDoesNotMatch | Self::ScopeDateMismatch { .. } => "SignatureDoesNotMatch",
             Self::RequestTimeTooSkewed { .. } => "RequestTimeTooSkewed",
             Self::RequestExpired => "RequestExpired",
             Self::InvalidClientTokenId => "InvalidClientTokenId",
@@ -117,7 +118,10 @@ pub(crate) fn echo(s: &str) -> &str {
     if s.len() <= MAX {
         return s;
     }
-    let end = (0..=MAX).rev().find(|&i| s.is_char_boundary(i)).unwrap_or(0);
+    let end = (0..=MAX)
+        .rev()
+        .find(|&i| s.is_char_boundary(i))
+        .unwrap_or(0);
     s.get(..end).unwrap_or_default()
 }
 

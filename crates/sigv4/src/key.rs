@@ -1,41 +1,36 @@
 use std::fmt;
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use hmac::digest::KeyInit;
-use hmac::{Hmac, Mac};
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-use zeroize::{Zeroize, Zeroizing};
+use zeroize::Zeroizing;
 
 use crate::CredentialScope;
+use crate::encoding::constant_time_eq;
+use crate::sha256::{Hmac, HmacKey};
 
-type HmacSha256 = Hmac<Sha256>;
-
-/// The SigV4 signing key for one (secret, date, region, service): HMAC chain of
-/// `"AWS4" + secret` over the scope. Zeroized on drop; `Debug` shows nothing.
+/// The SigV4 signing key for one (secret, date, region, service): the HMAC chain of
+/// `"AWS4" + secret` over the scope, kept as ready-keyed HMAC state. Zeroized on
+/// drop; `Debug` shows nothing.
 #[derive(Clone)]
-pub struct SigningKey([u8; 32]);
+pub struct SigningKey(HmacKey);
 
 impl SigningKey {
     pub fn derive(secret_access_key: &str, scope: &CredentialScope<'_>) -> SigningKey {
-        let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret_access_key.len()));
-        k_secret.extend_from_slice(b"AWS4");
-        k_secret.extend_from_slice(secret_access_key.as_bytes());
-        let k_date = Zeroizing::new(hmac_sha256(&k_secret, scope.date.as_bytes()));
-        let k_region = Zeroizing::new(hmac_sha256(&*k_date, scope.region.as_bytes()));
-        let k_service = Zeroizing::new(hmac_sha256(&*k_region, scope.service.as_bytes()));
-        SigningKey(hmac_sha256(&*k_service, b"aws4_request"))
+        SigningKey(HmacKey::new(&*derive_bytes(secret_access_key, scope)))
     }
 
-    pub(crate) fn mac(&self) -> HmacSha256 {
-        keyed_mac(&self.0)
+    pub(crate) fn start(&self) -> Hmac {
+        self.0.start()
     }
 }
 
-impl Drop for SigningKey {
-    fn drop(&mut self) {
-        self.0.zeroize();
-    }
+fn derive_bytes(secret_access_key: &str, scope: &CredentialScope<'_>) -> Zeroizing<[u8; 32]> {
+    let mut k_secret = Zeroizing::new(Vec::with_capacity(4 + secret_access_key.len()));
+    k_secret.extend_from_slice(b"AWS4");
+    k_secret.extend_from_slice(secret_access_key.as_bytes());
+    let k_date = Zeroizing::new(HmacKey::new(&k_secret).mac(scope.date.as_bytes()));
+    let k_region = Zeroizing::new(HmacKey::new(&*k_date).mac(scope.region.as_bytes()));
+    let k_service = Zeroizing::new(HmacKey::new(&*k_region).mac(scope.service.as_bytes()));
+    Zeroizing::new(HmacKey::new(&*k_service).mac(b"aws4_request"))
 }
 
 impl fmt::Debug for SigningKey {
@@ -46,28 +41,7 @@ impl fmt::Debug for SigningKey {
 
 /// HMAC-SHA256 of the string to sign: the raw (not hex) signature.
 pub fn sign(key: &SigningKey, string_to_sign: &str) -> [u8; 32] {
-    let mut mac = key.mac();
-    Mac::update(&mut mac, string_to_sign.as_bytes());
-    mac.finalize().into_bytes().into()
-}
-
-fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
-    let mut mac = keyed_mac(key);
-    Mac::update(&mut mac, data);
-    mac.finalize().into_bytes().into()
-}
-
-/// Does RFC 2104's key preparation (hash if longer than a block, zero-pad) here so
-/// the infallible block-sized constructor applies; the result is plain HMAC.
-fn keyed_mac(key: &[u8]) -> HmacSha256 {
-    let mut block = Zeroizing::new([0u8; 64]);
-    if key.len() > block.len() {
-        let digest = Zeroizing::new(<[u8; 32]>::from(Sha256::digest(key)));
-        block.iter_mut().zip(digest.iter()).for_each(|(b, k)| *b = *k);
-    } else {
-        block.iter_mut().zip(key).for_each(|(b, k)| *b = *k);
-    }
-    <HmacSha256 as KeyInit>::new(&(*block).into())
+    key.0.mac(string_to_sign.as_bytes())
 }
 
 const CACHE_SLOTS: usize = 8;
@@ -98,7 +72,7 @@ impl CacheInner {
     fn secret_matches(&self, secret: &str) -> bool {
         self.secret
             .as_ref()
-            .is_some_and(|s| bool::from(s.as_bytes().ct_eq(secret.as_bytes())))
+            .is_some_and(|s| constant_time_eq(s.as_bytes(), secret.as_bytes()))
     }
 
     fn find(&self, scope: &CredentialScope<'_>) -> Option<&SigningKey> {
@@ -129,13 +103,17 @@ impl SigningKeyCache {
         }
     }
 
-    pub fn get_or_derive(&self, secret_access_key: &str, scope: &CredentialScope<'_>) -> SigningKey {
+    pub fn get_or_derive(
+        &self,
+        secret_access_key: &str,
+        scope: &CredentialScope<'_>,
+    ) -> SigningKey {
         {
             let inner = self.lock();
-            if inner.secret_matches(secret_access_key) {
-                if let Some(key) = inner.find(scope) {
-                    return key.clone();
-                }
+            if inner.secret_matches(secret_access_key)
+                && let Some(key) = inner.find(scope)
+            {
+                return key.clone();
             }
         }
         // Derive outside the lock: it is the slow part and needs no shared state.
@@ -187,43 +165,58 @@ mod tests {
     #[test]
     fn derives_the_documented_key() {
         // docs.aws.amazon.com "Examples of how to derive a signing key for Signature Version 4"
-        let key = SigningKey::derive("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &SCOPE);
+        let key = derive_bytes("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &SCOPE);
         assert_eq!(
-            crate::encoding::hex_lower(&key.0),
+            crate::encoding::hex_lower(&key),
             *b"c4afb1cc5771d871763a393e44b703571b55cc28424d1a5e86da6ed3c154a4b9"
         );
+        let key = SigningKey::derive("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY", &SCOPE);
         assert_eq!(format!("{key:?}"), "SigningKey(<redacted>)");
-    }
-
-    #[test]
-    fn keyed_mac_matches_hmac_for_any_key_length() {
-        for len in [0, 1, 32, 63, 64, 65, 200] {
-            let key = vec![0x5a; len];
-            let mut reference = <HmacSha256 as Mac>::new_from_slice(&key).unwrap_or_else(|_| keyed_mac(&[]));
-            Mac::update(&mut reference, b"data");
-            let expected: [u8; 32] = reference.finalize().into_bytes().into();
-            assert_eq!(hmac_sha256(&key, b"data"), expected, "key length {len}");
-        }
     }
 
     #[test]
     fn cache_hits_evicts_oldest_and_flushes_on_new_secret() {
         let cache = SigningKeyCache::new();
-        let dates: Vec<String> = (1..=CACHE_SLOTS + 1).map(|d| format!("201508{d:02}")).collect();
+        let dates: Vec<String> = (1..=CACHE_SLOTS + 1)
+            .map(|d| format!("201508{d:02}"))
+            .collect();
         for date in &dates {
             let scope = CredentialScope { date, ..SCOPE };
             let key = cache.get_or_derive("secret", &scope);
-            assert_eq!(key.0, SigningKey::derive("secret", &scope).0);
+            assert_eq!(
+                sign(&key, "x"),
+                sign(&SigningKey::derive("secret", &scope), "x")
+            );
         }
         let inner = cache.lock();
         assert_eq!(inner.slots.iter().flatten().count(), CACHE_SLOTS);
-        assert!(inner.find(&CredentialScope { date: &dates[0], ..SCOPE }).is_none());
-        assert!(inner.find(&CredentialScope { date: &dates[1], ..SCOPE }).is_some());
+        assert!(
+            inner
+                .find(&CredentialScope {
+                    date: &dates[0],
+                    ..SCOPE
+                })
+                .is_none()
+        );
+        assert!(
+            inner
+                .find(&CredentialScope {
+                    date: &dates[1],
+                    ..SCOPE
+                })
+                .is_some()
+        );
         drop(inner);
 
-        let scope = CredentialScope { date: &dates[1], ..SCOPE };
+        let scope = CredentialScope {
+            date: &dates[1],
+            ..SCOPE
+        };
         let rotated = cache.get_or_derive("other secret", &scope);
-        assert_eq!(rotated.0, SigningKey::derive("other secret", &scope).0);
+        assert_eq!(
+            sign(&rotated, "x"),
+            sign(&SigningKey::derive("other secret", &scope), "x")
+        );
         assert_eq!(cache.lock().slots.iter().flatten().count(), 1);
         assert_eq!(format!("{cache:?}"), "SigningKeyCache { entries: 1, .. }");
     }

@@ -6,17 +6,30 @@
 //! Looking up the secret for an access key id is the caller's business.
 //!
 //! ```
-//! use latchkey_sigv4::{check_time, parse, verify, HttpRequest, SigningKeyCache};
+//! use std::collections::HashMap;
 //!
-//! # fn run(req: &HttpRequest<'_>, secret_for: impl Fn(&str) -> Option<(String, SigningKeyCache)>, now: i64)
-//! # -> Result<(), latchkey_sigv4::SigV4Error> {
-//! let presented = parse(req)?;
-//! check_time(&presented, now)?;
-//! let (secret, cache) = secret_for(&presented.access_key_id)
-//!     .ok_or(latchkey_sigv4::SigV4Error::InvalidClientTokenId)?;
-//! let key = cache.get_or_derive(&secret, &presented.scope);
-//! verify(req, &presented, &key)
-//! # }
+//! use latchkey_sigv4::{HttpRequest, SigV4Error, SigningKeyCache, check_scope, check_time, parse, verify};
+//!
+//! /// What a server keeps per access key id.
+//! struct Credential {
+//!     secret: String,
+//!     signing_keys: SigningKeyCache,
+//! }
+//!
+//! fn authenticate(
+//!     req: &HttpRequest<'_>,
+//!     credentials: &HashMap<String, Credential>,
+//!     now_unix: i64,
+//! ) -> Result<(), SigV4Error> {
+//!     let presented = parse(req)?;
+//!     check_time(&presented, now_unix)?;
+//!     check_scope(&presented, "sts", &[])?;
+//!     let credential = credentials
+//!         .get(&*presented.access_key_id)
+//!         .ok_or(SigV4Error::InvalidClientTokenId)?;
+//!     let key = credential.signing_keys.get_or_derive(&credential.secret, &presented.scope);
+//!     verify(req, &presented, &key)
+//! }
 //! ```
 
 mod canonical;
@@ -24,6 +37,7 @@ mod encoding;
 mod error;
 mod key;
 mod parse;
+mod sha256;
 mod time;
 mod verify;
 
@@ -93,7 +107,8 @@ pub struct CredentialScope<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Options {
     /// Remove `.`/`..` segments and collapse repeated slashes before encoding the path.
-    /// S3 signs the path verbatim; everything else normalizes.
+    /// Everything but S3 normalizes. The path is URI-encoded either way, as aws-c-auth
+    /// does (its `normalize: false` vectors are the ones this knob exists for).
     pub normalize_path: bool,
     /// Leave `X-Amz-Security-Token` out of a presigned request's canonical query, for
     /// clients that append the token after signing (aws-c-auth's `omit_session_token`).

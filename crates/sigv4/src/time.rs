@@ -42,7 +42,25 @@ pub fn check_time(p: &Presented<'_>, now_unix: i64) -> Result<(), SigV4Error> {
 /// `YYYYMMDDTHHMMSSZ` to unix seconds; `None` unless it is a real UTC instant.
 pub(crate) fn parse_amz_date(s: &str) -> Option<i64> {
     let b = s.as_bytes();
-    let [y0, y1, y2, y3, mo0, mo1, d0, d1, b'T', h0, h1, mi0, mi1, s0, s1, b'Z'] = *b else {
+    let [
+        y0,
+        y1,
+        y2,
+        y3,
+        mo0,
+        mo1,
+        d0,
+        d1,
+        b'T',
+        h0,
+        h1,
+        mi0,
+        mi1,
+        s0,
+        s1,
+        b'Z',
+    ] = *b
+    else {
         return None;
     };
     let num = |digits: &[u8]| -> Option<u32> {

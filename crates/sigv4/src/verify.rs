@@ -1,8 +1,7 @@
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
-
 use crate::canonical::{write_canonical_request, write_string_to_sign};
+use crate::encoding::constant_time_eq;
 use crate::error::{echo, incomplete};
+use crate::sha256::Sha256;
 use crate::{AuthLocation, HttpRequest, Options, Presented, SigV4Error, SigningKey};
 
 /// [`verify_with`] using the default [`Options`] (IAM, STS and other non-S3 services).
@@ -53,10 +52,9 @@ fn signature_matches(
 ) -> Result<bool, SigV4Error> {
     let mut hasher = Sha256::new();
     write_canonical_request(&mut hasher, req, p, opts)?;
-    let mut mac = key.mac();
-    write_string_to_sign(&mut mac, &hasher.finalize().into(), p);
-    let expected: [u8; 32] = hmac::Mac::finalize(mac).into_bytes().into();
-    Ok(expected.ct_eq(&p.signature).into())
+    let mut mac = key.start();
+    write_string_to_sign(&mut mac, &hasher.finalize(), p);
+    Ok(constant_time_eq(&mac.finalize(), &p.signature))
 }
 
 /// Rejects a credential scoped to another service, or to a region outside

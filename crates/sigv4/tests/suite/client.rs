@@ -25,7 +25,12 @@ pub fn hex(bytes: &[u8]) -> String {
 }
 
 /// Adds an `Authorization` header signing `signed_headers` (sorted, `;`-joined).
-pub fn sign_header(req: Req, secret: &str, scope: CredentialScope<'_>, signed_headers: &str) -> Req {
+pub fn sign_header(
+    req: Req,
+    secret: &str,
+    scope: CredentialScope<'_>,
+    signed_headers: &str,
+) -> Req {
     let amz_date = req
         .headers
         .iter()
@@ -44,7 +49,10 @@ pub fn sign_header(req: Req, secret: &str, scope: CredentialScope<'_>, signed_he
             security_token: None,
         };
         let creq = canonical_request(http, &p).expect("canonicalizable request");
-        sign(&SigningKey::derive(secret, &scope), &string_to_sign(&creq, &p))
+        sign(
+            &SigningKey::derive(secret, &scope),
+            &string_to_sign(&creq, &p),
+        )
     });
     let authorization = format!(
         "AWS4-HMAC-SHA256 Credential={AKID}/{}/{}/{}/aws4_request, SignedHeaders={signed_headers}, Signature={}",
@@ -65,7 +73,10 @@ pub fn sts_request() -> Req {
         ..Req::default()
     }
     .header("host", "sts.amazonaws.com")
-    .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
+    .header(
+        "content-type",
+        "application/x-www-form-urlencoded; charset=utf-8",
+    )
     .header("x-amz-date", AMZ_DATE);
     sign_header(req, SECRET, SCOPE, "content-type;host;x-amz-date")
 }
