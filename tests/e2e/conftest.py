@@ -8,6 +8,13 @@
 * ``iam`` / ``sts`` - admin boto3 clients for the session server.
 * ``make_user``     - factory creating a uniquely named user (and optionally an
                       access key) on the session server; returns a ``User``.
+                      ``policies=[arn, ...]``, ``inline={name: doc}``,
+                      ``groups=[name]``, ``boundary=arn`` and
+                      ``self_service=True`` give it permissions (by default it
+                      has none: everything but sts:GetCallerIdentity is denied).
+* ``make_group`` / ``make_policy`` - uniquely named groups and customer managed
+                      policies on the session server (as the admin).
+* ``aws``           - runs the AWS CLI v1 against the session server.
 """
 
 from __future__ import annotations
@@ -15,7 +22,8 @@ from __future__ import annotations
 import os
 import pytest
 
-from helpers import Server, User, create_user, init_data_dir
+from helpers import (AWS_CLI, Server, User, create_group, create_policy, create_user,
+                     init_data_dir, run_aws_cli)
 
 
 def pytest_configure(config):
@@ -110,3 +118,33 @@ def make_user(server):
         return create_user(server, prefix, **kwargs)
 
     return make
+
+
+@pytest.fixture
+def make_group(server):
+    def make(prefix: str = "grp", **kwargs) -> dict:
+        return create_group(server, prefix, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_policy(server):
+    def make(document, prefix: str = "pol", **kwargs) -> dict:
+        return create_policy(server, document, prefix, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def aws(server, tmp_path):
+    """aws(*args, creds=None, region="us-east-1") -> CompletedProcess; the AWS
+    CLI v1 with JSON output, the endpoint and credentials in its environment
+    and no config files."""
+    if not AWS_CLI.exists():
+        pytest.fail(f"AWS CLI not found at {AWS_CLI}; install tests/requirements.txt")
+
+    def run(*args: str, creds: dict | None = None, region: str = "us-east-1"):
+        return run_aws_cli(server, tmp_path, *args, creds=creds, region=region)
+
+    return run

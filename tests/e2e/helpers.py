@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.parse
@@ -363,7 +364,20 @@ class User:
 
 
 def create_user(srv: Server, prefix: str = "user", path: str | None = None,
-                with_key: bool = True, tags: list | None = None) -> User:
+                with_key: bool = True, tags: list | None = None,
+                policies: list[str] | tuple[str, ...] = (),
+                inline: dict[str, dict] | None = None,
+                groups: list[str] | tuple[str, ...] = (),
+                boundary: str | None = None,
+                self_service: bool = False) -> User:
+    """Create a uniquely named user as the admin.
+
+    ``policies``: managed policy ARNs to attach; ``inline``: name -> document of
+    inline user policies; ``groups``: group names to join; ``boundary``: ARN of
+    the permissions boundary; ``self_service``: attach the AWS-documented policy
+    that lets a user manage its own access keys (``self_service_keys_policy``).
+    Without any of these the user may do nothing but sts:GetCallerIdentity.
+    """
     iam = srv.client("iam")
     name = unique(prefix)
     kwargs = {"UserName": name}
@@ -371,6 +385,163 @@ def create_user(srv: Server, prefix: str = "user", path: str | None = None,
         kwargs["Path"] = path
     if tags is not None:
         kwargs["Tags"] = tags
+    if boundary is not None:
+        kwargs["PermissionsBoundary"] = boundary
     user = iam.create_user(**kwargs)["User"]
+    arns = list(policies)
+    if self_service:
+        arns.append(self_service_keys_policy(srv))
+    for arn in arns:
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    for policy_name, document in (inline or {}).items():
+        iam.put_user_policy(UserName=name, PolicyName=policy_name,
+                            PolicyDocument=json.dumps(document))
+    for group in groups:
+        iam.add_user_to_group(GroupName=group, UserName=name)
     key = iam.create_access_key(UserName=name)["AccessKey"] if with_key else None
     return User(name=name, user=user, key=key, server=srv)
+
+
+# --------------------------------------------------------------------------
+# Policies
+# --------------------------------------------------------------------------
+
+POLICY_VERSION = "2012-10-17"
+
+
+def aws_policy(name: str) -> str:
+    """The ARN of an AWS managed policy, e.g. ``aws_policy("ReadOnlyAccess")``."""
+    return f"arn:aws:iam::aws:policy/{name}"
+
+
+ADMINISTRATOR_ACCESS = aws_policy("AdministratorAccess")
+IAM_READ_ONLY_ACCESS = aws_policy("IAMReadOnlyAccess")
+IAM_FULL_ACCESS = aws_policy("IAMFullAccess")
+
+
+def policy_document(*statements: dict) -> dict:
+    return {"Version": POLICY_VERSION, "Statement": list(statements)}
+
+
+def allow(actions, resource="*", **extra) -> dict:
+    return {"Effect": "Allow", "Action": actions, "Resource": resource, **extra}
+
+
+def deny(actions, resource="*", **extra) -> dict:
+    return {"Effect": "Deny", "Action": actions, "Resource": resource, **extra}
+
+
+# "IAM: Allows IAM users to manage their own access keys" (the AWS example
+# policy for rotating one's own credentials): each user reaches only the user
+# whose name is its own, through the ${aws:username} policy variable.
+SELF_SERVICE_KEYS_DOCUMENT = policy_document({
+    "Sid": "ManageOwnAccessKeys",
+    "Effect": "Allow",
+    "Action": [
+        "iam:CreateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:ListAccessKeys",
+        "iam:UpdateAccessKey",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GetUser",
+    ],
+    "Resource": "arn:aws:iam::*:user/${aws:username}",
+})
+
+_SELF_SERVICE_ARNS: dict[str, str] = {}
+
+
+def create_policy(srv_or_iam, document: dict | str, prefix: str = "pol",
+                  **kwargs) -> dict:
+    """CreatePolicy with a unique name (as the admin); returns the "Policy"."""
+    iam = srv_or_iam.client("iam") if isinstance(srv_or_iam, Server) else srv_or_iam
+    if not isinstance(document, str):
+        document = json.dumps(document)
+    return iam.create_policy(PolicyName=unique(prefix), PolicyDocument=document,
+                             **kwargs)["Policy"]
+
+
+def self_service_keys_policy(srv: Server) -> str:
+    """The ARN of a customer managed policy holding ``SELF_SERVICE_KEYS_DOCUMENT``,
+    created once per server."""
+    arn = _SELF_SERVICE_ARNS.get(srv.url)
+    if arn is None:
+        arn = create_policy(srv, SELF_SERVICE_KEYS_DOCUMENT, "ManageOwnAccessKeys",
+                            Description="Allows IAM users to manage their own access keys")["Arn"]
+        _SELF_SERVICE_ARNS[srv.url] = arn
+    return arn
+
+
+def create_group(srv: Server, prefix: str = "grp", policies=(), inline=None,
+                 path: str | None = None) -> dict:
+    """CreateGroup with a unique name (as the admin), with policies attached
+    and inline policies put; returns the "Group"."""
+    iam = srv.client("iam")
+    kwargs = {"GroupName": unique(prefix)}
+    if path is not None:
+        kwargs["Path"] = path
+    group = iam.create_group(**kwargs)["Group"]
+    for arn in policies:
+        iam.attach_group_policy(GroupName=group["GroupName"], PolicyArn=arn)
+    for policy_name, document in (inline or {}).items():
+        iam.put_group_policy(GroupName=group["GroupName"], PolicyName=policy_name,
+                             PolicyDocument=json.dumps(document))
+    return group
+
+
+def denial(caller_arn: str, action: str, resource: str, why: str = "identity") -> str:
+    """AWS's AccessDenied message. ``why``: "identity" (no identity-based
+    policy allows), "boundary" (no permissions boundary allows) or "deny"
+    (an explicit deny in an identity-based policy)."""
+    head = (f"User: {caller_arn} is not authorized to perform: {action} "
+            f"on resource: {resource}")
+    if why == "identity":
+        return f"{head} because no identity-based policy allows the {action} action"
+    if why == "boundary":
+        return f"{head} because no permissions boundary allows the {action} action"
+    if why == "deny":
+        return f"{head} with an explicit deny in an identity-based policy"
+    raise ValueError(why)
+
+
+def expect_denied(fn, caller_arn: str, action: str, resource: str,
+                  why: str = "identity", **kwargs):
+    """Call fn(**kwargs) and assert AccessDenied 403 with AWS's exact message."""
+    return expect_error(fn, "AccessDenied", 403,
+                        denial(caller_arn, action, resource, why), **kwargs)
+
+
+# --------------------------------------------------------------------------
+# The AWS CLI v1
+# --------------------------------------------------------------------------
+
+# The CLI installed beside the interpreter running the tests (.venv/bin/aws).
+AWS_CLI = Path(sys.executable).parent / "aws"
+
+
+def run_aws_cli(server: Server, home: Path, *args: str, creds: dict | None = None,
+                region: str = "us-east-1") -> subprocess.CompletedProcess:
+    """``aws ARGS --output json`` against ``server`` with explicit credentials,
+    no config files and no retries."""
+    creds = creds or server.admin
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(home),
+        "AWS_ENDPOINT_URL": server.url,
+        "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
+        "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
+        "AWS_DEFAULT_REGION": region,
+        "AWS_CONFIG_FILE": str(home / "no-such-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "no-such-credentials"),
+        "AWS_MAX_ATTEMPTS": "1",
+        "AWS_PAGER": "",
+        "AWS_EC2_METADATA_DISABLED": "true",
+    }
+    return subprocess.run([str(AWS_CLI), *args, "--output", "json"], env=env,
+                          capture_output=True, text=True, timeout=60,
+                          stdin=subprocess.DEVNULL)
+
+
+def cli_ok(res: subprocess.CompletedProcess) -> dict:
+    assert res.returncode == 0, f"rc={res.returncode}\nstderr:\n{res.stderr}"
+    return json.loads(res.stdout) if res.stdout.strip() else {}

@@ -6,7 +6,8 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 
-from helpers import ACCESS_KEY_ID_RE, IAM_VERSION, expect_error, signed_post, unique
+from helpers import (ACCESS_KEY_ID_RE, IAM_VERSION, expect_denied, expect_error, signed_post,
+                     unique)
 
 
 def _random_key_id() -> str:
@@ -74,7 +75,7 @@ def test_list_access_keys_of_unknown_user_is_no_such_entity(iam):
 
 
 def test_create_access_key_without_user_name_is_for_the_caller(iam, make_user):
-    u = make_user("self")
+    u = make_user("self", self_service=True)
     own = u.client("iam").create_access_key()["AccessKey"]
     assert own["UserName"] == u.name
     assert own["Status"] == "Active"
@@ -82,6 +83,14 @@ def test_create_access_key_without_user_name_is_for_the_caller(iam, make_user):
     assert ident["Arn"] == u.arn
     listed = iam.list_access_keys(UserName=u.name)["AccessKeyMetadata"]
     assert {k["AccessKeyId"] for k in listed} == {u.key["AccessKeyId"], own["AccessKeyId"]}
+
+
+def test_user_without_a_policy_cannot_create_its_own_access_key(iam, make_user):
+    # Every IAM call is authorized, managing one's own keys included.
+    u = make_user("nopolicy")
+    expect_denied(u.client("iam").create_access_key, u.arn, "iam:CreateAccessKey", u.arn)
+    listed = iam.list_access_keys(UserName=u.name)["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in listed] == [u.key["AccessKeyId"]]
 
 
 def test_inactive_key_is_rejected_immediately_and_reactivation_restores_it(iam, make_user):

@@ -3,48 +3,10 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
-from pathlib import Path
 
-import pytest
+from helpers import ACCESS_KEY_ID_RE, SELF_SERVICE_KEYS_DOCUMENT, cli_ok as _ok, unique
 
-from helpers import ACCESS_KEY_ID_RE, unique
-
-AWS = Path(sys.executable).parent / "aws"
-
-
-@pytest.fixture
-def aws(server, tmp_path):
-    """aws(*args, creds=None) -> CompletedProcess; JSON output, no config files."""
-    if not AWS.exists():
-        pytest.fail(f"AWS CLI not found at {AWS}; install tests/requirements.txt")
-
-    def run(*args: str, creds: dict | None = None, region: str = "us-east-1"):
-        creds = creds or server.admin
-        env = {
-            "PATH": "/usr/bin:/bin",
-            "HOME": str(tmp_path),
-            "AWS_ENDPOINT_URL": server.url,
-            "AWS_ACCESS_KEY_ID": creds["AccessKeyId"],
-            "AWS_SECRET_ACCESS_KEY": creds["SecretAccessKey"],
-            "AWS_DEFAULT_REGION": region,
-            "AWS_CONFIG_FILE": str(tmp_path / "no-such-config"),
-            "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-such-credentials"),
-            "AWS_MAX_ATTEMPTS": "1",
-            "AWS_PAGER": "",
-            "AWS_EC2_METADATA_DISABLED": "true",
-        }
-        return subprocess.run([str(AWS), *args, "--output", "json"], env=env,
-                              capture_output=True, text=True, timeout=60,
-                              stdin=subprocess.DEVNULL)
-
-    return run
-
-
-def _ok(res: subprocess.CompletedProcess) -> dict:
-    assert res.returncode == 0, f"rc={res.returncode}\nstderr:\n{res.stderr}"
-    return json.loads(res.stdout) if res.stdout.strip() else {}
+# The `aws` fixture (conftest.py) runs .venv/bin/aws with --output json.
 
 
 def test_cli_creates_user_and_key_that_identifies_as_the_user(aws, account_id):
@@ -73,7 +35,17 @@ def test_cli_lists_access_keys(aws):
     assert {k["AccessKeyId"] for k in listed} == {k1["AccessKeyId"], k2["AccessKeyId"]}
     assert all(k["Status"] == "Active" and "SecretAccessKey" not in k for k in listed)
 
-    # The user lists her own keys without --user-name.
+    # Without a policy the user may not even list her own keys...
+    res = aws("iam", "list-access-keys", creds=k1)
+    assert res.returncode == 255, (res.returncode, res.stderr)
+    assert "(AccessDenied) when calling the ListAccessKeys operation" in res.stderr, res.stderr
+    assert ("because no identity-based policy allows the iam:ListAccessKeys action"
+            in res.stderr), res.stderr
+
+    # ...with the self-service policy (inline, put with the CLI) she lists them
+    # without --user-name.
+    _ok(aws("iam", "put-user-policy", "--user-name", name, "--policy-name", "OwnKeys",
+            "--policy-document", json.dumps(SELF_SERVICE_KEYS_DOCUMENT)))
     own = _ok(aws("iam", "list-access-keys", creds=k1))["AccessKeyMetadata"]
     assert {k["AccessKeyId"] for k in own} == {k1["AccessKeyId"], k2["AccessKeyId"]}
 

@@ -1,45 +1,198 @@
-//! Who may do what, until the policy engine decides it.
+//! Authorization: the policy engine's decision for a principal, an action and a resource.
 //!
-//! The rule is deliberately narrow: the root user and principals holding
-//! AdministratorAccess may do everything in their account; any other user may manage only
-//! their own access keys. The policy engine replaces this function, not its callers.
+//! Every principal's effective policy set (its own managed and inline policies, those of its
+//! groups or of its role, its permissions boundary, and a session's policies) is gathered once
+//! per snapshot version and cached; a request then costs one evaluation.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use latchkey_policy::{
+    Context, Decision, Effect, Policy, PolicyKind, PolicyRef, PolicySet, PolicyType, PrincipalKind,
+    Request,
+};
 
 use crate::error::{ErrorCode, IamError};
-use crate::model::{ADMINISTRATOR_ACCESS_ARN, Principal};
+use crate::model::{InlinePolicy, Principal, Session};
+use crate::state::State;
 
-/// Actions a user may perform on their own user resource without any policy.
-const SELF_SERVICE_ACTIONS: &[&str] = &[
-    "iam:CreateAccessKey",
-    "iam:ListAccessKeys",
-    "iam:UpdateAccessKey",
-    "iam:DeleteAccessKey",
-    "iam:GetAccessKeyLastUsed",
-];
+/// The policies that apply to one principal's requests.
+#[derive(Debug, Default)]
+pub struct EffectivePolicies {
+    /// (source id, policy): managed policies by ARN, inline ones as `<kind>/<name>/<policy>`.
+    identity: Vec<(String, Arc<Policy>)>,
+    boundary: Option<(String, Arc<Policy>)>,
+    /// Session policies; empty when the session was not given any.
+    session: Vec<(String, Arc<Policy>)>,
+}
 
-/// Allows or denies `action` on `resource` (an ARN) for `principal`.
-pub fn authorize(principal: &Principal, action: &str, resource: &str) -> Result<(), IamError> {
-    let allowed = match principal {
-        Principal::Root { account_id } => resource_in_account(resource, account_id),
-        Principal::User(user) => {
-            let same_account = resource_in_account(resource, &user.account_id);
-            let admin = user
-                .attached_policy_arns
-                .iter()
-                .any(|arn| arn == ADMINISTRATOR_ACCESS_ARN);
-            same_account
-                && (admin || (SELF_SERVICE_ACTIONS.contains(&action) && resource == user.arn()))
+impl EffectivePolicies {
+    fn managed(state: &State, arn: &String) -> Option<(String, Arc<Policy>)> {
+        state.policies.get(arn).and_then(|p| {
+            p.default_version()
+                .map(|v| (arn.clone(), v.compiled.clone()))
+        })
+    }
+
+    fn inline(
+        kind: &str,
+        owner: &str,
+        policies: &[InlinePolicy],
+    ) -> impl Iterator<Item = (String, Arc<Policy>)> {
+        policies
+            .iter()
+            .map(move |p| (format!("{kind}/{owner}/{}", p.name), p.compiled.clone()))
+    }
+
+    fn of(state: &State, principal: &Principal) -> Self {
+        let mut set = EffectivePolicies::default();
+        match principal {
+            Principal::Root { .. } => {}
+            Principal::User(user) | Principal::UserSession { user, .. } => {
+                set.identity.extend(
+                    user.attached_policy_arns
+                        .iter()
+                        .filter_map(|a| Self::managed(state, a)),
+                );
+                set.identity
+                    .extend(Self::inline("user", &user.name, &user.inline_policies));
+                for group in user.group_ids.iter().filter_map(|id| state.groups.get(id)) {
+                    set.identity.extend(
+                        group
+                            .attached_policy_arns
+                            .iter()
+                            .filter_map(|a| Self::managed(state, a)),
+                    );
+                    set.identity
+                        .extend(Self::inline("group", &group.name, &group.inline_policies));
+                }
+                set.boundary = user
+                    .permissions_boundary
+                    .as_ref()
+                    .and_then(|a| Self::managed(state, a));
+            }
+            Principal::RoleSession { role, session } => {
+                set.identity.extend(
+                    role.attached_policy_arns
+                        .iter()
+                        .filter_map(|a| Self::managed(state, a)),
+                );
+                set.identity
+                    .extend(Self::inline("role", &role.name, &role.inline_policies));
+                set.boundary = role
+                    .permissions_boundary
+                    .as_ref()
+                    .and_then(|a| Self::managed(state, a));
+                set.session = session_policies(state, session);
+            }
         }
-    };
-    if allowed {
-        Ok(())
-    } else {
-        Err(IamError::new(
-            ErrorCode::AccessDenied,
-            format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource} because no identity-based policy allows the {action} action",
-                principal.arn()
-            ),
-        ))
+        set
+    }
+}
+
+/// A session's policies, compiled; they were validated when the session was issued.
+fn session_policies(state: &State, session: &Session) -> Vec<(String, Arc<Policy>)> {
+    let mut policies: Vec<(String, Arc<Policy>)> = session
+        .policy_arns
+        .iter()
+        .filter_map(|arn| EffectivePolicies::managed(state, arn))
+        .collect();
+    if let Some(document) = &session.policy {
+        match Policy::parse(document, PolicyKind::Session) {
+            Ok(policy) => policies.push(("session-policy".into(), Arc::new(policy))),
+            // Fail closed: a session policy that no longer parses allows nothing.
+            Err(_) => policies.push(("session-policy".into(), Arc::new(deny_all()))),
+        }
+    }
+    policies
+}
+
+fn deny_all() -> Policy {
+    Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"*","Resource":"*"}]}"#,
+        PolicyKind::Session,
+    )
+    .expect("a constant policy parses")
+}
+
+/// Effective policy sets computed for one snapshot version. A new version starts with an
+/// empty cache (`Clone` does not copy entries), so no set outlives the state it came from.
+#[derive(Default)]
+pub struct EffectiveCache(Mutex<HashMap<String, Arc<EffectivePolicies>>>);
+
+impl Clone for EffectiveCache {
+    fn clone(&self) -> Self {
+        EffectiveCache::default()
+    }
+}
+
+impl std::fmt::Debug for EffectiveCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("EffectiveCache")
+    }
+}
+
+/// The key a principal's effective set is cached under.
+fn cache_key(principal: &Principal) -> String {
+    match principal {
+        Principal::Root { account_id } => format!("root/{account_id}"),
+        Principal::User(user) => format!("user/{}", user.id),
+        Principal::UserSession { user, .. } => format!("user/{}", user.id),
+        Principal::RoleSession { session, .. } => format!("session/{}", session.access_key_id),
+    }
+}
+
+impl State {
+    /// The principal's effective policies, computed at most once per snapshot version.
+    pub fn effective_policies(&self, principal: &Principal) -> Arc<EffectivePolicies> {
+        let mut cache = self.effective.0.lock().unwrap_or_else(|p| p.into_inner());
+        cache
+            .entry(cache_key(principal))
+            .or_insert_with(|| Arc::new(EffectivePolicies::of(self, principal)))
+            .clone()
+    }
+}
+
+/// Adds the keys that describe the principal to a request context.
+pub fn add_principal_keys(principal: &Principal, context: &mut Context) {
+    context.insert(
+        "aws:PrincipalArn",
+        match principal {
+            // Policies name the role, not the session.
+            Principal::RoleSession { role, .. } => role.arn(),
+            other => other.arn(),
+        },
+    );
+    context.insert("aws:PrincipalAccount", principal.account_id());
+    context.insert("aws:userid", principal.user_id());
+    match principal {
+        Principal::Root { .. } => {
+            context.insert("aws:PrincipalType", "Account");
+        }
+        Principal::User(user) | Principal::UserSession { user, .. } => {
+            context.insert("aws:PrincipalType", "User");
+            context.insert("aws:username", user.name.as_str());
+            for tag in &user.tags {
+                context.insert(&format!("aws:PrincipalTag/{}", tag.key), tag.value.as_str());
+            }
+        }
+        Principal::RoleSession { role, .. } => {
+            context.insert("aws:PrincipalType", "AssumedRole");
+            for tag in &role.tags {
+                context.insert(&format!("aws:PrincipalTag/{}", tag.key), tag.value.as_str());
+            }
+        }
+    }
+    if let Some(session) = principal.session() {
+        context.insert_time("aws:TokenIssueTime", session.issued);
+        // Session tags override the principal's own tags with the same key.
+        for tag in &session.tags {
+            context.insert(&format!("aws:PrincipalTag/{}", tag.key), tag.value.as_str());
+        }
+        if let Some(source) = &session.source_identity {
+            context.insert("aws:SourceIdentity", source.as_str());
+        }
+        context.insert_bool("aws:MultiFactorAuthPresent", false);
     }
 }
 
@@ -50,4 +203,155 @@ fn resource_in_account(resource: &str, account_id: &str) -> bool {
             .strip_prefix("arn:aws:iam::")
             .and_then(|rest| rest.split_once(':'))
             .is_some_and(|(account, _)| account == account_id)
+}
+
+fn policy_refs(policies: &[(String, Arc<Policy>)]) -> Vec<PolicyRef<'_>> {
+    policies
+        .iter()
+        .map(|(id, policy)| PolicyRef { id, policy })
+        .collect()
+}
+
+/// A resource's own policy, for requests that have one (a role's trust policy).
+#[derive(Debug, Clone, Copy)]
+pub struct ResourcePolicy<'a> {
+    pub id: &'a str,
+    pub policy: &'a Policy,
+    pub account_id: &'a str,
+}
+
+/// Allows or denies `action` on `resource` for `principal` from its identity-based
+/// policies, with AWS's AccessDenied message.
+pub fn authorize(
+    state: &State,
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    context: &Context,
+) -> Result<(), IamError> {
+    if let Principal::Root { account_id } = principal
+        && resource_in_account(resource, account_id)
+    {
+        return Ok(());
+    }
+    if let Principal::UserSession { .. } = principal
+        && action.len() > 4
+        && action[..4].eq_ignore_ascii_case("iam:")
+    {
+        return Err(IamError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: {action} on resource: {resource} because IAM operations cannot be called with GetSessionToken credentials that were obtained without MFA",
+                principal.arn()
+            ),
+        ));
+    }
+    authorize_with(state, principal, action, resource, None, context)
+}
+
+/// Whether a statement of the resource policy itself allows the request. A role's trust
+/// policy must always allow AssumeRole, even in the role's own account, where the general
+/// rule would let an identity-based allow suffice.
+pub fn resource_policy_allows(
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    resource_policy: ResourcePolicy<'_>,
+    context: &Context,
+) -> bool {
+    let principal_arn = principal.arn();
+    let role_arn = match principal {
+        Principal::RoleSession { role, .. } => Some(role.arn()),
+        _ => None,
+    };
+    let request_principal = latchkey_policy::Principal {
+        arn: &principal_arn,
+        account: principal.account_id(),
+        role_arn: role_arn.as_deref(),
+        kind: principal_kind(principal),
+    };
+    let request = Request {
+        principal: &request_principal,
+        action,
+        resource,
+        resource_account: Some(resource_policy.account_id),
+        context,
+    };
+    let set = PolicySet {
+        identity: &[],
+        resource: Some(PolicyRef {
+            id: resource_policy.id,
+            policy: resource_policy.policy,
+        }),
+        boundary: None,
+        session: &[],
+        scp_levels: &[],
+    };
+    latchkey_policy::evaluate_detailed(&request, &set)
+        .matched
+        .iter()
+        .any(|m| m.policy_type == PolicyType::Resource && m.effect == Effect::Allow)
+}
+
+fn principal_kind(principal: &Principal) -> PrincipalKind<'static> {
+    match principal {
+        Principal::Root { .. } => PrincipalKind::Root,
+        Principal::User(_) | Principal::UserSession { .. } => PrincipalKind::User,
+        Principal::RoleSession { .. } => PrincipalKind::AssumedRole,
+    }
+}
+
+/// The full decision, with a resource-based policy when the resource has one.
+pub fn authorize_with(
+    state: &State,
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    resource_policy: Option<ResourcePolicy<'_>>,
+    context: &Context,
+) -> Result<(), IamError> {
+    let principal_arn = principal.arn();
+    let role_arn = match principal {
+        Principal::RoleSession { role, .. } => Some(role.arn()),
+        _ => None,
+    };
+    let kind = principal_kind(principal);
+    let effective = state.effective_policies(principal);
+    let identity = policy_refs(&effective.identity);
+    let session = policy_refs(&effective.session);
+    let request_principal = latchkey_policy::Principal {
+        arn: &principal_arn,
+        account: principal.account_id(),
+        role_arn: role_arn.as_deref(),
+        kind,
+    };
+    let request = Request {
+        principal: &request_principal,
+        action,
+        resource,
+        resource_account: Some(resource_policy.map_or(principal.account_id(), |p| p.account_id)),
+        context,
+    };
+    let set = PolicySet {
+        identity: &identity,
+        resource: resource_policy.map(|p| PolicyRef {
+            id: p.id,
+            policy: p.policy,
+        }),
+        boundary: effective
+            .boundary
+            .as_ref()
+            .map(|(id, policy)| PolicyRef { id, policy }),
+        session: &session,
+        scp_levels: &[],
+    };
+    let evaluation = latchkey_policy::evaluate(&request, &set);
+    if evaluation.decision == Decision::Allow {
+        Ok(())
+    } else {
+        Err(IamError::new(
+            ErrorCode::AccessDenied,
+            evaluation.denial_message(&principal_arn, action, resource),
+        ))
+    }
 }

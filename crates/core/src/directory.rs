@@ -19,7 +19,7 @@ use crate::seal::{MASTER_KEY_CHECK_AAD, MasterKey, access_key_aad};
 use crate::state::{ApplyError, State};
 use crate::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, CredentialReportRow,
-    LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
+    Entity, LoginProfileRow, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use crate::{password, report, validate};
 
@@ -114,7 +114,7 @@ fn store_failure(error: StoreError) -> IamError {
     IamError::service_failure()
 }
 
-fn now() -> DateTime<Utc> {
+pub(crate) fn now() -> DateTime<Utc> {
     // IAM reports times to the second.
     Utc::now().trunc_subsecs(0)
 }
@@ -138,6 +138,10 @@ impl Directory {
         })
     }
 
+    pub(crate) fn master(&self) -> &MasterKey {
+        &self.master
+    }
+
     /// The current snapshot. Cheap; callers on the request path hold it for one request.
     pub fn snapshot(&self) -> Arc<State> {
         self.state.load_full()
@@ -149,7 +153,7 @@ impl Directory {
 
     /// Runs `plan` against the current snapshot under the writer lock, commits the changes
     /// it returns and publishes the snapshot they produce.
-    fn write<T>(
+    pub(crate) fn write<T>(
         &self,
         plan: impl FnOnce(&State) -> Result<(Vec<Change>, T), IamError>,
     ) -> Result<(T, Arc<State>), IamError> {
@@ -274,8 +278,8 @@ impl Directory {
                     created,
                     password_reset_required: false,
                 }),
-                Change::AttachUserPolicy {
-                    user_id: user_id.clone(),
+                Change::AttachPolicy {
+                    entity: Entity::User(user_id.clone()),
                     policy_arn: ADMINISTRATOR_ACCESS_ARN.into(),
                 },
                 Change::CreateAccessKey(AccessKeyRow {
@@ -311,6 +315,7 @@ impl Directory {
         name: &str,
         path: Option<&str>,
         tags: Vec<Tag>,
+        permissions_boundary: Option<&str>,
     ) -> Result<Arc<User>, IamError> {
         validate::user_name("userName", name)?;
         let path = path.unwrap_or("/");
@@ -338,6 +343,13 @@ impl Directory {
                 changes.push(Change::SetUserTags {
                     user_id: id.clone(),
                     tags: tags.clone(),
+                });
+            }
+            if let Some(arn) = permissions_boundary {
+                crate::policies::check_boundary(state, account_id, arn)?;
+                changes.push(Change::SetUserBoundary {
+                    user_id: id.clone(),
+                    policy_arn: Some(arn.to_owned()),
                 });
             }
             Ok((changes, id))
@@ -420,8 +432,12 @@ impl Directory {
                 Some("Cannot delete entity, must delete access keys first.")
             } else if user.login_profile.is_some() {
                 Some("Cannot delete entity, must delete login profile first.")
+            } else if !user.group_ids.is_empty() {
+                Some("Cannot delete entity, must remove users from group first.")
             } else if !user.attached_policy_arns.is_empty() {
                 Some("Cannot delete entity, must detach all policies first.")
+            } else if !user.inline_policies.is_empty() {
+                Some("Cannot delete entity, must delete policies first.")
             } else {
                 None
             };
@@ -680,6 +696,12 @@ impl Directory {
     pub fn account_summary(&self, account_id: &str) -> Vec<(&'static str, usize)> {
         let state = self.snapshot();
         let users = state.users_of_account(account_id, None).count();
+        let groups = state.groups_of_account(account_id, None).count();
+        let policies = state.policies_of_owner(account_id, None).count();
+        let policy_versions: usize = state
+            .policies_of_owner(account_id, None)
+            .map(|p| p.versions.len())
+            .sum();
         let root_keys = state
             .access_keys
             .values()
@@ -688,7 +710,7 @@ impl Directory {
         vec![
             ("GroupPolicySizeQuota", 5120),
             ("InstanceProfilesQuota", 1000),
-            ("Policies", 0),
+            ("Policies", policies),
             ("GroupsPerUserQuota", 10),
             ("InstanceProfiles", 0),
             ("AttachedPoliciesPerUserQuota", 10),
@@ -703,13 +725,13 @@ impl Directory {
             ("VersionsPerPolicyQuota", 5),
             ("AttachedPoliciesPerGroupQuota", 10),
             ("PolicySizeQuota", 6144),
-            ("Groups", 0),
+            ("Groups", groups),
             ("AccountSigningCertificatesPresent", 0),
             ("UsersQuota", 5000),
             ("ServerCertificatesQuota", 20),
             ("MFADevices", 0),
             ("UserPolicySizeQuota", 2048),
-            ("PolicyVersionsInUse", 0),
+            ("PolicyVersionsInUse", policy_versions),
             ("ServerCertificates", 0),
             ("Roles", 0),
             ("RolesQuota", 1000),
@@ -739,7 +761,7 @@ fn owned_key(
     Ok(access_key_id.to_owned())
 }
 
-fn too_many_tags() -> IamError {
+pub(crate) fn too_many_tags() -> IamError {
     IamError::new(
         ErrorCode::LimitExceeded,
         format!("The number of tags has reached the maximum limit of {TAGS_PER_USER}."),
@@ -750,7 +772,7 @@ fn encode_marker(sort_key: &str) -> String {
     data_encoding::BASE64URL_NOPAD.encode(sort_key.as_bytes())
 }
 
-fn decode_marker(marker: &str) -> Result<String, IamError> {
+pub(crate) fn decode_marker(marker: &str) -> Result<String, IamError> {
     data_encoding::BASE64URL_NOPAD
         .decode(marker.as_bytes())
         .ok()
@@ -759,7 +781,7 @@ fn decode_marker(marker: &str) -> Result<String, IamError> {
 }
 
 /// Takes up to `max_items` and, when more remain, the marker that resumes at the next one.
-fn paginate<T>(
+pub(crate) fn paginate<T>(
     mut items: impl Iterator<Item = T>,
     max_items: Option<usize>,
     sort_key: impl Fn(&T) -> String,

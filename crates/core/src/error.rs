@@ -10,14 +10,18 @@ pub enum ErrorCode {
     AccessDenied,
     DeleteConflict,
     EntityAlreadyExists,
+    ExpiredToken,
     IncompleteSignature,
     InvalidAction,
     InvalidClientTokenId,
     InvalidInput,
     LimitExceeded,
+    MalformedPolicyDocument,
     MissingAction,
     MissingAuthenticationToken,
     NoSuchEntity,
+    PackedPolicyTooLarge,
+    PolicyNotAttachable,
     ReportExpired,
     ReportInProgress,
     ReportNotPresent,
@@ -26,6 +30,7 @@ pub enum ErrorCode {
     ServiceFailure,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    UnmodifiableEntity,
     ValidationError,
 }
 
@@ -35,11 +40,16 @@ impl ErrorCode {
             ErrorCode::AccessDenied => "AccessDenied",
             ErrorCode::DeleteConflict => "DeleteConflict",
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
+            ErrorCode::ExpiredToken => "ExpiredToken",
+            ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
             ErrorCode::InvalidInput => "InvalidInput",
             ErrorCode::LimitExceeded => "LimitExceeded",
+            ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
+            ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
+            ErrorCode::UnmodifiableEntity => "UnmodifiableEntity",
             ErrorCode::MissingAction => "MissingAction",
             ErrorCode::MissingAuthenticationToken => "MissingAuthenticationToken",
             ErrorCode::NoSuchEntity => "NoSuchEntity",
@@ -59,6 +69,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::AccessDenied
+            | ErrorCode::ExpiredToken
             | ErrorCode::InvalidClientTokenId
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::SignatureDoesNotMatch
@@ -73,6 +84,10 @@ impl ErrorCode {
             ErrorCode::IncompleteSignature
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidInput
+            | ErrorCode::MalformedPolicyDocument
+            | ErrorCode::PackedPolicyTooLarge
+            | ErrorCode::PolicyNotAttachable
+            | ErrorCode::UnmodifiableEntity
             | ErrorCode::MissingAction
             | ErrorCode::RequestExpired
             | ErrorCode::ValidationError => 400,

@@ -12,13 +12,21 @@ pub(crate) fn os_rng() -> impl RngCore {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IdKind {
     User,
+    Group,
+    Policy,
+    Role,
     AccessKey,
+    TemporaryAccessKey,
 }
 
 impl IdKind {
     fn prefix(self) -> &'static str {
         match self {
             IdKind::User => "AIDA",
+            IdKind::Group => "AGPA",
+            IdKind::Policy => "ANPA",
+            IdKind::Role => "AROA",
+            IdKind::TemporaryAccessKey => "ASIA",
             IdKind::AccessKey => "AKIA",
         }
     }
@@ -45,19 +53,29 @@ pub fn new_unique_id(kind: IdKind) -> String {
     format!("{}{}", kind.prefix(), &encoded[..17])
 }
 
+/// A stable `ANPA` id for an AWS managed policy, derived from its name so that it is the
+/// same on every instance and every start.
+pub fn aws_managed_policy_id(name: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(name.as_bytes());
+    let encoded = BASE32_NOPAD.encode(&digest[..11]);
+    format!("ANPA{}", &encoded[..17])
+}
+
 /// A new access key id: `AKIA` + 16 base32 characters carrying 80 bits laid out as AWS lays
 /// them: a 1-bit "new format" flag, the 40-bit account id, then 39 random bits. STS
 /// `GetAccessKeyInfo` decodes the account from the id alone, as AWS does.
 pub fn new_access_key_id(account_id: &str) -> String {
+    new_access_key_id_of_kind(IdKind::AccessKey, account_id)
+}
+
+/// A new key id of the given kind (`AKIA` long-term, `ASIA` temporary) in AWS's layout.
+pub fn new_access_key_id_of_kind(kind: IdKind, account_id: &str) -> String {
     let account: u64 = account_id.parse().unwrap_or(0);
     let random = os_rng().next_u64() & ((1 << 39) - 1);
     let value: u128 = (1u128 << 79) | ((account as u128 & ((1 << 40) - 1)) << 39) | random as u128;
     let bytes = value.to_be_bytes();
-    format!(
-        "{}{}",
-        IdKind::AccessKey.prefix(),
-        BASE32_NOPAD.encode(&bytes[6..16])
-    )
+    format!("{}{}", kind.prefix(), BASE32_NOPAD.encode(&bytes[6..16]))
 }
 
 /// The account id an access key id encodes (`AKIA`/`ASIA` keys of the current format), or

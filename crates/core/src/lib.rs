@@ -5,13 +5,18 @@
 //! the [`store::Store`] trait.
 
 pub mod authz;
+pub mod catalog;
 pub mod directory;
 pub mod error;
+pub mod groups;
 pub mod ids;
 pub mod model;
 pub mod password;
+pub mod policies;
 pub mod report;
+pub mod roles;
 pub mod seal;
+pub mod sessions;
 pub mod state;
 pub mod store;
 pub mod validate;

@@ -3,6 +3,7 @@
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use latchkey_policy::Policy;
 use latchkey_sigv4::SigningKeyCache;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
@@ -40,7 +41,7 @@ pub struct LoginProfile {
     pub password_reset_required: bool,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct User {
     pub id: String,
     pub account_id: String,
@@ -50,9 +51,114 @@ pub struct User {
     /// Sorted by key.
     pub tags: Vec<Tag>,
     pub login_profile: Option<LoginProfile>,
+    /// Managed policies attached to the user, in attachment order.
     pub attached_policy_arns: Vec<String>,
+    /// Sorted by name.
+    pub inline_policies: Vec<InlinePolicy>,
+    pub permissions_boundary: Option<String>,
+    /// Ids of the groups the user belongs to, in the order the user joined them.
+    pub group_ids: Vec<String>,
     /// Ids of the user's access keys, oldest first.
     pub access_key_ids: Vec<String>,
+}
+
+/// A policy document embedded in a user or group, compiled once when it is stored.
+#[derive(Debug, Clone)]
+pub struct InlinePolicy {
+    pub name: String,
+    pub document: String,
+    pub compiled: Arc<Policy>,
+}
+
+#[derive(Debug, Clone)]
+pub struct Group {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created: DateTime<Utc>,
+    /// Ids of the member users, in the order they joined.
+    pub member_ids: Vec<String>,
+    pub attached_policy_arns: Vec<String>,
+    /// Sorted by name.
+    pub inline_policies: Vec<InlinePolicy>,
+}
+
+impl Group {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:group{}{}",
+            self.account_id, self.path, self.name
+        )
+    }
+}
+
+/// An IAM role: a trust policy saying who may assume it, and the policies its sessions get.
+#[derive(Debug, Clone)]
+pub struct Role {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub trust_policy: String,
+    pub compiled_trust_policy: Arc<Policy>,
+    pub max_session_duration: u32,
+    pub created: DateTime<Utc>,
+    /// Sorted by key.
+    pub tags: Vec<Tag>,
+    pub attached_policy_arns: Vec<String>,
+    /// Sorted by name.
+    pub inline_policies: Vec<InlinePolicy>,
+    pub permissions_boundary: Option<String>,
+}
+
+impl Role {
+    pub fn arn(&self) -> String {
+        format!(
+            "arn:aws:iam::{}:role{}{}",
+            self.account_id, self.path, self.name
+        )
+    }
+}
+
+/// A managed policy: a customer's (in an account) or one of AWS's (account `aws`).
+#[derive(Debug, Clone)]
+pub struct ManagedPolicy {
+    pub id: String,
+    pub arn: String,
+    /// `None` for AWS managed policies, which cannot be changed or deleted.
+    pub account_id: Option<String>,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub created: DateTime<Utc>,
+    pub updated: DateTime<Utc>,
+    pub default_version_id: String,
+    /// Oldest first.
+    pub versions: Vec<PolicyVersion>,
+    /// Sorted by key.
+    pub tags: Vec<Tag>,
+}
+
+impl ManagedPolicy {
+    pub fn default_version(&self) -> Option<&PolicyVersion> {
+        self.versions
+            .iter()
+            .find(|v| v.id == self.default_version_id)
+    }
+
+    pub fn is_aws_managed(&self) -> bool {
+        self.account_id.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PolicyVersion {
+    pub id: String,
+    pub document: String,
+    pub created: DateTime<Utc>,
+    pub compiled: Arc<Policy>,
 }
 
 impl User {
@@ -202,31 +308,115 @@ impl std::fmt::Debug for AccessKey {
 /// The principal a request is made as.
 #[derive(Debug, Clone)]
 pub enum Principal {
-    Root { account_id: String },
+    Root {
+        account_id: String,
+    },
     User(Arc<User>),
+    /// An IAM user signing with temporary credentials from GetSessionToken.
+    UserSession {
+        user: Arc<User>,
+        session: Arc<Session>,
+    },
+    /// A session of a role, from AssumeRole.
+    RoleSession {
+        role: Arc<Role>,
+        session: Arc<Session>,
+    },
 }
 
 impl Principal {
     pub fn account_id(&self) -> &str {
         match self {
             Principal::Root { account_id } => account_id,
-            Principal::User(user) => &user.account_id,
+            Principal::User(user) | Principal::UserSession { user, .. } => &user.account_id,
+            Principal::RoleSession { role, .. } => &role.account_id,
         }
     }
 
     pub fn arn(&self) -> String {
         match self {
             Principal::Root { account_id } => format!("arn:aws:iam::{account_id}:root"),
-            Principal::User(user) => user.arn(),
+            Principal::User(user) | Principal::UserSession { user, .. } => user.arn(),
+            Principal::RoleSession { role, session } => format!(
+                "arn:aws:sts::{}:assumed-role/{}/{}",
+                role.account_id,
+                role.name,
+                session.session_name.as_deref().unwrap_or_default()
+            ),
         }
     }
 
-    /// The `UserId` of GetCallerIdentity: the account id for the root user.
-    pub fn user_id(&self) -> &str {
+    /// The `UserId` of GetCallerIdentity: the account id for the root user,
+    /// `<role id>:<session name>` for a role session.
+    pub fn user_id(&self) -> String {
         match self {
-            Principal::Root { account_id } => account_id,
-            Principal::User(user) => &user.id,
+            Principal::Root { account_id } => account_id.clone(),
+            Principal::User(user) | Principal::UserSession { user, .. } => user.id.clone(),
+            Principal::RoleSession { role, session } => format!(
+                "{}:{}",
+                role.id,
+                session.session_name.as_deref().unwrap_or_default()
+            ),
         }
+    }
+
+    /// The IAM user behind the request, for operations that default to "the caller".
+    pub fn user(&self) -> Option<&Arc<User>> {
+        match self {
+            Principal::User(user) | Principal::UserSession { user, .. } => Some(user),
+            Principal::Root { .. } | Principal::RoleSession { .. } => None,
+        }
+    }
+
+    pub fn session(&self) -> Option<&Arc<Session>> {
+        match self {
+            Principal::UserSession { session, .. } | Principal::RoleSession { session, .. } => {
+                Some(session)
+            }
+            Principal::Root { .. } | Principal::User(_) => None,
+        }
+    }
+}
+
+/// Temporary credentials, as carried (sealed) in their session token.
+#[derive(Clone, Serialize, Deserialize)]
+pub struct Session {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+    pub account_id: String,
+    /// The role's id for a role session, the user's id for GetSessionToken.
+    pub subject_id: String,
+    /// Set for role sessions.
+    pub session_name: Option<String>,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    /// The inline session policy passed to AssumeRole.
+    pub policy: Option<String>,
+    /// Managed session policies passed to AssumeRole.
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<Tag>,
+    pub transitive_tag_keys: Vec<String>,
+    pub source_identity: Option<String>,
+    /// Whether the session came from a role session (role chaining).
+    pub chained: bool,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session")
+            .field("access_key_id", &self.access_key_id)
+            .field("secret_access_key", &"<redacted>")
+            .field("account_id", &self.account_id)
+            .field("subject_id", &self.subject_id)
+            .field("session_name", &self.session_name)
+            .field("expires", &self.expires)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.secret_access_key);
     }
 }
 

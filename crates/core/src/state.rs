@@ -8,23 +8,40 @@ use std::sync::Arc;
 use imbl::{HashMap, OrdMap};
 use zeroize::Zeroizing;
 
+use latchkey_policy::{Policy, PolicyKind};
+
+use crate::authz::EffectiveCache;
+use crate::catalog;
 use crate::model::{
-    AccessKey, Account, CredentialReport, KeyOwner, KeyRuntime, LoginProfile, Principal, Tag, User,
+    AccessKey, Account, CredentialReport, Group, InlinePolicy, KeyOwner, KeyRuntime, LoginProfile,
+    ManagedPolicy, PolicyVersion, Principal, Role, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
-use crate::store::{AccessKeyRow, Change, Contents, Seq};
+use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
 
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct State {
     pub accounts: HashMap<String, Arc<Account>>,
     pub users: HashMap<String, Arc<User>>,
     /// (account id, lowercased user name) → user id, in name order for listing.
     pub users_by_name: OrdMap<(String, String), String>,
+    pub groups: HashMap<String, Arc<Group>>,
+    /// (account id, lowercased group name) → group id, in name order.
+    pub groups_by_name: OrdMap<(String, String), String>,
+    pub roles: HashMap<String, Arc<Role>>,
+    /// (account id, lowercased role name) → role id, in name order.
+    pub roles_by_name: OrdMap<(String, String), String>,
+    /// Every managed policy by ARN, AWS managed ones included.
+    pub policies: HashMap<String, Arc<ManagedPolicy>>,
+    /// (account id or `aws`, lowercased policy name) → ARN, in name order.
+    pub policies_by_name: OrdMap<(String, String), String>,
     pub access_keys: HashMap<String, Arc<AccessKey>>,
     pub credential_reports: HashMap<String, Arc<CredentialReport>>,
     pub master_key_check: Option<Arc<Vec<u8>>>,
     /// The last committed batch this snapshot includes.
     pub seq: Seq,
+    /// Effective policy sets computed for this version, per user id.
+    pub effective: EffectiveCache,
 }
 
 /// A change that cannot be applied to the snapshot: the snapshot and the store disagree.
@@ -34,6 +51,51 @@ pub enum ApplyError {
     Missing(&'static str),
     #[error(transparent)]
     Seal(#[from] SealError),
+    #[error("a stored policy document does not parse: {0}")]
+    Policy(String),
+}
+
+/// Compiles a stored role trust policy; see [`compile_identity_policy`] for why a failure
+/// stops the snapshot.
+pub fn compile_trust_policy(document: &str) -> Result<Arc<Policy>, ApplyError> {
+    Policy::parse(document, PolicyKind::Trust)
+        .map(Arc::new)
+        .map_err(|e| ApplyError::Policy(e.message))
+}
+
+/// Compiles a stored identity-policy document. Documents were validated before they were
+/// stored, so a failure means the data and the engine disagree, and the snapshot must not
+/// be served (a lost Deny statement would grant access).
+pub fn compile_identity_policy(document: &str) -> Result<Arc<Policy>, ApplyError> {
+    Policy::parse(document, PolicyKind::Identity)
+        .map(Arc::new)
+        .map_err(|e| ApplyError::Policy(e.message))
+}
+
+impl Default for State {
+    /// An empty state that already holds the AWS managed policies.
+    fn default() -> Self {
+        let mut state = State {
+            accounts: HashMap::new(),
+            users: HashMap::new(),
+            users_by_name: OrdMap::new(),
+            groups: HashMap::new(),
+            groups_by_name: OrdMap::new(),
+            roles: HashMap::new(),
+            roles_by_name: OrdMap::new(),
+            policies: HashMap::new(),
+            policies_by_name: OrdMap::new(),
+            access_keys: HashMap::new(),
+            credential_reports: HashMap::new(),
+            master_key_check: None,
+            seq: 0,
+            effective: EffectiveCache::default(),
+        };
+        for policy in catalog::aws_managed_policies() {
+            state.insert_policy(policy.clone());
+        }
+        state
+    }
 }
 
 impl State {
@@ -61,14 +123,75 @@ impl State {
         for profile in contents.login_profiles {
             state.apply(&Change::CreateLoginProfile(profile), master)?;
         }
-        for (user_id, policy_arn) in contents.user_policies {
+        for (user_id, policy_arn) in contents.user_boundaries {
+            let policy_arn = Some(policy_arn);
             state.apply(
-                &Change::AttachUserPolicy {
+                &Change::SetUserBoundary {
                     user_id,
                     policy_arn,
                 },
                 master,
             )?;
+        }
+        for role in contents.roles {
+            state.apply(&Change::CreateRole(role), master)?;
+        }
+        let mut tags_by_role: std::collections::HashMap<String, Vec<Tag>> = Default::default();
+        for (role_id, tag) in contents.role_tags {
+            tags_by_role.entry(role_id).or_default().push(tag);
+        }
+        for (role_id, tags) in tags_by_role {
+            state.apply(&Change::SetRoleTags { role_id, tags }, master)?;
+        }
+        for (role_id, policy_arn) in contents.role_boundaries {
+            let policy_arn = Some(policy_arn);
+            state.apply(
+                &Change::SetRoleBoundary {
+                    role_id,
+                    policy_arn,
+                },
+                master,
+            )?;
+        }
+        for group in contents.groups {
+            state.apply(&Change::CreateGroup(group), master)?;
+        }
+        for (group_id, user_id) in contents.group_members {
+            state.apply(&Change::AddUserToGroup { group_id, user_id }, master)?;
+        }
+        for policy in contents.policies {
+            state.apply(&Change::CreatePolicy(policy), master)?;
+        }
+        let mut versions = contents.policy_versions;
+        versions.sort_by(|a, b| {
+            a.created
+                .cmp(&b.created)
+                .then_with(|| version_order(&a.version_id, &b.version_id))
+        });
+        for version in versions {
+            state.apply(&Change::CreatePolicyVersion(version), master)?;
+        }
+        for (policy_arn, version_id) in contents.policy_defaults {
+            state.apply(
+                &Change::SetDefaultPolicyVersion {
+                    policy_arn,
+                    version_id,
+                },
+                master,
+            )?;
+        }
+        let mut tags_by_policy: std::collections::HashMap<String, Vec<Tag>> = Default::default();
+        for (arn, tag) in contents.policy_tags {
+            tags_by_policy.entry(arn).or_default().push(tag);
+        }
+        for (policy_arn, tags) in tags_by_policy {
+            state.apply(&Change::SetPolicyTags { policy_arn, tags }, master)?;
+        }
+        for (entity, policy_arn) in contents.attachments {
+            state.apply(&Change::AttachPolicy { entity, policy_arn }, master)?;
+        }
+        for inline in contents.inline_policies {
+            state.apply(&Change::PutInlinePolicy(inline), master)?;
         }
         let mut keys = contents.access_keys;
         keys.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
@@ -116,6 +239,9 @@ impl State {
                         tags: Vec::new(),
                         login_profile: None,
                         attached_policy_arns: Vec::new(),
+                        inline_policies: Vec::new(),
+                        permissions_boundary: None,
+                        group_ids: Vec::new(),
                         access_key_ids: Vec::new(),
                     }),
                 );
@@ -144,18 +270,13 @@ impl State {
                 for key_id in &user.access_key_ids {
                     self.access_keys.remove(key_id);
                 }
+                for group_id in &user.group_ids {
+                    self.update_group(group_id, |g| g.member_ids.retain(|id| id != user_id))?;
+                }
                 self.users.remove(user_id);
             }
             Change::SetUserTags { user_id, tags } => {
-                self.update_user(user_id, |u| {
-                    for tag in tags {
-                        match u.tags.iter_mut().find(|t| t.key == tag.key) {
-                            Some(existing) => existing.value = tag.value.clone(),
-                            None => u.tags.push(tag.clone()),
-                        }
-                    }
-                    u.tags.sort_by(|a, b| a.key.cmp(&b.key));
-                })?;
+                self.update_user(user_id, |u| merge_tags(&mut u.tags, tags))?;
             }
             Change::RemoveUserTags { user_id, keys } => {
                 self.update_user(user_id, |u| u.tags.retain(|t| !keys.contains(&t.key)))?;
@@ -169,16 +290,249 @@ impl State {
                     });
                 })?;
             }
-            Change::AttachUserPolicy {
+            Change::SetUserBoundary {
                 user_id,
                 policy_arn,
             } => {
+                self.update_user(user_id, |u| u.permissions_boundary = policy_arn.clone())?;
+            }
+            Change::CreateRole(row) => {
+                self.roles_by_name.insert(
+                    (row.account_id.clone(), row.name.to_lowercase()),
+                    row.id.clone(),
+                );
+                self.roles.insert(
+                    row.id.clone(),
+                    Arc::new(Role {
+                        id: row.id.clone(),
+                        account_id: row.account_id.clone(),
+                        name: row.name.clone(),
+                        path: row.path.clone(),
+                        description: row.description.clone(),
+                        trust_policy: row.trust_policy.clone(),
+                        compiled_trust_policy: compile_trust_policy(&row.trust_policy)?,
+                        max_session_duration: row.max_session_duration,
+                        created: row.created,
+                        tags: Vec::new(),
+                        attached_policy_arns: Vec::new(),
+                        inline_policies: Vec::new(),
+                        permissions_boundary: None,
+                    }),
+                );
+            }
+            Change::UpdateRole {
+                role_id,
+                description,
+                max_session_duration,
+            } => {
+                self.update_role(role_id, |r| {
+                    r.description = description.clone();
+                    r.max_session_duration = *max_session_duration;
+                })?;
+            }
+            Change::UpdateAssumeRolePolicy { role_id, document } => {
+                let compiled = compile_trust_policy(document)?;
+                self.update_role(role_id, |r| {
+                    r.trust_policy = document.clone();
+                    r.compiled_trust_policy = compiled;
+                })?;
+            }
+            Change::DeleteRole { role_id } => {
+                let role = self
+                    .roles
+                    .remove(role_id)
+                    .ok_or(ApplyError::Missing("role"))?;
+                self.roles_by_name
+                    .remove(&(role.account_id.clone(), role.name.to_lowercase()));
+            }
+            Change::SetRoleTags { role_id, tags } => {
+                self.update_role(role_id, |r| merge_tags(&mut r.tags, tags))?;
+            }
+            Change::RemoveRoleTags { role_id, keys } => {
+                self.update_role(role_id, |r| r.tags.retain(|t| !keys.contains(&t.key)))?;
+            }
+            Change::SetRoleBoundary {
+                role_id,
+                policy_arn,
+            } => {
+                self.update_role(role_id, |r| r.permissions_boundary = policy_arn.clone())?;
+            }
+            Change::CreateGroup(row) => {
+                self.groups_by_name.insert(
+                    (row.account_id.clone(), row.name.to_lowercase()),
+                    row.id.clone(),
+                );
+                self.groups.insert(
+                    row.id.clone(),
+                    Arc::new(Group {
+                        id: row.id.clone(),
+                        account_id: row.account_id.clone(),
+                        name: row.name.clone(),
+                        path: row.path.clone(),
+                        created: row.created,
+                        member_ids: Vec::new(),
+                        attached_policy_arns: Vec::new(),
+                        inline_policies: Vec::new(),
+                    }),
+                );
+            }
+            Change::RenameGroup {
+                group_id,
+                name,
+                path,
+            } => {
+                let group = self.group(group_id)?;
+                self.groups_by_name
+                    .remove(&(group.account_id.clone(), group.name.to_lowercase()));
+                self.groups_by_name.insert(
+                    (group.account_id.clone(), name.to_lowercase()),
+                    group_id.clone(),
+                );
+                self.update_group(group_id, |g| {
+                    g.name = name.clone();
+                    g.path = path.clone();
+                })?;
+            }
+            Change::DeleteGroup { group_id } => {
+                let group = self.group(group_id)?;
+                self.groups_by_name
+                    .remove(&(group.account_id.clone(), group.name.to_lowercase()));
+                for user_id in &group.member_ids {
+                    self.update_user(user_id, |u| u.group_ids.retain(|id| id != group_id))?;
+                }
+                self.groups.remove(group_id);
+            }
+            Change::AddUserToGroup { group_id, user_id } => {
+                self.update_group(group_id, |g| {
+                    if !g.member_ids.contains(user_id) {
+                        g.member_ids.push(user_id.clone());
+                    }
+                })?;
                 self.update_user(user_id, |u| {
-                    if !u.attached_policy_arns.contains(policy_arn) {
-                        u.attached_policy_arns.push(policy_arn.clone());
+                    if !u.group_ids.contains(group_id) {
+                        u.group_ids.push(group_id.clone());
                     }
                 })?;
             }
+            Change::RemoveUserFromGroup { group_id, user_id } => {
+                self.update_group(group_id, |g| g.member_ids.retain(|id| id != user_id))?;
+                self.update_user(user_id, |u| u.group_ids.retain(|id| id != group_id))?;
+            }
+            Change::CreatePolicy(row) => {
+                self.insert_policy(Arc::new(ManagedPolicy {
+                    id: row.id.clone(),
+                    arn: row.arn.clone(),
+                    account_id: Some(row.account_id.clone()),
+                    name: row.name.clone(),
+                    path: row.path.clone(),
+                    description: row.description.clone(),
+                    created: row.created,
+                    updated: row.created,
+                    default_version_id: String::new(),
+                    versions: Vec::new(),
+                    tags: Vec::new(),
+                }));
+            }
+            Change::DeletePolicy { policy_arn } => {
+                let policy = self
+                    .policies
+                    .remove(policy_arn)
+                    .ok_or(ApplyError::Missing("policy"))?;
+                if let Some(account) = &policy.account_id {
+                    self.policies_by_name
+                        .remove(&(account.clone(), policy.name.to_lowercase()));
+                }
+            }
+            Change::CreatePolicyVersion(row) => {
+                let compiled = compile_identity_policy(&row.document)?;
+                self.update_policy(&row.policy_arn, |p| {
+                    p.versions.push(PolicyVersion {
+                        id: row.version_id.clone(),
+                        document: row.document.clone(),
+                        created: row.created,
+                        compiled,
+                    });
+                })?;
+            }
+            Change::DeletePolicyVersion {
+                policy_arn,
+                version_id,
+            } => {
+                self.update_policy(policy_arn, |p| p.versions.retain(|v| &v.id != version_id))?;
+            }
+            Change::SetDefaultPolicyVersion {
+                policy_arn,
+                version_id,
+            } => {
+                self.update_policy(policy_arn, |p| {
+                    if let Some(version) = p.versions.iter().find(|v| &v.id == version_id) {
+                        p.updated = version.created;
+                    }
+                    p.default_version_id = version_id.clone();
+                })?;
+            }
+            Change::SetPolicyTags { policy_arn, tags } => {
+                self.update_policy(policy_arn, |p| merge_tags(&mut p.tags, tags))?;
+            }
+            Change::RemovePolicyTags { policy_arn, keys } => {
+                self.update_policy(policy_arn, |p| p.tags.retain(|t| !keys.contains(&t.key)))?;
+            }
+            Change::AttachPolicy { entity, policy_arn } => {
+                let attach = |arns: &mut Vec<String>| {
+                    if !arns.contains(policy_arn) {
+                        arns.push(policy_arn.clone());
+                    }
+                };
+                match entity {
+                    Entity::User(id) => {
+                        self.update_user(id, |u| attach(&mut u.attached_policy_arns))?
+                    }
+                    Entity::Group(id) => {
+                        self.update_group(id, |g| attach(&mut g.attached_policy_arns))?
+                    }
+                    Entity::Role(id) => {
+                        self.update_role(id, |r| attach(&mut r.attached_policy_arns))?
+                    }
+                }
+            }
+            Change::DetachPolicy { entity, policy_arn } => {
+                match entity {
+                    Entity::User(id) => self
+                        .update_user(id, |u| u.attached_policy_arns.retain(|a| a != policy_arn))?,
+                    Entity::Group(id) => self
+                        .update_group(id, |g| g.attached_policy_arns.retain(|a| a != policy_arn))?,
+                    Entity::Role(id) => self
+                        .update_role(id, |r| r.attached_policy_arns.retain(|a| a != policy_arn))?,
+                }
+            }
+            Change::PutInlinePolicy(row) => {
+                let inline = InlinePolicy {
+                    name: row.name.clone(),
+                    document: row.document.clone(),
+                    compiled: compile_identity_policy(&row.document)?,
+                };
+                let put = |policies: &mut Vec<InlinePolicy>| {
+                    policies.retain(|p| p.name != inline.name);
+                    policies.push(inline.clone());
+                    policies.sort_by(|a, b| a.name.cmp(&b.name));
+                };
+                match &row.entity {
+                    Entity::User(id) => self.update_user(id, |u| put(&mut u.inline_policies))?,
+                    Entity::Group(id) => self.update_group(id, |g| put(&mut g.inline_policies))?,
+                    Entity::Role(id) => self.update_role(id, |r| put(&mut r.inline_policies))?,
+                }
+            }
+            Change::DeleteInlinePolicy { entity, name } => match entity {
+                Entity::User(id) => {
+                    self.update_user(id, |u| u.inline_policies.retain(|p| &p.name != name))?
+                }
+                Entity::Group(id) => {
+                    self.update_group(id, |g| g.inline_policies.retain(|p| &p.name != name))?
+                }
+                Entity::Role(id) => {
+                    self.update_role(id, |r| r.inline_policies.retain(|p| &p.name != name))?
+                }
+            },
             Change::CreateAccessKey(row) => {
                 let key = unseal_key(row, master)?;
                 if let KeyOwner::User(user_id) = &key.owner {
@@ -261,6 +615,120 @@ impl State {
         }
     }
 
+    pub fn group(&self, group_id: &str) -> Result<Arc<Group>, ApplyError> {
+        self.groups
+            .get(group_id)
+            .cloned()
+            .ok_or(ApplyError::Missing("group"))
+    }
+
+    /// The named group of the account; group names are unique ignoring case.
+    pub fn group_by_name(&self, account_id: &str, name: &str) -> Option<&Arc<Group>> {
+        let id = self
+            .groups_by_name
+            .get(&(account_id.to_owned(), name.to_lowercase()))?;
+        self.groups.get(id)
+    }
+
+    /// Groups of one account in name order, starting at `from` (a lowercased name).
+    pub fn groups_of_account<'a>(
+        &'a self,
+        account_id: &'a str,
+        from: Option<&str>,
+    ) -> impl Iterator<Item = &'a Arc<Group>> + 'a {
+        let start = (account_id.to_owned(), from.unwrap_or("").to_owned());
+        self.groups_by_name
+            .range(start..)
+            .take_while(move |((account, _), _)| account == account_id)
+            .filter_map(|(_, id)| self.groups.get(id))
+    }
+
+    /// Managed policies owned by `owner` (an account id, or `aws`) in name order, from `from`.
+    pub fn policies_of_owner<'a>(
+        &'a self,
+        owner: &'a str,
+        from: Option<&str>,
+    ) -> impl Iterator<Item = &'a Arc<ManagedPolicy>> + 'a {
+        let start = (owner.to_owned(), from.unwrap_or("").to_owned());
+        self.policies_by_name
+            .range(start..)
+            .take_while(move |((account, _), _)| account == owner)
+            .filter_map(|(_, arn)| self.policies.get(arn))
+    }
+
+    fn insert_policy(&mut self, policy: Arc<ManagedPolicy>) {
+        let owner = policy
+            .account_id
+            .clone()
+            .unwrap_or_else(|| catalog::AWS_OWNER.to_owned());
+        self.policies_by_name
+            .insert((owner, policy.name.to_lowercase()), policy.arn.clone());
+        self.policies.insert(policy.arn.clone(), policy);
+    }
+
+    /// The named role of the account; role names are unique ignoring case.
+    pub fn role_by_name(&self, account_id: &str, name: &str) -> Option<&Arc<Role>> {
+        let id = self
+            .roles_by_name
+            .get(&(account_id.to_owned(), name.to_lowercase()))?;
+        self.roles.get(id)
+    }
+
+    /// Roles of one account in name order, starting at `from` (a lowercased name).
+    pub fn roles_of_account<'a>(
+        &'a self,
+        account_id: &'a str,
+        from: Option<&str>,
+    ) -> impl Iterator<Item = &'a Arc<Role>> + 'a {
+        let start = (account_id.to_owned(), from.unwrap_or("").to_owned());
+        self.roles_by_name
+            .range(start..)
+            .take_while(move |((account, _), _)| account == account_id)
+            .filter_map(|(_, id)| self.roles.get(id))
+    }
+
+    fn update_role(
+        &mut self,
+        role_id: &str,
+        edit: impl FnOnce(&mut Role),
+    ) -> Result<(), ApplyError> {
+        let role = self.roles.get(role_id).ok_or(ApplyError::Missing("role"))?;
+        let mut next = Role::clone(role);
+        edit(&mut next);
+        self.roles.insert(role_id.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    fn update_group(
+        &mut self,
+        group_id: &str,
+        edit: impl FnOnce(&mut Group),
+    ) -> Result<(), ApplyError> {
+        let group = self
+            .groups
+            .get(group_id)
+            .ok_or(ApplyError::Missing("group"))?;
+        let mut next = Group::clone(group);
+        edit(&mut next);
+        self.groups.insert(group_id.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    fn update_policy(
+        &mut self,
+        arn: &str,
+        edit: impl FnOnce(&mut ManagedPolicy),
+    ) -> Result<(), ApplyError> {
+        let policy = self
+            .policies
+            .get(arn)
+            .ok_or(ApplyError::Missing("policy"))?;
+        let mut next = ManagedPolicy::clone(policy);
+        edit(&mut next);
+        self.policies.insert(arn.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
     fn update_user(
         &mut self,
         user_id: &str,
@@ -272,6 +740,23 @@ impl State {
         self.users.insert(user_id.to_owned(), Arc::new(next));
         Ok(())
     }
+}
+
+/// Adds or overwrites tags, keeping them sorted by key.
+fn merge_tags(existing: &mut Vec<Tag>, tags: &[Tag]) {
+    for tag in tags {
+        match existing.iter_mut().find(|t| t.key == tag.key) {
+            Some(found) => found.value = tag.value.clone(),
+            None => existing.push(tag.clone()),
+        }
+    }
+    existing.sort_by(|a, b| a.key.cmp(&b.key));
+}
+
+/// Orders `v2` before `v10`.
+fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let number = |v: &str| v.trim_start_matches('v').parse::<u64>().unwrap_or(u64::MAX);
+    number(a).cmp(&number(b)).then_with(|| a.cmp(b))
 }
 
 fn unseal_key(row: &AccessKeyRow, master: &MasterKey) -> Result<AccessKey, SealError> {

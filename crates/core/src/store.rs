@@ -17,8 +17,12 @@ use crate::model::{KeyStatus, LastUsed, Tag};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
-/// The most tags an IAM user may carry.
+/// The most tags an IAM user or policy may carry.
 pub const TAGS_PER_USER: usize = 50;
+/// The most versions a managed policy may have (AWS's `VersionsPerPolicy`).
+pub const VERSIONS_PER_POLICY: usize = 5;
+/// The most managed policies attached to one user, group or role.
+pub const ATTACHED_POLICIES_PER_ENTITY: usize = 10;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRow {
@@ -36,6 +40,89 @@ pub struct UserRow {
     pub name: String,
     pub path: String,
     pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created: DateTime<Utc>,
+}
+
+/// A customer managed policy (AWS managed policies ship with the binary, not in the store).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyRow {
+    pub id: String,
+    pub arn: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyVersionRow {
+    pub policy_arn: String,
+    pub version_id: String,
+    pub document: String,
+    pub created: DateTime<Utc>,
+}
+
+/// What a policy is attached to or embedded in.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Entity {
+    User(String),
+    Group(String),
+    Role(String),
+}
+
+impl Entity {
+    /// The kind's name as stored (`user`, `group`, `role`).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Entity::User(_) => "user",
+            Entity::Group(_) => "group",
+            Entity::Role(_) => "role",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            Entity::User(id) | Entity::Group(id) | Entity::Role(id) => id,
+        }
+    }
+
+    pub fn from_parts(kind: &str, id: String) -> Option<Self> {
+        match kind {
+            "user" => Some(Entity::User(id)),
+            "group" => Some(Entity::Group(id)),
+            "role" => Some(Entity::Role(id)),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RoleRow {
+    pub id: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub description: Option<String>,
+    pub trust_policy: String,
+    /// Seconds, 3600–43200.
+    pub max_session_duration: u32,
+    pub created: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InlinePolicyRow {
+    pub entity: Entity,
+    pub name: String,
+    pub document: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -90,9 +177,93 @@ pub enum Change {
         keys: Vec<String>,
     },
     CreateLoginProfile(LoginProfileRow),
-    AttachUserPolicy {
+    /// Sets or (with `None`) removes a user's permissions boundary.
+    SetUserBoundary {
         user_id: String,
+        policy_arn: Option<String>,
+    },
+    CreateRole(RoleRow),
+    UpdateRole {
+        role_id: String,
+        description: Option<String>,
+        max_session_duration: u32,
+    },
+    UpdateAssumeRolePolicy {
+        role_id: String,
+        document: String,
+    },
+    /// Fails with [`StoreError::DeleteConflict`] while the role has policies.
+    DeleteRole {
+        role_id: String,
+    },
+    SetRoleTags {
+        role_id: String,
+        tags: Vec<Tag>,
+    },
+    RemoveRoleTags {
+        role_id: String,
+        keys: Vec<String>,
+    },
+    /// Sets or (with `None`) removes a role's permissions boundary.
+    SetRoleBoundary {
+        role_id: String,
+        policy_arn: Option<String>,
+    },
+    CreateGroup(GroupRow),
+    RenameGroup {
+        group_id: String,
+        name: String,
+        path: String,
+    },
+    /// Fails with [`StoreError::DeleteConflict`] while the group has members or policies.
+    DeleteGroup {
+        group_id: String,
+    },
+    AddUserToGroup {
+        group_id: String,
+        user_id: String,
+    },
+    RemoveUserFromGroup {
+        group_id: String,
+        user_id: String,
+    },
+    CreatePolicy(PolicyRow),
+    /// Fails with [`StoreError::DeleteConflict`] while the policy is attached anywhere.
+    DeletePolicy {
         policy_arn: String,
+    },
+    /// Fails with [`StoreError::LimitExceeded`] past [`VERSIONS_PER_POLICY`].
+    CreatePolicyVersion(PolicyVersionRow),
+    DeletePolicyVersion {
+        policy_arn: String,
+        version_id: String,
+    },
+    SetDefaultPolicyVersion {
+        policy_arn: String,
+        version_id: String,
+    },
+    SetPolicyTags {
+        policy_arn: String,
+        tags: Vec<Tag>,
+    },
+    RemovePolicyTags {
+        policy_arn: String,
+        keys: Vec<String>,
+    },
+    /// Fails with [`StoreError::LimitExceeded`] past [`ATTACHED_POLICIES_PER_ENTITY`].
+    AttachPolicy {
+        entity: Entity,
+        policy_arn: String,
+    },
+    DetachPolicy {
+        entity: Entity,
+        policy_arn: String,
+    },
+    /// Adds or replaces the named inline policy.
+    PutInlinePolicy(InlinePolicyRow),
+    DeleteInlinePolicy {
+        entity: Entity,
+        name: String,
     },
     /// Fails with [`StoreError::LimitExceeded`] when the user already holds
     /// [`ACCESS_KEYS_PER_USER`] keys.
@@ -109,10 +280,10 @@ pub enum Change {
     SetMasterKeyCheck(Vec<u8>),
 }
 
-/// Everything the snapshot is built from.
 /// The position of a committed batch in the change log; 0 before the first.
 pub type Seq = i64;
 
+/// Everything the snapshot is built from.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Contents {
     /// The last batch these contents include.
@@ -121,7 +292,22 @@ pub struct Contents {
     pub users: Vec<UserRow>,
     pub user_tags: Vec<(String, Tag)>,
     pub login_profiles: Vec<LoginProfileRow>,
-    pub user_policies: Vec<(String, String)>,
+    /// (user id, boundary policy ARN)
+    pub user_boundaries: Vec<(String, String)>,
+    pub groups: Vec<GroupRow>,
+    pub roles: Vec<RoleRow>,
+    pub role_tags: Vec<(String, Tag)>,
+    /// (role id, boundary policy ARN)
+    pub role_boundaries: Vec<(String, String)>,
+    /// (group id, user id)
+    pub group_members: Vec<(String, String)>,
+    pub policies: Vec<PolicyRow>,
+    pub policy_versions: Vec<PolicyVersionRow>,
+    /// (policy ARN, default version id)
+    pub policy_defaults: Vec<(String, String)>,
+    pub policy_tags: Vec<(String, Tag)>,
+    pub attachments: Vec<(Entity, String)>,
+    pub inline_policies: Vec<InlinePolicyRow>,
     pub access_keys: Vec<AccessKeyRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     /// The sealed check value that proves which master key this store was initialized with.

@@ -9,14 +9,23 @@ fn validation(message: String) -> IamError {
 
 /// `userNameType`: 1–64 characters of `[\w+=,.@-]`.
 pub fn user_name(field: &str, name: &str) -> Result<(), IamError> {
+    entity_name(field, name, 64)
+}
+
+/// Group, policy and inline policy names: 1–128 characters of `[\w+=,.@-]`.
+pub fn name_128(field: &str, name: &str) -> Result<(), IamError> {
+    entity_name(field, name, 128)
+}
+
+fn entity_name(field: &str, name: &str, max: usize) -> Result<(), IamError> {
     if name.is_empty() {
         return Err(validation(format!(
             "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must have length greater than or equal to 1"
         )));
     }
-    if name.chars().count() > 64 {
+    if name.chars().count() > max {
         return Err(validation(format!(
-            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to 64"
+            "1 validation error detected: Value '{name}' at '{field}' failed to satisfy constraint: Member must have length less than or equal to {max}"
         )));
     }
     if !name

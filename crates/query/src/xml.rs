@@ -8,22 +8,32 @@ pub enum ErrorType {
 }
 
 /// Writes text with the five XML special characters escaped.
+///
+/// Copies runs of ordinary characters in one go: most values (ids, ARNs, dates) need no
+/// escaping at all, and this runs for every element of every response.
 pub fn escape_into(out: &mut String, text: &str) {
-    for c in text.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&apos;"),
+    let mut rest = text;
+    while let Some(position) = rest.find(|c: char| needs_escape(c)) {
+        out.push_str(&rest[..position]);
+        let c = rest[position..].chars().next().unwrap_or_default();
+        out.push_str(match c {
+            '&' => "&amp;",
+            '<' => "&lt;",
+            '>' => "&gt;",
+            '"' => "&quot;",
+            '\'' => "&apos;",
             // Characters XML 1.0 cannot carry at all; they never come from our own data, but
             // user-chosen strings pass through here.
-            c if (c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r') => {
-                let _ = write!(out, "&#xFFFD;");
-            }
-            c => out.push(c),
-        }
+            _ => "&#xFFFD;",
+        });
+        rest = &rest[position + c.len_utf8()..];
     }
+    out.push_str(rest);
+}
+
+fn needs_escape(c: char) -> bool {
+    matches!(c, '&' | '<' | '>' | '"' | '\'')
+        || ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
 }
 
 /// Builds `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata>..` documents.
@@ -75,6 +85,12 @@ impl XmlResponse {
         if let Some(text) = text {
             self.element(name, text);
         }
+        self
+    }
+
+    /// Escaped text inside the element being written (a list of plain strings).
+    pub fn escape_text(&mut self, text: &str) -> &mut Self {
+        escape_into(&mut self.buf, text);
         self
     }
 

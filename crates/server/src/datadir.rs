@@ -1,15 +1,18 @@
-//! The data directory: the SQLite database and the master key file.
+//! The data directory and the store: the master key file, and either the SQLite database
+//! in the data directory (the default) or a PostgreSQL database shared by several instances
+//! (`--store postgres://...`), which then holds everything but the master key.
 
 use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use anyhow::{Context, bail};
 use latchkey_core::Directory;
 use latchkey_core::directory::Initialized;
 use latchkey_core::seal::MasterKey;
+use latchkey_store_postgres::PostgresStore;
 use latchkey_store_sqlite::SqliteStore;
 
 const DATABASE_FILE: &str = "latchkey.db";
@@ -53,14 +56,94 @@ fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
     }
 }
 
-/// Opens the directory's database, creating the directory, key and database if they do not
-/// exist yet.
-pub fn open(data: &Path) -> anyhow::Result<Directory> {
+/// Where the state lives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreLocation {
+    /// `latchkey.db` in the data directory.
+    Sqlite,
+    /// A PostgreSQL database, by URL (`postgres://user@host/db`).
+    Postgres(String),
+}
+
+impl StoreLocation {
+    /// `--store`: absent or `sqlite` for the data directory's database, a `postgres://` or
+    /// `postgresql://` URL for PostgreSQL.
+    pub fn parse(store: Option<&str>) -> anyhow::Result<Self> {
+        match store.map(str::trim) {
+            None | Some("") | Some("sqlite") => Ok(StoreLocation::Sqlite),
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                Ok(StoreLocation::Postgres(url.to_owned()))
+            }
+            Some(other) => bail!(
+                "unsupported store {:?}: use sqlite (the default) or a postgres:// URL",
+                redact(other)
+            ),
+        }
+    }
+
+    /// How the store is named in messages: without a password.
+    pub fn describe(&self, data: &Path) -> String {
+        match self {
+            StoreLocation::Sqlite => database_path(data).display().to_string(),
+            StoreLocation::Postgres(url) => redact(url),
+        }
+    }
+}
+
+/// The store chosen on the command line for this process (`serve` reads it through
+/// [`open`]; the follower of other instances through [`store`]).
+static STORE: OnceLock<StoreLocation> = OnceLock::new();
+
+/// Chooses the store for [`open`]; once, before the server starts.
+pub fn select_store(store: StoreLocation) {
+    if STORE.set(store.clone()).is_err() && STORE.get() != Some(&store) {
+        tracing::warn!("the store was already chosen; keeping the first choice");
+    }
+}
+
+/// The store chosen with [`select_store`], SQLite if none was.
+pub fn store() -> &'static StoreLocation {
+    STORE.get_or_init(|| StoreLocation::Sqlite)
+}
+
+/// A URL with its password, if any, replaced by `***`.
+pub fn redact(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_owned();
+    };
+    let (authority, tail) = match rest.find(['/', '?']) {
+        Some(at) => rest.split_at(at),
+        None => (rest, ""),
+    };
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) if userinfo.contains(':') => {
+            let user = userinfo.split(':').next().unwrap_or_default();
+            format!("{scheme}://{user}:***@{host}{tail}")
+        }
+        _ => url.to_owned(),
+    }
+}
+
+fn create_data_dir(data: &Path) -> anyhow::Result<()> {
     DirBuilder::new()
         .recursive(true)
         .mode(0o700)
         .create(data)
-        .with_context(|| format!("cannot create the data directory {}", data.display()))?;
+        .with_context(|| format!("cannot create the data directory {}", data.display()))
+}
+
+/// Opens the store chosen with [`select_store`], creating what does not exist yet: for
+/// SQLite the directory, key and database; for PostgreSQL the schema, and the directory and
+/// key if the database is not initialized yet.
+pub fn open(data: &Path) -> anyhow::Result<Directory> {
+    match store() {
+        StoreLocation::Sqlite => open_sqlite(data),
+        StoreLocation::Postgres(url) => open_postgres(data, url),
+    }
+}
+
+fn open_sqlite(data: &Path) -> anyhow::Result<Directory> {
+    create_data_dir(data)?;
     let new_database = !database_path(data).exists();
     let master = master_key(data, new_database)?;
     if new_database {
@@ -82,20 +165,98 @@ pub fn open(data: &Path) -> anyhow::Result<Directory> {
     Directory::open(Arc::new(store), master).context("cannot load the data directory")
 }
 
-/// `latchkey init`: refuses a directory that already holds a database, so that it can
-/// never overwrite or re-key existing data.
-pub fn init_command(data: &Path, json: bool, root_email: Option<&str>) -> anyhow::Result<()> {
-    if database_path(data).exists() || data.join(MASTER_KEY_FILE).exists() {
-        bail!(
-            "{} is already initialized (it holds a latchkey database or master key); nothing was changed",
-            data.display()
-        );
-    }
-    let directory = open(data)?;
+fn open_postgres_store(url: &str) -> anyhow::Result<PostgresStore> {
+    PostgresStore::open(url).with_context(|| format!("cannot open the store {}", redact(url)))
+}
+
+fn open_postgres(data: &Path, url: &str) -> anyhow::Result<Directory> {
+    let store = open_postgres_store(url)?;
+    let initialized = store
+        .is_initialized()
+        .with_context(|| format!("cannot read the store {}", redact(url)))?;
+    // Every instance on the database must use the same master key: only the first, which
+    // initializes the database, may make one.
+    create_data_dir(data)?;
+    let master = master_key(data, !initialized)?;
+    Directory::open(Arc::new(store), master)
+        .with_context(|| format!("cannot load the store {}", redact(url)))
+}
+
+/// `latchkey init`: refuses a directory that already holds a database (SQLite), or a
+/// database that already holds an account (PostgreSQL), so that it can never overwrite or
+/// re-key existing data. With PostgreSQL the data directory keeps only the master key; a key
+/// already there (or in `LATCHKEY_MASTER_KEY`) is used, otherwise one is made.
+pub fn init_command(
+    data: &Path,
+    store: &StoreLocation,
+    json: bool,
+    root_email: Option<&str>,
+) -> anyhow::Result<()> {
+    let directory = match store {
+        StoreLocation::Sqlite => {
+            if database_path(data).exists() || data.join(MASTER_KEY_FILE).exists() {
+                bail!(
+                    "{} is already initialized (it holds a latchkey database or master key); nothing was changed",
+                    data.display()
+                );
+            }
+            open_sqlite(data)?
+        }
+        StoreLocation::Postgres(url) => {
+            let store = open_postgres_store(url)?;
+            if store
+                .is_initialized()
+                .with_context(|| format!("cannot read the store {}", redact(url)))?
+            {
+                bail!(
+                    "the store {} is already initialized (it holds an account); nothing was changed",
+                    redact(url)
+                );
+            }
+            create_data_dir(data)?;
+            let master = master_key(data, true)?;
+            Directory::open(Arc::new(store), master)
+                .with_context(|| format!("cannot load the store {}", redact(url)))?
+        }
+    };
     let init = directory
         .initialize(root_email)
         .map_err(|e| anyhow::anyhow!("initialization failed: {}", e.message))?;
     print_credentials(&init, json);
+    Ok(())
+}
+
+/// `latchkey migrate`: brings the store's schema up to date and prints its version.
+#[allow(clippy::print_stdout)]
+pub fn migrate_command(data: &Path, store: &StoreLocation) -> anyhow::Result<()> {
+    let version = match store {
+        StoreLocation::Sqlite => {
+            let path = database_path(data);
+            if !path.exists() {
+                bail!(
+                    "{} holds no latchkey database; run `latchkey init` first",
+                    data.display()
+                );
+            }
+            SqliteStore::open(&path).with_context(|| format!("cannot open {}", path.display()))?;
+            let connection = rusqlite::Connection::open_with_flags(
+                &path,
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+            )
+            .with_context(|| format!("cannot open {}", path.display()))?;
+            connection
+                .query_row("PRAGMA user_version", [], |row| row.get::<_, i64>(0))
+                .with_context(|| format!("cannot read the schema version of {}", path.display()))?
+        }
+        StoreLocation::Postgres(url) => {
+            let store = open_postgres_store(url)?;
+            let version = store
+                .schema_version()
+                .with_context(|| format!("cannot read the schema version of {}", redact(url)))?;
+            version as i64
+        }
+    };
+    println!("{}: schema version {version}", store.describe(data));
     Ok(())
 }
 

@@ -1,4 +1,4 @@
-//! The `latchkey` binary: `serve` and `init`.
+//! The `latchkey` binary: `serve`, `init` and `migrate`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -9,11 +9,16 @@ use clap::{Parser, Subcommand};
 mod api;
 mod auth;
 mod datadir;
+mod follow;
 mod operation;
 mod server;
 
 /// Where data lives when `--data` is not given.
 const DEFAULT_DATA_DIR: &str = "latchkey-data";
+/// `--store`, shared by the commands that open the store.
+const STORE_HELP: &str = "Where the state lives: `sqlite` (the default: latchkey.db in the data \
+directory) or a PostgreSQL URL (postgres://user@host/db) shared by several instances, all \
+with the same master key";
 /// Where `serve` listens when `--listen` is not given.
 const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
 
@@ -38,6 +43,8 @@ enum Command {
         /// The address to listen on.
         #[arg(long, env = "LATCHKEY_LISTEN", default_value = DEFAULT_LISTEN)]
         listen: SocketAddr,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -50,6 +57,16 @@ enum Command {
         /// The root user's e-mail address (its console sign-in name).
         #[arg(long)]
         root_email: Option<String>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+    },
+    /// Apply the store's schema migrations and print its schema version.
+    Migrate {
+        /// The data directory (for the SQLite store).
+        #[arg(long, env = "LATCHKEY_DATA", default_value = DEFAULT_DATA_DIR)]
+        data: PathBuf,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
     },
 }
 
@@ -62,12 +79,23 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .init();
     let result = match Cli::parse().command {
-        Command::Serve { data, listen } => server::serve(&data, listen),
+        Command::Serve {
+            data,
+            listen,
+            store,
+        } => datadir::StoreLocation::parse(store.as_deref()).and_then(|store| {
+            datadir::select_store(store);
+            server::serve(&data, listen)
+        }),
         Command::Init {
             data,
             json,
             root_email,
-        } => datadir::init_command(&data, json, root_email.as_deref()),
+            store,
+        } => datadir::StoreLocation::parse(store.as_deref())
+            .and_then(|store| datadir::init_command(&data, &store, json, root_email.as_deref())),
+        Command::Migrate { data, store } => datadir::StoreLocation::parse(store.as_deref())
+            .and_then(|store| datadir::migrate_command(&data, &store)),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -52,6 +52,16 @@ pub enum ResourceKind {
     AccessKeyOwner,
     /// Users under `PathPrefix` (listing).
     UserPath,
+    /// The group named by `GroupName`.
+    Group,
+    /// Groups under `PathPrefix` (listing).
+    GroupPath,
+    /// The managed policy named by `PolicyArn`.
+    Policy,
+    /// The role named by `RoleName`.
+    Role,
+    /// Roles under `PathPrefix` (listing).
+    RolePath,
     /// Not scoped to a resource (`*`).
     Any,
 }
@@ -99,11 +109,69 @@ operations! {
     Iam UpdateAccessKey => User, true;
     Iam DeleteAccessKey => User, true;
     Iam GetAccessKeyLastUsed => AccessKeyOwner, false;
+    Iam CreateGroup => Group, true;
+    Iam GetGroup => Group, false;
+    Iam ListGroups => GroupPath, false;
+    Iam UpdateGroup => Group, true;
+    Iam DeleteGroup => Group, true;
+    Iam AddUserToGroup => Group, true;
+    Iam RemoveUserFromGroup => Group, true;
+    Iam ListGroupsForUser => User, false;
+    Iam CreatePolicy => Policy, true;
+    Iam GetPolicy => Policy, false;
+    Iam ListPolicies => Any, false;
+    Iam DeletePolicy => Policy, true;
+    Iam CreatePolicyVersion => Policy, true;
+    Iam GetPolicyVersion => Policy, false;
+    Iam ListPolicyVersions => Policy, false;
+    Iam DeletePolicyVersion => Policy, true;
+    Iam SetDefaultPolicyVersion => Policy, true;
+    Iam TagPolicy => Policy, true;
+    Iam UntagPolicy => Policy, true;
+    Iam ListPolicyTags => Policy, false;
+    Iam AttachUserPolicy => User, true;
+    Iam DetachUserPolicy => User, true;
+    Iam ListAttachedUserPolicies => User, false;
+    Iam AttachGroupPolicy => Group, true;
+    Iam DetachGroupPolicy => Group, true;
+    Iam ListAttachedGroupPolicies => Group, false;
+    Iam ListEntitiesForPolicy => Policy, false;
+    Iam PutUserPolicy => User, true;
+    Iam GetUserPolicy => User, false;
+    Iam ListUserPolicies => User, false;
+    Iam DeleteUserPolicy => User, true;
+    Iam PutGroupPolicy => Group, true;
+    Iam GetGroupPolicy => Group, false;
+    Iam ListGroupPolicies => Group, false;
+    Iam DeleteGroupPolicy => Group, true;
+    Iam PutUserPermissionsBoundary => User, true;
+    Iam DeleteUserPermissionsBoundary => User, true;
+    Iam CreateRole => Role, true;
+    Iam GetRole => Role, false;
+    Iam ListRoles => RolePath, false;
+    Iam UpdateRole => Role, true;
+    Iam UpdateRoleDescription => Role, true;
+    Iam UpdateAssumeRolePolicy => Role, true;
+    Iam DeleteRole => Role, true;
+    Iam TagRole => Role, true;
+    Iam UntagRole => Role, true;
+    Iam ListRoleTags => Role, false;
+    Iam AttachRolePolicy => Role, true;
+    Iam DetachRolePolicy => Role, true;
+    Iam ListAttachedRolePolicies => Role, false;
+    Iam PutRolePolicy => Role, true;
+    Iam GetRolePolicy => Role, false;
+    Iam ListRolePolicies => Role, false;
+    Iam DeleteRolePolicy => Role, true;
+    Iam PutRolePermissionsBoundary => Role, true;
+    Iam DeleteRolePermissionsBoundary => Role, true;
     Iam GetAccountSummary => Any, false;
     Iam GenerateCredentialReport => Any, true;
     Iam GetCredentialReport => Any, false;
     Sts GetCallerIdentity => Any, false;
     Sts GetAccessKeyInfo => Any, false;
+    Sts AssumeRole => Any, false;
+    Sts GetSessionToken => Any, false;
 }
 
 impl Operation {
@@ -119,9 +187,14 @@ impl Operation {
         format!("{}:{}", self.service().signing_name(), self.name())
     }
 
-    /// Allowed for every authenticated principal, as on AWS.
+    /// Not decided by the caller's identity policies alone: GetCallerIdentity and
+    /// GetSessionToken need no permission on AWS, and AssumeRole is decided together with the
+    /// role's trust policy by the operation itself.
     pub fn always_allowed(self) -> bool {
-        self == Operation::GetCallerIdentity
+        matches!(
+            self,
+            Operation::GetCallerIdentity | Operation::GetSessionToken | Operation::AssumeRole
+        )
     }
 }
 

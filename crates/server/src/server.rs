@@ -11,7 +11,7 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 
-use axum::extract::{Request, State};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -20,7 +20,7 @@ use latchkey_query::{ErrorType, QueryRequest, error_document};
 use latchkey_sigv4::HttpRequest;
 
 use crate::api;
-use crate::auth::{self, Caller};
+use crate::auth::{self, Caller, Origin};
 use crate::datadir;
 use crate::operation::{Operation, Service};
 
@@ -62,10 +62,13 @@ async fn run(directory: Arc<Directory>, listen: SocketAddr) -> anyhow::Result<()
         .with_state(Arc::new(App {
             directory: directory.clone(),
         }));
-    axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown_signal())
-        .await
-        .context("the server failed")?;
+    axum::serve(
+        listener,
+        app.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown_signal())
+    .await
+    .context("the server failed")?;
     saver.abort();
     tokio::task::spawn_blocking(move || save_key_usage(&directory))
         .await
@@ -139,7 +142,11 @@ fn error_response(service: Service, error: &IamError, request_id: &str) -> Respo
     xml_response(status, body, request_id)
 }
 
-async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
+async fn handle(
+    State(app): State<Arc<App>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
@@ -182,8 +189,18 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         body: &body,
     };
     let now = chrono::Utc::now();
+    let origin = Origin {
+        at: now,
+        source_ip: Some(peer.ip()),
+        user_agent: parts
+            .headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+        secure_transport: false,
+    };
     let state = app.directory.snapshot();
-    let caller = match auth::authenticate(&state, &http, now.timestamp()) {
+    let caller = match auth::authenticate(&app.directory, &state, &http, origin) {
         Ok(caller) => caller,
         Err(error) => {
             tracing::debug!(code = error.code.as_str(), "authentication failed");
@@ -202,10 +219,10 @@ async fn handle(State(app): State<Arc<App>>, request: Request) -> Response {
         Ok(op) => op,
         Err(error) => return error_response(service_hint, &error, &request_id),
     };
-    caller
-        .key
-        .runtime
-        .record_use(now, caller.service.signing_name(), &caller.region);
+    if let Some(key) = &caller.key {
+        key.runtime
+            .record_use(now, caller.service.signing_name(), &caller.region);
+    }
     let result = run_operation(
         app.directory.clone(),
         caller,

@@ -11,8 +11,10 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_core::model::{KeyStatus, LastUsed, Tag};
 use latchkey_core::store::{
-    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
-    CredentialReportRow, LoginProfileRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
+    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
+    ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
+    LoginProfileRow, PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER,
+    UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -22,6 +24,7 @@ use rusqlite::{
 const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_change_log.sql"),
+    include_str!("../migrations/0003_groups_policies_roles.sql"),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -206,19 +209,247 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             params![user_id, name, path],
         ),
         Change::DeleteUser { user_id } => {
-            let keys: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM access_keys WHERE user_id = ?1",
-                    params![user_id],
-                    |row| row.get(0),
-                )
-                .map_err(backend)?;
-            if keys > 0 {
-                // The user gained a key on another writer since the caller checked.
+            // The user may have gained a key, group or policy on another writer since the
+            // caller checked.
+            let dependents = count(
+                tx,
+                "SELECT (SELECT count(*) FROM access_keys WHERE user_id = ?1)
+                      + (SELECT count(*) FROM group_members WHERE user_id = ?1)
+                      + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'user' AND entity_id = ?1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'user' AND entity_id = ?1)",
+                user_id,
+            )?;
+            if dependents > 0 {
                 return Err(StoreError::DeleteConflict);
             }
             tx.execute("DELETE FROM users WHERE user_id = ?1", params![user_id])
         }
+        Change::SetUserBoundary { user_id, policy_arn } => tx.execute(
+            "UPDATE users SET permissions_boundary_arn = ?2 WHERE user_id = ?1",
+            params![user_id, policy_arn],
+        ),
+        Change::CreateRole(RoleRow {
+            id,
+            account_id,
+            name,
+            path,
+            description,
+            trust_policy,
+            max_session_duration,
+            created,
+        }) => tx.execute(
+            "INSERT INTO roles (role_id, account_id, role_name, path, description, trust_policy, max_session_duration, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            params![id, account_id, name, path, description, trust_policy, max_session_duration, time(created)],
+        ),
+        Change::UpdateRole {
+            role_id,
+            description,
+            max_session_duration,
+        } => tx.execute(
+            "UPDATE roles SET description = ?2, max_session_duration = ?3 WHERE role_id = ?1",
+            params![role_id, description, max_session_duration],
+        ),
+        Change::UpdateAssumeRolePolicy { role_id, document } => tx.execute(
+            "UPDATE roles SET trust_policy = ?2 WHERE role_id = ?1",
+            params![role_id, document],
+        ),
+        Change::DeleteRole { role_id } => {
+            let dependents = count(
+                tx,
+                "SELECT (SELECT count(*) FROM policy_attachments WHERE entity_type = 'role' AND entity_id = ?1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'role' AND entity_id = ?1)",
+                role_id,
+            )?;
+            if dependents > 0 {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute("DELETE FROM roles WHERE role_id = ?1", params![role_id])
+        }
+        Change::SetRoleTags { role_id, tags } => {
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO role_tags (role_id, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (role_id, key) DO UPDATE SET value = excluded.value",
+                    params![role_id, key, value],
+                )
+                .map_err(backend)?;
+            }
+            if count(tx, "SELECT count(*) FROM role_tags WHERE role_id = ?1", role_id)? as usize > TAGS_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerRole",
+                    limit: TAGS_PER_USER,
+                });
+            }
+            Ok(1)
+        }
+        Change::RemoveRoleTags { role_id, keys } => {
+            for key in keys {
+                tx.execute(
+                    "DELETE FROM role_tags WHERE role_id = ?1 AND key = ?2",
+                    params![role_id, key],
+                )
+                .map_err(backend)?;
+            }
+            Ok(1)
+        }
+        Change::SetRoleBoundary { role_id, policy_arn } => tx.execute(
+            "UPDATE roles SET permissions_boundary_arn = ?2 WHERE role_id = ?1",
+            params![role_id, policy_arn],
+        ),
+        Change::CreateGroup(GroupRow {
+            id,
+            account_id,
+            name,
+            path,
+            created,
+        }) => tx.execute(
+            "INSERT INTO groups (group_id, account_id, group_name, path, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![id, account_id, name, path, time(created)],
+        ),
+        Change::RenameGroup { group_id, name, path } => tx.execute(
+            "UPDATE groups SET group_name = ?2, path = ?3 WHERE group_id = ?1",
+            params![group_id, name, path],
+        ),
+        Change::DeleteGroup { group_id } => {
+            let dependents = count(
+                tx,
+                "SELECT (SELECT count(*) FROM group_members WHERE group_id = ?1)
+                      + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'group' AND entity_id = ?1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'group' AND entity_id = ?1)",
+                group_id,
+            )?;
+            if dependents > 0 {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute("DELETE FROM groups WHERE group_id = ?1", params![group_id])
+        }
+        Change::AddUserToGroup { group_id, user_id } => tx.execute(
+            "INSERT OR IGNORE INTO group_members (group_id, user_id) VALUES (?1, ?2)",
+            params![group_id, user_id],
+        ).map(|_| 1),
+        Change::RemoveUserFromGroup { group_id, user_id } => tx.execute(
+            "DELETE FROM group_members WHERE group_id = ?1 AND user_id = ?2",
+            params![group_id, user_id],
+        ),
+        Change::CreatePolicy(PolicyRow {
+            id,
+            arn,
+            account_id,
+            name,
+            path,
+            description,
+            created,
+        }) => tx.execute(
+            "INSERT INTO managed_policies (policy_arn, policy_id, account_id, policy_name, path, description, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            params![arn, id, account_id, name, path, description, time(created)],
+        ),
+        Change::DeletePolicy { policy_arn } => {
+            let uses = count(
+                tx,
+                "SELECT (SELECT count(*) FROM policy_attachments WHERE policy_arn = ?1)
+                      + (SELECT count(*) FROM users WHERE permissions_boundary_arn = ?1)
+                      + (SELECT count(*) FROM roles WHERE permissions_boundary_arn = ?1)",
+                policy_arn,
+            )?;
+            if uses > 0 {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute("DELETE FROM managed_policies WHERE policy_arn = ?1", params![policy_arn])
+        }
+        Change::CreatePolicyVersion(PolicyVersionRow {
+            policy_arn,
+            version_id,
+            document,
+            created,
+        }) => {
+            let versions = count(tx, "SELECT count(*) FROM policy_versions WHERE policy_arn = ?1", policy_arn)?;
+            if versions as usize >= VERSIONS_PER_POLICY {
+                return Err(StoreError::LimitExceeded {
+                    quota: "VersionsPerPolicy",
+                    limit: VERSIONS_PER_POLICY,
+                });
+            }
+            tx.execute(
+                "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) VALUES (?1, ?2, ?3, ?4)",
+                params![policy_arn, version_id, document, time(created)],
+            )
+        }
+        Change::DeletePolicyVersion { policy_arn, version_id } => tx.execute(
+            "DELETE FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2
+             AND version_id IS NOT (SELECT default_version_id FROM managed_policies WHERE policy_arn = ?1)",
+            params![policy_arn, version_id],
+        ),
+        Change::SetDefaultPolicyVersion { policy_arn, version_id } => tx.execute(
+            "UPDATE managed_policies SET default_version_id = ?2 WHERE policy_arn = ?1
+             AND EXISTS (SELECT 1 FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2)",
+            params![policy_arn, version_id],
+        ),
+        Change::SetPolicyTags { policy_arn, tags } => {
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO policy_tags (policy_arn, key, value) VALUES (?1, ?2, ?3)
+                     ON CONFLICT (policy_arn, key) DO UPDATE SET value = excluded.value",
+                    params![policy_arn, key, value],
+                )
+                .map_err(backend)?;
+            }
+            if count(tx, "SELECT count(*) FROM policy_tags WHERE policy_arn = ?1", policy_arn)? as usize > TAGS_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerPolicy",
+                    limit: TAGS_PER_USER,
+                });
+            }
+            Ok(1)
+        }
+        Change::RemovePolicyTags { policy_arn, keys } => {
+            for key in keys {
+                tx.execute(
+                    "DELETE FROM policy_tags WHERE policy_arn = ?1 AND key = ?2",
+                    params![policy_arn, key],
+                )
+                .map_err(backend)?;
+            }
+            Ok(1)
+        }
+        Change::AttachPolicy { entity, policy_arn } => {
+            let attached: i64 = tx
+                .query_row(
+                    "SELECT count(*) FROM policy_attachments WHERE entity_type = ?1 AND entity_id = ?2",
+                    params![entity.kind(), entity.id()],
+                    |row| row.get(0),
+                )
+                .map_err(backend)?;
+            if attached as usize >= ATTACHED_POLICIES_PER_ENTITY {
+                return Err(StoreError::LimitExceeded {
+                    quota: match entity {
+                        Entity::User(_) => "PoliciesPerUser",
+                        Entity::Group(_) => "PoliciesPerGroup",
+                        Entity::Role(_) => "PoliciesPerRole",
+                    },
+                    limit: ATTACHED_POLICIES_PER_ENTITY,
+                });
+            }
+            tx.execute(
+                "INSERT OR IGNORE INTO policy_attachments (entity_type, entity_id, policy_arn, attached_at)
+                 VALUES (?1, ?2, ?3, (SELECT coalesce(max(attached_at), 0) + 1 FROM policy_attachments))",
+                params![entity.kind(), entity.id(), policy_arn],
+            )
+            .map(|_| 1)
+        }
+        Change::DetachPolicy { entity, policy_arn } => tx.execute(
+            "DELETE FROM policy_attachments WHERE entity_type = ?1 AND entity_id = ?2 AND policy_arn = ?3",
+            params![entity.kind(), entity.id(), policy_arn],
+        ),
+        Change::PutInlinePolicy(InlinePolicyRow { entity, name, document }) => tx.execute(
+            "INSERT INTO inline_policies (entity_type, entity_id, policy_name, document) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT (entity_type, entity_id, policy_name) DO UPDATE SET document = excluded.document",
+            params![entity.kind(), entity.id(), name, document],
+        ),
+        Change::DeleteInlinePolicy { entity, name } => tx.execute(
+            "DELETE FROM inline_policies WHERE entity_type = ?1 AND entity_id = ?2 AND policy_name = ?3",
+            params![entity.kind(), entity.id(), name],
+        ),
         Change::SetUserTags { user_id, tags } => {
             for Tag { key, value } in tags {
                 tx.execute(
@@ -261,10 +492,6 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
         }) => tx.execute(
             "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required) VALUES (?1, ?2, ?3, ?4)",
             params![user_id, password_hash, time(created), password_reset_required],
-        ),
-        Change::AttachUserPolicy { user_id, policy_arn } => tx.execute(
-            "INSERT OR IGNORE INTO user_policy_attachments (user_id, policy_arn) VALUES (?1, ?2)",
-            params![user_id, policy_arn],
         ),
         Change::CreateAccessKey(AccessKeyRow {
             id,
@@ -331,6 +558,12 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
     Ok(())
 }
 
+/// A single count from a query with one parameter.
+fn count(tx: &Transaction<'_>, sql: &str, param: &str) -> Result<i64, StoreError> {
+    tx.query_row(sql, params![param], |row| row.get(0))
+        .map_err(backend)
+}
+
 fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
     let master_key_check = tx
         .query_row(
@@ -388,10 +621,128 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let user_policies = tx
-        .prepare("SELECT user_id, policy_arn FROM user_policy_attachments")?
+    let user_boundaries = tx
+        .prepare("SELECT user_id, permissions_boundary_arn FROM users WHERE permissions_boundary_arn IS NOT NULL")?
         .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
         .collect::<Result<_, _>>()?;
+    let groups = tx
+        .prepare("SELECT group_id, account_id, group_name, path, created_at FROM groups")?
+        .query_map([], |row| {
+            Ok(GroupRow {
+                id: row.get(0)?,
+                account_id: row.get(1)?,
+                name: row.get(2)?,
+                path: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let roles = tx
+        .prepare("SELECT role_id, account_id, role_name, path, description, trust_policy, max_session_duration, created_at FROM roles")?
+        .query_map([], |row| {
+            Ok(RoleRow {
+                id: row.get(0)?,
+                account_id: row.get(1)?,
+                name: row.get(2)?,
+                path: row.get(3)?,
+                description: row.get(4)?,
+                trust_policy: row.get(5)?,
+                max_session_duration: row.get(6)?,
+                created: parse_time(row.get(7)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let role_tags = tx
+        .prepare("SELECT role_id, key, value FROM role_tags")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                Tag {
+                    key: row.get(1)?,
+                    value: row.get(2)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let role_boundaries = tx
+        .prepare("SELECT role_id, permissions_boundary_arn FROM roles WHERE permissions_boundary_arn IS NOT NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let group_members = tx
+        .prepare("SELECT group_id, user_id FROM group_members ORDER BY rowid")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let policies = tx
+        .prepare("SELECT policy_id, policy_arn, account_id, policy_name, path, description, created_at FROM managed_policies")?
+        .query_map([], |row| {
+            Ok(PolicyRow {
+                id: row.get(0)?,
+                arn: row.get(1)?,
+                account_id: row.get(2)?,
+                name: row.get(3)?,
+                path: row.get(4)?,
+                description: row.get(5)?,
+                created: parse_time(row.get(6)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let policy_versions = tx
+        .prepare("SELECT policy_arn, version_id, document, created_at FROM policy_versions")?
+        .query_map([], |row| {
+            Ok(PolicyVersionRow {
+                policy_arn: row.get(0)?,
+                version_id: row.get(1)?,
+                document: row.get(2)?,
+                created: parse_time(row.get(3)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let policy_defaults = tx
+        .prepare("SELECT policy_arn, default_version_id FROM managed_policies WHERE default_version_id IS NOT NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let policy_tags = tx
+        .prepare("SELECT policy_arn, key, value FROM policy_tags")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                Tag {
+                    key: row.get(1)?,
+                    value: row.get(2)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let attachments = tx
+        .prepare("SELECT entity_type, entity_id, policy_arn FROM policy_attachments ORDER BY attached_at")?
+        .query_map([], |row| {
+            let kind: String = row.get(0)?;
+            Ok((kind, row.get::<_, String>(1)?, row.get::<_, String>(2)?))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(kind, id, arn)| Entity::from_parts(&kind, id).map(|entity| (entity, arn)))
+        .collect();
+    let inline_policies = tx
+        .prepare("SELECT entity_type, entity_id, policy_name, document FROM inline_policies")?
+        .query_map([], |row| {
+            Ok((
+                row.get::<_, String>(0)?,
+                row.get::<_, String>(1)?,
+                row.get::<_, String>(2)?,
+                row.get::<_, String>(3)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .filter_map(|(kind, id, name, document)| {
+            Entity::from_parts(&kind, id).map(|entity| InlinePolicyRow {
+                entity,
+                name,
+                document,
+            })
+        })
+        .collect();
     let access_keys = tx
         .prepare(
             "SELECT access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region FROM access_keys",
@@ -437,7 +788,18 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         users,
         user_tags,
         login_profiles,
-        user_policies,
+        user_boundaries,
+        groups,
+        roles,
+        role_tags,
+        role_boundaries,
+        group_members,
+        policies,
+        policy_versions,
+        policy_defaults,
+        policy_tags,
+        attachments,
+        inline_policies,
         access_keys,
         credential_reports,
         master_key_check,

@@ -49,6 +49,7 @@ fn initialized_state_survives_a_reopen() {
                 key: "team".into(),
                 value: "red".into(),
             }],
+            None,
         )
         .unwrap();
     let key = dir.create_access_key(&init.account_id, "alice").unwrap();
@@ -90,7 +91,7 @@ fn the_database_file_holds_no_secret() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "bob", None, vec![])
+    dir.create_user(&init.account_id, "bob", None, vec![], None)
         .unwrap();
     let key = dir.create_access_key(&init.account_id, "bob").unwrap();
     drop(dir);
@@ -113,7 +114,7 @@ fn the_store_refuses_a_third_access_key_even_when_the_caller_did_not_check() {
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
     let user = dir
-        .create_user(&init.account_id, "carol", None, vec![])
+        .create_user(&init.account_id, "carol", None, vec![], None)
         .unwrap();
     let store = fx.store();
     let row = |id: &str| AccessKeyRow {
@@ -147,7 +148,7 @@ fn two_directories_on_one_database_cannot_exceed_the_key_quota() {
     let first = fx.directory();
     let init = first.initialize(None).unwrap();
     first
-        .create_user(&init.account_id, "dave", None, vec![])
+        .create_user(&init.account_id, "dave", None, vec![], None)
         .unwrap();
     // A second instance whose snapshot knows the user but none of its keys.
     let second = Arc::new(fx.directory());
@@ -176,11 +177,11 @@ fn names_are_unique_ignoring_case_in_the_store() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "Erin", None, vec![])
+    dir.create_user(&init.account_id, "Erin", None, vec![], None)
         .unwrap();
     let stale = fx.directory();
     let error = stale
-        .create_user(&init.account_id, "erin", None, vec![])
+        .create_user(&init.account_id, "erin", None, vec![], None)
         .unwrap_err();
     assert_eq!(error.code, ErrorCode::EntityAlreadyExists);
 }
@@ -191,7 +192,7 @@ fn a_user_with_keys_cannot_be_deleted_and_listing_pages_in_name_order() {
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
     for name in ["u3", "u1", "u2", "u5", "u4"] {
-        dir.create_user(&init.account_id, name, Some("/paged/"), vec![])
+        dir.create_user(&init.account_id, name, Some("/paged/"), vec![], None)
             .unwrap();
     }
     let key = dir.create_access_key(&init.account_id, "u1").unwrap();
@@ -260,7 +261,7 @@ fn status_changes_and_renames_are_durable() {
     let fx = Fixture::new();
     let dir = fx.directory();
     let init = dir.initialize(None).unwrap();
-    dir.create_user(&init.account_id, "frank", None, vec![])
+    dir.create_user(&init.account_id, "frank", None, vec![], None)
         .unwrap();
     let key = dir.create_access_key(&init.account_id, "frank").unwrap();
     dir.update_access_key(&init.account_id, "frank", &key.key.id, KeyStatus::Inactive)
@@ -309,7 +310,7 @@ fn a_second_instance_follows_the_first_through_the_change_log() {
     let init = first.initialize(None).unwrap();
     let second = fx.directory();
     first
-        .create_user(&init.account_id, "gina", None, vec![])
+        .create_user(&init.account_id, "gina", None, vec![], None)
         .unwrap();
     let key = first.create_access_key(&init.account_id, "gina").unwrap();
     assert!(second.snapshot().access_keys.get(&key.key.id).is_none());
@@ -356,4 +357,124 @@ fn a_second_instance_follows_the_first_through_the_change_log() {
         KeyStatus::Inactive
     );
     assert_eq!(first.snapshot().seq, second.snapshot().seq);
+}
+
+#[test]
+fn groups_policies_and_attachments_survive_a_reopen() {
+    use latchkey_core::policies::Target;
+    let fx = Fixture::new();
+    let dir = fx.directory();
+    let init = dir.initialize(None).unwrap();
+    let account = &init.account_id;
+    dir.create_user(account, "hana", None, vec![], None)
+        .unwrap();
+    dir.create_group(account, "ops", Some("/teams/")).unwrap();
+    dir.add_user_to_group(account, "ops", "hana").unwrap();
+    let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+    let policy = dir
+        .create_policy(
+            account,
+            "read-self",
+            Some("/custom/"),
+            document,
+            Some("reads"),
+            vec![Tag {
+                key: "k".into(),
+                value: "v".into(),
+            }],
+        )
+        .unwrap();
+    let second = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:List*","Resource":"*"}]}"#;
+    dir.create_policy_version(account, &policy.arn, second, true)
+        .unwrap();
+    dir.attach_policy(account, Target::Group("ops"), &policy.arn)
+        .unwrap();
+    dir.attach_policy(
+        account,
+        Target::User("hana"),
+        "arn:aws:iam::aws:policy/IAMReadOnlyAccess",
+    )
+    .unwrap();
+    dir.put_inline_policy(account, Target::User("hana"), "inline", document)
+        .unwrap();
+    dir.put_inline_policy(account, Target::Group("ops"), "group-inline", document)
+        .unwrap();
+    dir.set_user_boundary(account, "hana", Some(&policy.arn))
+        .unwrap();
+    drop(dir);
+
+    let state = fx.directory().snapshot();
+    let hana = state.user_by_name(account, "hana").unwrap();
+    let ops = state.group_by_name(account, "ops").unwrap();
+    assert_eq!(hana.group_ids, vec![ops.id.clone()]);
+    assert_eq!(ops.member_ids, vec![hana.id.clone()]);
+    assert_eq!(ops.path, "/teams/");
+    assert_eq!(ops.attached_policy_arns, vec![policy.arn.clone()]);
+    assert_eq!(
+        hana.attached_policy_arns,
+        vec!["arn:aws:iam::aws:policy/IAMReadOnlyAccess".to_string()]
+    );
+    assert_eq!(hana.inline_policies.len(), 1);
+    assert_eq!(ops.inline_policies[0].name, "group-inline");
+    assert_eq!(
+        hana.permissions_boundary.as_deref(),
+        Some(policy.arn.as_str())
+    );
+    let stored = state.policies.get(&policy.arn).unwrap();
+    assert_eq!(stored.default_version_id, "v2");
+    assert_eq!(stored.versions.len(), 2);
+    assert_eq!(stored.default_version().unwrap().document, second);
+    assert_eq!(stored.description.as_deref(), Some("reads"));
+    assert_eq!(
+        stored.tags,
+        vec![Tag {
+            key: "k".into(),
+            value: "v".into()
+        }]
+    );
+}
+
+#[test]
+fn the_store_enforces_policy_quotas_and_conflicts() {
+    use latchkey_core::policies::Target;
+    let fx = Fixture::new();
+    let dir = fx.directory();
+    let init = dir.initialize(None).unwrap();
+    let account = &init.account_id;
+    let document = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:GetUser","Resource":"*"}]}"#;
+    let policy = dir
+        .create_policy(account, "p", None, document, None, vec![])
+        .unwrap();
+    for _ in 0..4 {
+        dir.create_policy_version(account, &policy.arn, document, false)
+            .unwrap();
+    }
+    assert_eq!(
+        dir.create_policy_version(account, &policy.arn, document, false)
+            .unwrap_err()
+            .code,
+        ErrorCode::LimitExceeded
+    );
+    dir.create_group(account, "g", None).unwrap();
+    dir.attach_policy(account, Target::Group("g"), &policy.arn)
+        .unwrap();
+    assert_eq!(
+        dir.delete_policy(account, &policy.arn).unwrap_err().code,
+        ErrorCode::DeleteConflict
+    );
+    assert_eq!(
+        dir.delete_group(account, "g").unwrap_err().code,
+        ErrorCode::DeleteConflict
+    );
+    // A second instance with a stale snapshot is stopped by the store itself.
+    let stale = fx.directory();
+    dir.detach_policy(account, Target::Group("g"), &policy.arn)
+        .unwrap();
+    dir.create_user(account, "member", None, vec![], None)
+        .unwrap();
+    dir.add_user_to_group(account, "g", "member").unwrap();
+    assert_eq!(
+        stale.delete_group(account, "g").unwrap_err().code,
+        ErrorCode::DeleteConflict
+    );
 }

@@ -4,11 +4,16 @@
 use base64::Engine;
 use chrono::{DateTime, Utc};
 use latchkey_core::directory::{Page, ReportState, paginate_by_offset};
-use latchkey_core::model::{AccessKey, KeyStatus, Principal, Tag, User, user_arn};
+use latchkey_core::model::{AccessKey, KeyStatus, Tag, User, user_arn};
+use latchkey_core::sessions::{AssumeRoleRequest, IssuedSession};
+use latchkey_core::state::State;
 use latchkey_core::{Directory, ErrorCode, IamError, authz, ids};
+use latchkey_policy::Context;
 use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
+
+mod policies;
 use crate::operation::{Operation, ResourceKind};
 
 /// Timestamps as IAM writes them.
@@ -59,9 +64,9 @@ fn target_user_name<'a>(caller: &'a Caller, params: &'a QueryRequest) -> Result<
     if let Some(name) = params.get("UserName") {
         return Ok(name);
     }
-    match &caller.principal {
-        Principal::User(user) => Ok(&user.name),
-        Principal::Root { .. } => Err(IamError::new(
+    match caller.principal.user() {
+        Some(user) => Ok(&user.name),
+        None => Err(IamError::new(
             ErrorCode::ValidationError,
             "Must specify userName when calling with non-User credentials",
         )),
@@ -87,9 +92,45 @@ fn resource_arn(
             let name = target_user_name(caller, params)?;
             match directory.snapshot().user_by_name(account, name) {
                 Some(user) => user.arn(),
-                None => user_arn(account, "/", name),
+                None => user_arn(account, params.get("Path").unwrap_or("/"), name),
             }
         }
+        ResourceKind::GroupPath => format!(
+            "arn:aws:iam::{account}:group{}",
+            params.get("PathPrefix").unwrap_or("/")
+        ),
+        ResourceKind::Group => {
+            let name = params.required("GroupName").map_err(invalid)?;
+            match directory.snapshot().group_by_name(account, name) {
+                Some(group) => group.arn(),
+                None => format!(
+                    "arn:aws:iam::{account}:group{}{name}",
+                    params.get("Path").unwrap_or("/")
+                ),
+            }
+        }
+        ResourceKind::RolePath => format!(
+            "arn:aws:iam::{account}:role{}",
+            params.get("PathPrefix").unwrap_or("/")
+        ),
+        ResourceKind::Role => {
+            let name = params.required("RoleName").map_err(invalid)?;
+            match directory.snapshot().role_by_name(account, name) {
+                Some(role) => role.arn(),
+                None => format!(
+                    "arn:aws:iam::{account}:role{}{name}",
+                    params.get("Path").unwrap_or("/")
+                ),
+            }
+        }
+        ResourceKind::Policy => match params.get("PolicyArn") {
+            Some(arn) => arn.to_owned(),
+            None => format!(
+                "arn:aws:iam::{account}:policy{}{}",
+                params.get("Path").unwrap_or("/"),
+                params.required("PolicyName").map_err(invalid)?
+            ),
+        },
         ResourceKind::AccessKeyOwner => {
             let key_id = params.required("AccessKeyId").map_err(invalid)?;
             let state = directory.snapshot();
@@ -104,6 +145,69 @@ fn resource_arn(
     })
 }
 
+/// The request context a policy's conditions see: the global keys of a real request and the
+/// operation's own keys.
+fn request_context(
+    state: &State,
+    caller: &Caller,
+    op: Operation,
+    params: &QueryRequest,
+) -> Result<Context, IamError> {
+    let mut context = Context::new();
+    authz::add_principal_keys(&caller.principal, &mut context);
+    context.set_request_time(caller.at);
+    context.insert_bool("aws:SecureTransport", caller.secure_transport);
+    if let Some(ip) = caller.source_ip {
+        context.insert_ip("aws:SourceIp", ip);
+    }
+    if let Some(agent) = &caller.user_agent {
+        context.insert("aws:UserAgent", agent.as_str());
+    }
+    context.insert("aws:RequestedRegion", caller.region.as_str());
+    let mut tag_keys: Vec<String> = Vec::new();
+    if params.get("Tags.member.1.Key").is_some() {
+        for tag in tags(params, "Tags")? {
+            context.insert(&format!("aws:RequestTag/{}", tag.key), tag.value);
+            tag_keys.push(tag.key);
+        }
+    }
+    if params.get("TagKeys.member.1").is_some() {
+        tag_keys.extend(
+            params
+                .string_list("TagKeys")
+                .map_err(invalid)?
+                .into_iter()
+                .map(str::to_owned),
+        );
+    }
+    if !tag_keys.is_empty() {
+        context.insert_multi("aws:TagKeys", tag_keys);
+    }
+    if let Some(boundary) = params.get("PermissionsBoundary") {
+        context.insert("iam:PermissionsBoundary", boundary);
+    }
+    if matches!(
+        op,
+        Operation::AttachUserPolicy
+            | Operation::DetachUserPolicy
+            | Operation::AttachGroupPolicy
+            | Operation::DetachGroupPolicy
+    ) && let Some(arn) = params.get("PolicyArn")
+    {
+        context.insert("iam:PolicyARN", arn);
+    }
+    if op.resource_kind() == ResourceKind::User
+        && let Ok(name) = target_user_name(caller, params)
+        && let Some(user) = state.user_by_name(caller.principal.account_id(), name)
+    {
+        for tag in &user.tags {
+            context.insert(&format!("aws:ResourceTag/{}", tag.key), tag.value.as_str());
+            context.insert(&format!("iam:ResourceTag/{}", tag.key), tag.value.as_str());
+        }
+    }
+    Ok(context)
+}
+
 /// Runs one operation for an authenticated caller and returns the response document.
 pub fn execute(
     directory: &Directory,
@@ -114,7 +218,9 @@ pub fn execute(
 ) -> Result<String, IamError> {
     if !op.always_allowed() {
         let resource = resource_arn(directory, caller, op, params)?;
-        authz::authorize(&caller.principal, &op.action(), &resource)?;
+        let state = directory.snapshot();
+        let context = request_context(&state, caller, op, params)?;
+        authz::authorize(&state, &caller.principal, &op.action(), &resource, &context)?;
     }
     let account = caller.principal.account_id();
     let xmlns = op.service().xmlns();
@@ -122,18 +228,12 @@ pub fn execute(
     let mut out = XmlResponse::new(name, xmlns);
     match op {
         Operation::CreateUser => {
-            if params.get("PermissionsBoundary").is_some() {
-                // Accepting and ignoring a boundary would grant more than the caller asked.
-                return Err(IamError::new(
-                    ErrorCode::InvalidInput,
-                    "Permissions boundaries are not supported by this server yet.",
-                ));
-            }
             let user = directory.create_user(
                 account,
                 params.required("UserName").map_err(invalid)?,
                 params.get("Path"),
                 tags(params, "Tags")?,
+                params.get("PermissionsBoundary"),
             )?;
             write_user(&mut out, "User", &user, true);
         }
@@ -280,8 +380,66 @@ pub fn execute(
         }
         Operation::GetCallerIdentity => {
             out.element("Arn", &caller.principal.arn())
-                .element("UserId", caller.principal.user_id())
+                .element("UserId", &caller.principal.user_id())
                 .element("Account", account);
+        }
+        Operation::AssumeRole => {
+            let state = directory.snapshot();
+            let mut context = request_context(&state, caller, op, params)?;
+            let request = AssumeRoleRequest {
+                role_arn: params.required("RoleArn").map_err(invalid)?,
+                session_name: params.required("RoleSessionName").map_err(invalid)?,
+                duration_seconds: params
+                    .int_in("DurationSeconds", 900, 43200)
+                    .map_err(invalid)?
+                    .map(|d| d as u32),
+                policy: params.get("Policy"),
+                policy_arns: params
+                    .struct_list("PolicyArns", |m| {
+                        Ok(m.get("arn").unwrap_or_default().to_owned())
+                    })
+                    .map_err(invalid)?,
+                tags: tags(params, "Tags")?,
+                transitive_tag_keys: params
+                    .string_list("TransitiveTagKeys")
+                    .map_err(invalid)?
+                    .into_iter()
+                    .map(str::to_owned)
+                    .collect(),
+                external_id: params.get("ExternalId"),
+                source_identity: params.get("SourceIdentity"),
+            };
+            if params.get("SerialNumber").is_some() || params.get("TokenCode").is_some() {
+                return Err(IamError::new(
+                    ErrorCode::InvalidInput,
+                    "MFA devices are not supported by this server yet.",
+                ));
+            }
+            let issued =
+                directory.assume_role(&caller.principal, request, &mut context, caller.at)?;
+            write_credentials(&mut out, &issued);
+            out.open("AssumedRoleUser")
+                .element("AssumedRoleId", &issued.principal.user_id())
+                .element("Arn", &issued.principal.arn())
+                .close("AssumedRoleUser");
+            if let Some(size) = issued.packed_policy_size {
+                out.element("PackedPolicySize", &size.to_string());
+            }
+            out.optional("SourceIdentity", issued.session.source_identity.as_deref());
+        }
+        Operation::GetSessionToken => {
+            if params.get("SerialNumber").is_some() || params.get("TokenCode").is_some() {
+                return Err(IamError::new(
+                    ErrorCode::InvalidInput,
+                    "MFA devices are not supported by this server yet.",
+                ));
+            }
+            let duration = params
+                .int_in("DurationSeconds", 900, 129_600)
+                .map_err(invalid)?
+                .map(|d| d as u32);
+            let issued = directory.get_session_token(&caller.principal, duration, caller.at)?;
+            write_credentials(&mut out, &issued);
         }
         Operation::GetAccessKeyInfo => {
             let key_id = params.required("AccessKeyId").map_err(invalid)?;
@@ -294,8 +452,23 @@ pub fn execute(
             })?;
             out.element("Account", &key_account);
         }
+        // Groups, managed and inline policies, attachments and boundaries.
+        op => {
+            if !policies::run(op, directory, account, params, &mut out)? {
+                return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+            }
+        }
     }
     Ok(out.finish(request_id))
+}
+
+fn write_credentials(out: &mut XmlResponse, issued: &IssuedSession) {
+    out.open("Credentials")
+        .element("AccessKeyId", &issued.session.access_key_id)
+        .element("SecretAccessKey", &issued.session.secret_access_key)
+        .element("SessionToken", &issued.session_token)
+        .element("Expiration", &timestamp(issued.session.expires))
+        .close("Credentials");
 }
 
 fn write_user_fields(out: &mut XmlResponse, user: &User, with_tags: bool) {
@@ -304,6 +477,12 @@ fn write_user_fields(out: &mut XmlResponse, user: &User, with_tags: bool) {
         .element("UserId", &user.id)
         .element("Arn", &user.arn())
         .element("CreateDate", &timestamp(user.created));
+    if let Some(boundary) = &user.permissions_boundary {
+        out.open("PermissionsBoundary")
+            .element("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            .element("PermissionsBoundaryArn", boundary)
+            .close("PermissionsBoundary");
+    }
     if with_tags && !user.tags.is_empty() {
         write_tags(out, &user.tags);
     }
@@ -335,10 +514,9 @@ fn write_page_end<T>(out: &mut XmlResponse, page: &Page<T>) {
 
 fn write_last_used(out: &mut XmlResponse, directory: &Directory, key: &AccessKey) {
     let state = directory.snapshot();
-    let user_name = state.principal_for_key(key).and_then(|p| match p {
-        Principal::User(user) => Some(user.name.clone()),
-        Principal::Root { .. } => None,
-    });
+    let user_name = state
+        .principal_for_key(key)
+        .and_then(|p| p.user().map(|user| user.name.clone()));
     out.optional("UserName", user_name.as_deref());
     out.open("AccessKeyLastUsed");
     match key.runtime.last_used() {

@@ -239,6 +239,8 @@ pub struct Failure {
     pub code: String,
     /// The HTTP status of the response.
     pub status: u16,
+    /// The error message.
+    pub message: String,
 }
 
 /// The error code and HTTP status of a call that must have failed with a service error.
@@ -261,8 +263,17 @@ where
         .code()
         .unwrap_or_else(|| panic!("the error has no AWS error code: {described}"))
         .to_owned();
+    let message = service_error
+        .meta()
+        .message()
+        .unwrap_or_default()
+        .to_owned();
     let status = status.unwrap_or_else(|| panic!("the error has no HTTP response: {described}"));
-    Failure { code, status }
+    Failure {
+        code,
+        status,
+        message,
+    }
 }
 
 /// Asserts that `result` failed with `code` and HTTP `status`.
@@ -278,6 +289,54 @@ where
         "expected {code} ({status})"
     );
 }
+
+/// Asserts that `result` failed with AccessDenied (403) because no identity-based policy
+/// allows `action` on `resource` for the user `caller`, with AWS's message.
+pub fn assert_denied<T, E>(
+    result: Result<T, SdkError<E>>,
+    caller: &str,
+    action: &str,
+    resource: &str,
+) where
+    T: Debug,
+    E: ProvideErrorMetadata + CreateUnhandledError + Error + Send + Sync + 'static,
+{
+    let failure = failure(result);
+    assert_eq!(
+        (failure.code.as_str(), failure.status),
+        ("AccessDenied", 403),
+        "expected AccessDenied (403): {}",
+        failure.message
+    );
+    assert_eq!(
+        failure.message,
+        format!(
+            "User: {caller} is not authorized to perform: {action} on resource: {resource} \
+             because no identity-based policy allows the {action} action"
+        )
+    );
+}
+
+/// "Allows IAM users to manage their own access keys": the AWS-documented self-service
+/// policy; `${aws:username}` limits each user to itself.
+pub const SELF_SERVICE_KEYS_POLICY: &str = r#"{
+  "Version": "2012-10-17",
+  "Statement": [
+    {
+      "Sid": "ManageOwnAccessKeys",
+      "Effect": "Allow",
+      "Action": [
+        "iam:CreateAccessKey",
+        "iam:DeleteAccessKey",
+        "iam:ListAccessKeys",
+        "iam:UpdateAccessKey",
+        "iam:GetAccessKeyLastUsed",
+        "iam:GetUser"
+      ],
+      "Resource": "arn:aws:iam::*:user/${aws:username}"
+    }
+  ]
+}"#;
 
 /// What `latchkey init --json` printed.
 struct Init {

@@ -1,10 +1,13 @@
-//! Users: listing, deletion, the credential report and what a plain user may do.
+//! Users: listing, deletion, the credential report, and what a user may do with and without
+//! the self-service access key policy.
 
 use std::collections::BTreeSet;
 
 use aws_sdk_iam::types::ReportFormatType;
 
-use crate::harness::{assert_fails, create_access_key, server, unique_name};
+use crate::harness::{
+    SELF_SERVICE_KEYS_POLICY, assert_denied, assert_fails, create_access_key, server, unique_name,
+};
 
 #[tokio::test]
 async fn list_users_pages_through_a_path_prefix() {
@@ -180,21 +183,88 @@ async fn a_plain_user_manages_only_its_own_keys() {
     let server = server();
     let name = unique_name("plain");
     let keys = server.create_user_with_key(&name).await;
+    let arn = server.user_arn(&name);
     let iam = server.iam(&keys).await;
+    let admin = server.admin_iam().await;
 
-    assert_fails(
-        iam.create_user()
-            .user_name(unique_name("not-allowed"))
+    // Without a policy every IAM call is denied, managing one's own keys included.
+    assert_denied(
+        iam.create_access_key().send().await,
+        &arn,
+        "iam:CreateAccessKey",
+        &arn,
+    );
+    assert_denied(
+        iam.list_access_keys().send().await,
+        &arn,
+        "iam:ListAccessKeys",
+        &arn,
+    );
+    assert_denied(
+        iam.delete_access_key()
+            .access_key_id(&keys.access_key_id)
             .send()
             .await,
-        "AccessDenied",
-        403,
+        &arn,
+        "iam:DeleteAccessKey",
+        &arn,
     );
-    assert_fails(iam.list_users().send().await, "AccessDenied", 403);
-    assert_fails(
+    // sts:GetCallerIdentity needs no permission.
+    let identity = server
+        .sts(&keys)
+        .await
+        .get_caller_identity()
+        .send()
+        .await
+        .expect("GetCallerIdentity without any policy");
+    assert_eq!(identity.arn(), Some(arn.as_str()));
+
+    // The AWS-documented self-service policy, as a customer managed policy.
+    let policy = admin
+        .create_policy()
+        .policy_name(unique_name("ManageOwnAccessKeys"))
+        .description("Allows IAM users to manage their own access keys")
+        .policy_document(SELF_SERVICE_KEYS_POLICY)
+        .send()
+        .await
+        .expect("CreatePolicy");
+    let policy_arn = policy
+        .policy()
+        .and_then(|p| p.arn())
+        .expect("CreatePolicy returns the policy's Arn")
+        .to_owned();
+    admin
+        .attach_user_policy()
+        .user_name(&name)
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .expect("AttachUserPolicy");
+
+    let not_allowed = unique_name("not-allowed");
+    assert_denied(
+        iam.create_user().user_name(&not_allowed).send().await,
+        &arn,
+        "iam:CreateUser",
+        &server.user_arn(&not_allowed),
+    );
+    assert_denied(
+        iam.list_users().send().await,
+        &arn,
+        "iam:ListUsers",
+        &format!("arn:aws:iam::{}:user/", server.account_id),
+    );
+    assert_denied(
         iam.create_access_key().user_name("admin").send().await,
-        "AccessDenied",
-        403,
+        &arn,
+        "iam:CreateAccessKey",
+        &server.user_arn("admin"),
+    );
+    assert_denied(
+        iam.list_access_keys().user_name("admin").send().await,
+        &arn,
+        "iam:ListAccessKeys",
+        &server.user_arn("admin"),
     );
 
     // No UserName: the key is the caller's.
@@ -225,7 +295,7 @@ async fn a_plain_user_manages_only_its_own_keys() {
         .send()
         .await
         .expect("GetCallerIdentity with the self-made key");
-    assert_eq!(identity.arn(), Some(server.user_arn(&name).as_str()));
+    assert_eq!(identity.arn(), Some(arn.as_str()));
 
     iam.delete_access_key()
         .access_key_id(&second.access_key_id)
@@ -238,4 +308,19 @@ async fn a_plain_user_manages_only_its_own_keys() {
         .await
         .expect("ListAccessKeys of self");
     assert_eq!(listed.access_key_metadata().len(), 1);
+
+    // Detached, the policy no longer applies: the very next request is denied.
+    admin
+        .detach_user_policy()
+        .user_name(&name)
+        .policy_arn(&policy_arn)
+        .send()
+        .await
+        .expect("DetachUserPolicy");
+    assert_denied(
+        iam.list_access_keys().send().await,
+        &arn,
+        "iam:ListAccessKeys",
+        &arn,
+    );
 }

@@ -1,0 +1,1354 @@
+//! The shared store: PostgreSQL, for several latchkey instances on one database.
+//!
+//! The schema is the PostgreSQL dialect of `latchkey-store-sqlite`'s, migration for migration
+//! (the conformance suite in `crates/store-tests` compares the two). Every `Change` is one
+//! arm of SQL in [`apply_one`], as in the SQLite store.
+//!
+//! Consistency with concurrent writers on other instances is enforced inside the write
+//! transaction (READ COMMITTED), never by checking first and writing later:
+//! - names are unique by index (`lower(user_name)` for users), so the loser of a race gets a
+//!   unique violation;
+//! - quotas (access keys and tags per user) and "no deleting a user that holds keys" lock the
+//!   user row (`SELECT ... FOR UPDATE`) before counting, so writers on one user take turns and
+//!   each counts what the previous one committed;
+//! - every write transaction takes `LOCK TABLE change_log IN EXCLUSIVE MODE` after its own
+//!   changes and holds it to COMMIT, then numbers its batch `max(seq) + 1`: batches are
+//!   numbered without gaps in commit order, so a reader reading `seq > n` never skips a batch
+//!   that commits later with a smaller number. The same transaction sends
+//!   `NOTIFY latchkey_changes, '<seq>'`, delivered to listeners at COMMIT.
+//!
+//! Connections: a small pool of idle connections. A connection that fails outside the
+//! database's own refusals (constraint violations) is dropped, and so is every idle one (they
+//! share the failed server); the next attempt connects anew, with a backoff between failed
+//! connection attempts during which calls fail fast. `apply` reports success only after
+//! COMMIT succeeded.
+
+use std::sync::{Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::store::{
+    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
+    ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
+    LoginProfileRow, PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER,
+    UserRow, VERSIONS_PER_POLICY,
+};
+use postgres::error::SqlState;
+use postgres::{Client, IsolationLevel, NoTls, Transaction};
+
+/// Migrations in order, numbered as the SQLite store's; the schema version is the number
+/// applied.
+const MIGRATIONS: &[&str] = &[
+    include_str!("../migrations/0001_initial.sql"),
+    include_str!("../migrations/0002_change_log.sql"),
+    include_str!("../migrations/0003_groups_policies_roles.sql"),
+];
+
+/// How many batches the change log keeps; a reader further behind reloads everything.
+const CHANGE_LOG_RETAINED: i64 = 10_000;
+
+/// The channel every committed batch is announced on, with its sequence number as payload.
+pub const CHANNEL: &str = "latchkey_changes";
+
+/// Serializes migrations of one database across instances (`pg_advisory_xact_lock`).
+const MIGRATION_LOCK: i64 = 0x6c61_7463_686b_6579; // "latchkey"
+
+/// Idle connections kept for reuse.
+const MAX_IDLE: usize = 4;
+/// How long a connection attempt may take before it counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Backoff between failed connection attempts: doubling from the first to the last.
+const BACKOFF_FIRST: Duration = Duration::from_millis(100);
+const BACKOFF_MAX: Duration = Duration::from_secs(2);
+/// How often a transaction refused by a deadlock or serialization failure is retried.
+const TRANSIENT_RETRIES: usize = 3;
+
+/// The PostgreSQL store.
+pub struct PostgresStore {
+    config: postgres::Config,
+    idle: Mutex<Vec<Client>>,
+    reconnect: Mutex<Backoff>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresStore")
+            .field("host", &self.config.get_hosts())
+            .field("dbname", &self.config.get_dbname())
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+}
+
+impl Backoff {
+    fn delay(&self) -> Duration {
+        BACKOFF_FIRST
+            .saturating_mul(1u32 << self.failures.min(10))
+            .min(BACKOFF_MAX)
+    }
+}
+
+/// Why one attempt at a transaction failed.
+#[derive(Debug)]
+enum Failure {
+    /// A refusal decided by the store's own rules; the connection is fine.
+    Store(StoreError),
+    /// An error from the database or the connection.
+    Db(postgres::Error),
+}
+
+impl From<postgres::Error> for Failure {
+    fn from(error: postgres::Error) -> Self {
+        Failure::Db(error)
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(error: StoreError) -> Self {
+        Failure::Store(error)
+    }
+}
+
+impl Failure {
+    /// Whether the connection that produced this failure can be used again: the database
+    /// answered (a refusal or a constraint), as opposed to the connection breaking.
+    fn connection_usable(&self, client: &Client) -> bool {
+        !client.is_closed()
+            && match self {
+                Failure::Store(_) => true,
+                Failure::Db(error) => !is_connection_failure(error),
+            }
+    }
+
+    fn is_transient(&self) -> bool {
+        matches!(self, Failure::Db(error) if matches!(
+            error.code(),
+            Some(&SqlState::T_R_DEADLOCK_DETECTED) | Some(&SqlState::T_R_SERIALIZATION_FAILURE)
+        ))
+    }
+
+    fn into_store_error(self) -> StoreError {
+        match self {
+            Failure::Store(error) => error,
+            Failure::Db(error) => classify(error),
+        }
+    }
+}
+
+/// Maps a database error onto the store's: constraint violations are the refusals the
+/// invariants are made of; a lost or unreachable database is [`unavailable`]; everything
+/// else is a backend failure. Nothing was committed in any case.
+fn classify(error: postgres::Error) -> StoreError {
+    match error.code() {
+        Some(&SqlState::UNIQUE_VIOLATION) => StoreError::AlreadyExists,
+        // The row the change refers to (a user, an account) is gone.
+        Some(&SqlState::FOREIGN_KEY_VIOLATION) => StoreError::NotFound,
+        _ if is_connection_failure(&error) => unavailable(describe(&error)),
+        _ => StoreError::Backend(describe(&error)),
+    }
+}
+
+/// The connection failed or the server ended the session (shutdown, restart,
+/// `pg_terminate_backend`), as opposed to the database refusing a statement: trying again
+/// on a new connection may succeed.
+fn is_connection_failure(error: &postgres::Error) -> bool {
+    if error.is_closed() {
+        return true;
+    }
+    match error.code() {
+        // No SQLSTATE: the client side failed (I/O, a closed socket, a timeout).
+        None => error.as_db_error().is_none(),
+        Some(code) => {
+            matches!(code.code().get(..2), Some("08") | Some("53") | Some("58"))
+                || matches!(
+                    code,
+                    &SqlState::ADMIN_SHUTDOWN
+                        | &SqlState::CRASH_SHUTDOWN
+                        | &SqlState::CANNOT_CONNECT_NOW
+                        | &SqlState::IDLE_SESSION_TIMEOUT
+                )
+        }
+    }
+}
+
+/// The database cannot be reached: the write may be retried. Reported as a backend failure
+/// until the store error has a variant of its own for it (HTTP 503 rather than 500).
+fn unavailable(detail: String) -> StoreError {
+    StoreError::Backend(detail)
+}
+
+fn describe(error: &postgres::Error) -> String {
+    match error.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => error.to_string(),
+    }
+}
+
+fn decode_error(what: &str, error: impl std::fmt::Display) -> Failure {
+    Failure::Store(StoreError::Backend(format!("{what}: {error}")))
+}
+
+impl PostgresStore {
+    /// Connects to the database at `url` (`postgres://user@host/db` or key=value form) and
+    /// brings its schema up to date.
+    pub fn open(url: &str) -> Result<Self, StoreError> {
+        let store = Self::connect_only(url)?;
+        let mut client = store.connect()?;
+        migrate(&mut client)?;
+        store.put_back(client);
+        Ok(store)
+    }
+
+    /// Like [`open`](Self::open) but leaves the schema as it is.
+    pub fn connect_only(url: &str) -> Result<Self, StoreError> {
+        let config = parse_config(url)?;
+        Ok(PostgresStore {
+            config,
+            idle: Mutex::new(Vec::new()),
+            reconnect: Mutex::new(Backoff::default()),
+        })
+    }
+
+    /// The number of migrations applied to the database.
+    pub fn schema_version(&self) -> Result<usize, StoreError> {
+        self.read(|tx| {
+            let version: Option<i32> = tx
+                .query_one("SELECT max(version) FROM schema_migrations", &[])?
+                .get(0);
+            Ok(version.unwrap_or(0) as usize)
+        })
+    }
+
+    /// How many migrations this build knows.
+    pub fn latest_schema_version() -> usize {
+        MIGRATIONS.len()
+    }
+
+    /// Whether the database already holds an account or a master key check: `init` must not
+    /// touch it then.
+    pub fn is_initialized(&self) -> Result<bool, StoreError> {
+        self.read(|tx| {
+            Ok(tx
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM accounts)
+                         OR EXISTS (SELECT 1 FROM meta WHERE key = 'master_key_check')",
+                    &[],
+                )?
+                .get(0))
+        })
+    }
+
+    /// Opens a connection that listens for committed batches; for following other
+    /// instances. The listener holds its own connection, outside the pool.
+    pub fn listen(&self) -> Result<ChangeListener, StoreError> {
+        let mut client = self
+            .config
+            .connect(NoTls)
+            .map_err(|e| StoreError::Backend(describe(&e)))?;
+        client
+            .batch_execute(&format!("LISTEN {CHANNEL}"))
+            .map_err(|e| StoreError::Backend(describe(&e)))?;
+        Ok(ChangeListener { client })
+    }
+
+    fn idle(&self) -> MutexGuard<'_, Vec<Client>> {
+        self.idle.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A new connection, unless a recent attempt failed and the backoff has not passed.
+    fn connect(&self) -> Result<Client, StoreError> {
+        {
+            let backoff = self.reconnect.lock().unwrap_or_else(|p| p.into_inner());
+            if let Some(at) = backoff.retry_at
+                && Instant::now() < at
+            {
+                return Err(unavailable(
+                    "the database is unreachable; reconnecting".into(),
+                ));
+            }
+        }
+        match self.config.connect(NoTls) {
+            Ok(client) => {
+                let mut backoff = self.reconnect.lock().unwrap_or_else(|p| p.into_inner());
+                if backoff.failures > 0 {
+                    tracing::info!("reconnected to the database");
+                }
+                *backoff = Backoff::default();
+                Ok(client)
+            }
+            Err(error) => {
+                let mut backoff = self.reconnect.lock().unwrap_or_else(|p| p.into_inner());
+                let delay = backoff.delay();
+                backoff.failures = backoff.failures.saturating_add(1);
+                backoff.retry_at = Some(Instant::now() + delay);
+                tracing::warn!(error = %describe(&error), retry_in = ?delay, "cannot connect to the database");
+                Err(unavailable(format!(
+                    "cannot connect to the database: {}",
+                    describe(&error)
+                )))
+            }
+        }
+    }
+
+    fn put_back(&self, client: Client) {
+        let mut idle = self.idle();
+        if idle.len() < MAX_IDLE && !client.is_closed() {
+            idle.push(client);
+        }
+    }
+
+    /// Runs `body` in one transaction and commits it, on a pooled or new connection.
+    ///
+    /// A pooled connection that cannot even begin a transaction is dropped (with the other
+    /// idle ones) and the attempt repeats on the next or a new one: nothing was sent, so
+    /// nothing can have been committed. A transaction refused as a deadlock or serialization
+    /// failure is retried. Any other failure is returned; a failed COMMIT is never success.
+    fn transaction<T>(
+        &self,
+        isolation: IsolationLevel,
+        read_only: bool,
+        mut body: impl FnMut(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        let mut transient = 0;
+        loop {
+            let pooled = self.idle().pop();
+            let reused = pooled.is_some();
+            let mut client = match pooled {
+                Some(client) => client,
+                None => self.connect()?,
+            };
+            let result = match attempt(&mut client, isolation, read_only, &mut body) {
+                Ok(result) => result,
+                Err(error) if reused => {
+                    // Its server may have restarted: so did every idle connection's. This
+                    // one is dropped at the end of the iteration.
+                    tracing::debug!(error = %describe(&error), "dropped a stale connection");
+                    self.idle().clear();
+                    continue;
+                }
+                Err(error) => return Err(classify(error)),
+            };
+            match result {
+                Ok(value) => {
+                    self.put_back(client);
+                    return Ok(value);
+                }
+                Err(failure) => {
+                    if failure.connection_usable(&client) {
+                        self.put_back(client);
+                    } else {
+                        drop(client);
+                        self.idle().clear();
+                    }
+                    if failure.is_transient() && transient < TRANSIENT_RETRIES {
+                        transient += 1;
+                        continue;
+                    }
+                    return Err(failure.into_store_error());
+                }
+            }
+        }
+    }
+
+    /// A read-only transaction that sees one committed moment.
+    fn read<T>(
+        &self,
+        body: impl FnMut(&mut Transaction<'_>) -> Result<T, Failure>,
+    ) -> Result<T, StoreError> {
+        self.transaction(IsolationLevel::RepeatableRead, true, body)
+    }
+}
+
+/// One attempt at a transaction: `Err` if it could not even begin (nothing was sent), else
+/// the outcome of the body and the COMMIT.
+fn attempt<T>(
+    client: &mut Client,
+    isolation: IsolationLevel,
+    read_only: bool,
+    body: &mut impl FnMut(&mut Transaction<'_>) -> Result<T, Failure>,
+) -> Result<Result<T, Failure>, postgres::Error> {
+    let mut tx = client
+        .build_transaction()
+        .isolation_level(isolation)
+        .read_only(read_only)
+        .start()?;
+    Ok(match body(&mut tx) {
+        Ok(value) => tx.commit().map(|()| value).map_err(Failure::from),
+        // Dropping the transaction rolls it back.
+        Err(failure) => Err(failure),
+    })
+}
+
+fn parse_config(url: &str) -> Result<postgres::Config, StoreError> {
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e: postgres::Error| StoreError::Backend(format!("invalid store URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("latchkey");
+    }
+    config
+        .keepalives(true)
+        .keepalives_idle(Duration::from_secs(10));
+    Ok(config)
+}
+
+/// Applies the migrations not yet applied, each in its own transaction, under an advisory
+/// lock so that instances starting together migrate once.
+fn migrate(client: &mut Client) -> Result<(), StoreError> {
+    let fail = |e: postgres::Error| StoreError::Backend(format!("migration: {}", describe(&e)));
+    {
+        let mut tx = client.transaction().map_err(fail)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(fail)?;
+        let exists: bool = tx
+            .query_one("SELECT to_regclass('schema_migrations') IS NOT NULL", &[])
+            .map_err(fail)?
+            .get(0);
+        if !exists {
+            tx.batch_execute(
+                "CREATE TABLE schema_migrations (
+                     version    INTEGER PRIMARY KEY,
+                     applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+                 )",
+            )
+            .map_err(fail)?;
+        }
+        tx.commit().map_err(fail)?;
+    }
+    for (index, sql) in MIGRATIONS.iter().enumerate() {
+        let version = index as i32 + 1;
+        let mut tx = client.transaction().map_err(fail)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .map_err(fail)?;
+        let applied: bool = tx
+            .query_one(
+                "SELECT EXISTS (SELECT 1 FROM schema_migrations WHERE version = $1)",
+                &[&version],
+            )
+            .map_err(fail)?
+            .get(0);
+        if applied {
+            continue;
+        }
+        tx.batch_execute(sql).map_err(fail)?;
+        tx.execute(
+            "INSERT INTO schema_migrations (version) VALUES ($1)",
+            &[&version],
+        )
+        .map_err(fail)?;
+        tx.commit().map_err(fail)?;
+        tracing::info!(version, "applied a schema migration");
+    }
+    Ok(())
+}
+
+impl Store for PostgresStore {
+    fn load(&self) -> Result<Contents, StoreError> {
+        self.read(read_all)
+    }
+
+    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
+        let batch =
+            serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
+        self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
+            for change in changes {
+                apply_one(tx, change)?;
+            }
+            // Number the batch and commit it while no other writer can: commit order is
+            // log order.
+            tx.batch_execute("LOCK TABLE change_log IN EXCLUSIVE MODE")?;
+            let seq: i64 = tx
+                .query_one("SELECT coalesce(max(seq), 0) + 1 FROM change_log", &[])?
+                .get(0);
+            tx.execute(
+                "INSERT INTO change_log (seq, batch, created_at) VALUES ($1, $2, $3)",
+                &[&seq, &batch, &Utc::now()],
+            )?;
+            tx.execute(
+                "DELETE FROM change_log WHERE seq <= $1",
+                &[&(seq - CHANGE_LOG_RETAINED)],
+            )?;
+            tx.execute("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])?;
+            Ok(seq)
+        })
+    }
+
+    fn changes_since(&self, after: Seq) -> Result<ChangesSince, StoreError> {
+        let rows = self.read(|tx| {
+            let oldest: Option<i64> = tx.query_one("SELECT min(seq) FROM change_log", &[])?.get(0);
+            if oldest.is_some_and(|oldest| oldest > after + 1) {
+                return Ok(None);
+            }
+            let rows = tx
+                .query(
+                    "SELECT seq, batch FROM change_log WHERE seq > $1 ORDER BY seq",
+                    &[&after],
+                )?
+                .into_iter()
+                .map(|row| (row.get::<_, i64>(0), row.get::<_, String>(1)))
+                .collect::<Vec<_>>();
+            Ok(Some(rows))
+        })?;
+        let Some(rows) = rows else {
+            return Ok(ChangesSince::Reload);
+        };
+        rows.into_iter()
+            .map(|(seq, batch)| {
+                serde_json::from_str(&batch)
+                    .map(|changes| (seq, changes))
+                    .map_err(|e| StoreError::Backend(format!("change log entry {seq}: {e}")))
+            })
+            .collect::<Result<_, _>>()
+            .map(ChangesSince::Batches)
+    }
+
+    fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError> {
+        self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
+            for (access_key_id, last_used) in uses {
+                // A key deleted since its use was recorded simply has nothing to update; an
+                // older use never overwrites a newer one saved by another instance.
+                tx.execute(
+                    "UPDATE access_keys SET last_used_at = $2, last_used_service = $3, last_used_region = $4
+                     WHERE access_key_id = $1 AND (last_used_at IS NULL OR last_used_at <= $2)",
+                    &[access_key_id, &last_used.at, &last_used.service, &last_used.region],
+                )?;
+            }
+            Ok(())
+        })
+    }
+}
+
+/// Locks one row for the rest of the transaction (`sql` selects it `FOR UPDATE` or `FOR KEY
+/// SHARE` by its id), so that the writers that count or check what hangs off it take turns;
+/// `NotFound` if the row is gone.
+fn lock(tx: &mut Transaction<'_>, sql: &str, id: &str) -> Result<(), Failure> {
+    match tx.query_opt(sql, &[&id])? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::NotFound.into()),
+    }
+}
+
+/// Locks the user's row: writers counting the user's keys, tags or dependents take turns.
+fn lock_user(tx: &mut Transaction<'_>, user_id: &str) -> Result<(), Failure> {
+    lock(
+        tx,
+        "SELECT 1 FROM users WHERE user_id = $1 FOR UPDATE",
+        user_id,
+    )
+}
+
+fn lock_group(tx: &mut Transaction<'_>, group_id: &str) -> Result<(), Failure> {
+    lock(
+        tx,
+        "SELECT 1 FROM groups WHERE group_id = $1 FOR UPDATE",
+        group_id,
+    )
+}
+
+fn lock_role(tx: &mut Transaction<'_>, role_id: &str) -> Result<(), Failure> {
+    lock(
+        tx,
+        "SELECT 1 FROM roles WHERE role_id = $1 FOR UPDATE",
+        role_id,
+    )
+}
+
+fn lock_entity(tx: &mut Transaction<'_>, entity: &Entity) -> Result<(), Failure> {
+    match entity {
+        Entity::User(id) => lock_user(tx, id),
+        Entity::Group(id) => lock_group(tx, id),
+        Entity::Role(id) => lock_role(tx, id),
+    }
+}
+
+/// Locks a customer managed policy's row: its versions, tags and default change one writer
+/// at a time, and it is not deleted while a writer attaches it.
+fn lock_policy(tx: &mut Transaction<'_>, policy_arn: &str) -> Result<(), Failure> {
+    lock(
+        tx,
+        "SELECT 1 FROM managed_policies WHERE policy_arn = $1 FOR UPDATE",
+        policy_arn,
+    )
+}
+
+/// AWS managed policies live in the binary, not in the store.
+const AWS_MANAGED_PREFIX: &str = "arn:aws:iam::aws:policy/";
+
+/// Keeps a customer managed policy from being deleted until this transaction ends (a
+/// DeletePolicy waits for it, then counts this attachment or boundary); `NotFound` if it is
+/// already gone. AWS managed policies cannot be deleted.
+fn hold_policy(tx: &mut Transaction<'_>, policy_arn: &str) -> Result<(), Failure> {
+    if policy_arn.starts_with(AWS_MANAGED_PREFIX) {
+        return Ok(());
+    }
+    lock(
+        tx,
+        "SELECT 1 FROM managed_policies WHERE policy_arn = $1 FOR KEY SHARE",
+        policy_arn,
+    )
+}
+
+/// A role's maximum session duration as stored (INTEGER).
+fn seconds(duration: u32) -> Result<i32, Failure> {
+    i32::try_from(duration).map_err(|e| decode_error("max_session_duration", e))
+}
+
+fn count(tx: &mut Transaction<'_>, sql: &str, id: &str) -> Result<usize, Failure> {
+    let n: i64 = tx.query_one(sql, &[&id])?.get(0);
+    Ok(n as usize)
+}
+
+fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
+    let affected = match change {
+        Change::SetMasterKeyCheck(check) => tx.execute(
+            "INSERT INTO meta (key, value) VALUES ('master_key_check', $1)",
+            &[check],
+        )?,
+        Change::CreateAccount(AccountRow {
+            id,
+            name,
+            root_email,
+            root_password_hash,
+            created,
+        }) => tx.execute(
+            "INSERT INTO accounts (account_id, name, root_email, root_password_hash, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[id, name, root_email, root_password_hash, created],
+        )?,
+        Change::CreateUser(UserRow {
+            id,
+            account_id,
+            name,
+            path,
+            created,
+        }) => tx.execute(
+            "INSERT INTO users (user_id, account_id, user_name, path, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[id, account_id, name, path, created],
+        )?,
+        Change::RenameUser { user_id, name, path } => tx.execute(
+            "UPDATE users SET user_name = $2, path = $3 WHERE user_id = $1",
+            &[user_id, name, path],
+        )?,
+        Change::DeleteUser { user_id } => {
+            lock_user(tx, user_id)?;
+            // A key, group or policy the user gained since the caller checked (on this or
+            // another instance) committed before our lock was granted, and is counted here.
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM access_keys WHERE user_id = $1)
+                      + (SELECT count(*) FROM group_members WHERE user_id = $1)
+                      + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'user' AND entity_id = $1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'user' AND entity_id = $1)",
+                user_id,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute("DELETE FROM users WHERE user_id = $1", &[user_id])?
+        }
+        Change::SetUserBoundary { user_id, policy_arn } => {
+            if let Some(arn) = policy_arn {
+                hold_policy(tx, arn)?;
+            }
+            tx.execute(
+                "UPDATE users SET permissions_boundary_arn = $2 WHERE user_id = $1",
+                &[user_id, policy_arn],
+            )?
+        }
+        Change::CreateRole(RoleRow {
+            id,
+            account_id,
+            name,
+            path,
+            description,
+            trust_policy,
+            max_session_duration,
+            created,
+        }) => tx.execute(
+            "INSERT INTO roles (role_id, account_id, role_name, path, description, trust_policy, max_session_duration, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            &[id, account_id, name, path, description, trust_policy, &seconds(*max_session_duration)?, created],
+        )?,
+        Change::UpdateRole {
+            role_id,
+            description,
+            max_session_duration,
+        } => tx.execute(
+            "UPDATE roles SET description = $2, max_session_duration = $3 WHERE role_id = $1",
+            &[role_id, description, &seconds(*max_session_duration)?],
+        )?,
+        Change::UpdateAssumeRolePolicy { role_id, document } => tx.execute(
+            "UPDATE roles SET trust_policy = $2 WHERE role_id = $1",
+            &[role_id, document],
+        )?,
+        Change::DeleteRole { role_id } => {
+            lock_role(tx, role_id)?;
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM policy_attachments WHERE entity_type = 'role' AND entity_id = $1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'role' AND entity_id = $1)",
+                role_id,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute("DELETE FROM roles WHERE role_id = $1", &[role_id])?
+        }
+        Change::SetRoleTags { role_id, tags } => {
+            lock_role(tx, role_id)?;
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO role_tags (role_id, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (role_id, key) DO UPDATE SET value = excluded.value",
+                    &[role_id, key, value],
+                )?;
+            }
+            if count(tx, "SELECT count(*) FROM role_tags WHERE role_id = $1", role_id)?
+                > TAGS_PER_USER
+            {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerRole",
+                    limit: TAGS_PER_USER,
+                }
+                .into());
+            }
+            1
+        }
+        Change::RemoveRoleTags { role_id, keys } => {
+            tx.execute(
+                "DELETE FROM role_tags WHERE role_id = $1 AND key = ANY($2)",
+                &[role_id, keys],
+            )?;
+            1
+        }
+        Change::SetRoleBoundary { role_id, policy_arn } => {
+            if let Some(arn) = policy_arn {
+                hold_policy(tx, arn)?;
+            }
+            tx.execute(
+                "UPDATE roles SET permissions_boundary_arn = $2 WHERE role_id = $1",
+                &[role_id, policy_arn],
+            )?
+        }
+        Change::CreateGroup(GroupRow {
+            id,
+            account_id,
+            name,
+            path,
+            created,
+        }) => tx.execute(
+            "INSERT INTO groups (group_id, account_id, group_name, path, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[id, account_id, name, path, created],
+        )?,
+        Change::RenameGroup { group_id, name, path } => tx.execute(
+            "UPDATE groups SET group_name = $2, path = $3 WHERE group_id = $1",
+            &[group_id, name, path],
+        )?,
+        Change::DeleteGroup { group_id } => {
+            lock_group(tx, group_id)?;
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM group_members WHERE group_id = $1)
+                      + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'group' AND entity_id = $1)
+                      + (SELECT count(*) FROM inline_policies WHERE entity_type = 'group' AND entity_id = $1)",
+                group_id,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute("DELETE FROM groups WHERE group_id = $1", &[group_id])?
+        }
+        Change::AddUserToGroup { group_id, user_id } => {
+            // The foreign keys hold both rows (KEY SHARE) against a concurrent delete.
+            tx.execute(
+                "INSERT INTO group_members (group_id, user_id) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+                &[group_id, user_id],
+            )?;
+            1
+        }
+        Change::RemoveUserFromGroup { group_id, user_id } => tx.execute(
+            "DELETE FROM group_members WHERE group_id = $1 AND user_id = $2",
+            &[group_id, user_id],
+        )?,
+        Change::CreatePolicy(PolicyRow {
+            id,
+            arn,
+            account_id,
+            name,
+            path,
+            description,
+            created,
+        }) => tx.execute(
+            "INSERT INTO managed_policies (policy_arn, policy_id, account_id, policy_name, path, description, created_at) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[arn, id, account_id, name, path, description, created],
+        )?,
+        Change::DeletePolicy { policy_arn } => {
+            // Writers attaching the policy or making it a boundary hold its row; once they
+            // committed, their use is counted here.
+            lock_policy(tx, policy_arn)?;
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM policy_attachments WHERE policy_arn = $1)
+                      + (SELECT count(*) FROM users WHERE permissions_boundary_arn = $1)
+                      + (SELECT count(*) FROM roles WHERE permissions_boundary_arn = $1)",
+                policy_arn,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute(
+                "DELETE FROM managed_policies WHERE policy_arn = $1",
+                &[policy_arn],
+            )?
+        }
+        Change::CreatePolicyVersion(PolicyVersionRow {
+            policy_arn,
+            version_id,
+            document,
+            created,
+        }) => {
+            lock_policy(tx, policy_arn)?;
+            if count(
+                tx,
+                "SELECT count(*) FROM policy_versions WHERE policy_arn = $1",
+                policy_arn,
+            )? >= VERSIONS_PER_POLICY
+            {
+                return Err(StoreError::LimitExceeded {
+                    quota: "VersionsPerPolicy",
+                    limit: VERSIONS_PER_POLICY,
+                }
+                .into());
+            }
+            tx.execute(
+                "INSERT INTO policy_versions (policy_arn, version_id, document, created_at) VALUES ($1, $2, $3, $4)",
+                &[policy_arn, version_id, document, created],
+            )?
+        }
+        Change::DeletePolicyVersion {
+            policy_arn,
+            version_id,
+        } => {
+            // Not while another writer makes it the default.
+            lock_policy(tx, policy_arn)?;
+            tx.execute(
+                "DELETE FROM policy_versions WHERE policy_arn = $1 AND version_id = $2
+                 AND version_id IS DISTINCT FROM (SELECT default_version_id FROM managed_policies WHERE policy_arn = $1)",
+                &[policy_arn, version_id],
+            )?
+        }
+        Change::SetDefaultPolicyVersion {
+            policy_arn,
+            version_id,
+        } => {
+            lock_policy(tx, policy_arn)?;
+            tx.execute(
+                "UPDATE managed_policies SET default_version_id = $2 WHERE policy_arn = $1
+                 AND EXISTS (SELECT 1 FROM policy_versions WHERE policy_arn = $1 AND version_id = $2)",
+                &[policy_arn, version_id],
+            )?
+        }
+        Change::SetPolicyTags { policy_arn, tags } => {
+            lock_policy(tx, policy_arn)?;
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO policy_tags (policy_arn, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (policy_arn, key) DO UPDATE SET value = excluded.value",
+                    &[policy_arn, key, value],
+                )?;
+            }
+            if count(
+                tx,
+                "SELECT count(*) FROM policy_tags WHERE policy_arn = $1",
+                policy_arn,
+            )? > TAGS_PER_USER
+            {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerPolicy",
+                    limit: TAGS_PER_USER,
+                }
+                .into());
+            }
+            1
+        }
+        Change::RemovePolicyTags { policy_arn, keys } => {
+            tx.execute(
+                "DELETE FROM policy_tags WHERE policy_arn = $1 AND key = ANY($2)",
+                &[policy_arn, keys],
+            )?;
+            1
+        }
+        Change::AttachPolicy { entity, policy_arn } => {
+            lock_entity(tx, entity)?;
+            hold_policy(tx, policy_arn)?;
+            let attached = tx
+                .query_one(
+                    "SELECT count(*) FROM policy_attachments WHERE entity_type = $1 AND entity_id = $2",
+                    &[&entity.kind(), &entity.id()],
+                )?
+                .get::<_, i64>(0) as usize;
+            if attached >= ATTACHED_POLICIES_PER_ENTITY {
+                return Err(StoreError::LimitExceeded {
+                    quota: match entity {
+                        Entity::User(_) => "PoliciesPerUser",
+                        Entity::Group(_) => "PoliciesPerGroup",
+                        Entity::Role(_) => "PoliciesPerRole",
+                    },
+                    limit: ATTACHED_POLICIES_PER_ENTITY,
+                }
+                .into());
+            }
+            tx.execute(
+                "INSERT INTO policy_attachments (entity_type, entity_id, policy_arn) VALUES ($1, $2, $3)
+                 ON CONFLICT DO NOTHING",
+                &[&entity.kind(), &entity.id(), policy_arn],
+            )?;
+            1
+        }
+        Change::DetachPolicy { entity, policy_arn } => tx.execute(
+            "DELETE FROM policy_attachments WHERE entity_type = $1 AND entity_id = $2 AND policy_arn = $3",
+            &[&entity.kind(), &entity.id(), policy_arn],
+        )?,
+        Change::PutInlinePolicy(InlinePolicyRow {
+            entity,
+            name,
+            document,
+        }) => {
+            // Not while another writer deletes the user or group.
+            lock_entity(tx, entity)?;
+            tx.execute(
+                "INSERT INTO inline_policies (entity_type, entity_id, policy_name, document) VALUES ($1, $2, $3, $4)
+                 ON CONFLICT (entity_type, entity_id, policy_name) DO UPDATE SET document = excluded.document",
+                &[&entity.kind(), &entity.id(), name, document],
+            )?
+        }
+        Change::DeleteInlinePolicy { entity, name } => tx.execute(
+            "DELETE FROM inline_policies WHERE entity_type = $1 AND entity_id = $2 AND policy_name = $3",
+            &[&entity.kind(), &entity.id(), name],
+        )?,
+        Change::SetUserTags { user_id, tags } => {
+            lock_user(tx, user_id)?;
+            for Tag { key, value } in tags {
+                tx.execute(
+                    "INSERT INTO user_tags (user_id, key, value) VALUES ($1, $2, $3)
+                     ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
+                    &[user_id, key, value],
+                )?;
+            }
+            if count(tx, "SELECT count(*) FROM user_tags WHERE user_id = $1", user_id)?
+                > TAGS_PER_USER
+            {
+                return Err(StoreError::LimitExceeded {
+                    quota: "TagsPerUser",
+                    limit: TAGS_PER_USER,
+                }
+                .into());
+            }
+            1
+        }
+        Change::RemoveUserTags { user_id, keys } => {
+            tx.execute(
+                "DELETE FROM user_tags WHERE user_id = $1 AND key = ANY($2)",
+                &[user_id, keys],
+            )?;
+            1
+        }
+        Change::CreateLoginProfile(LoginProfileRow {
+            user_id,
+            password_hash,
+            created,
+            password_reset_required,
+        }) => tx.execute(
+            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required) VALUES ($1, $2, $3, $4)",
+            &[user_id, password_hash, created, password_reset_required],
+        )?,
+        Change::CreateAccessKey(AccessKeyRow {
+            id,
+            account_id,
+            user_id,
+            status,
+            created,
+            sealed_secret,
+            last_used,
+        }) => {
+            if let Some(user_id) = user_id {
+                lock_user(tx, user_id)?;
+                if count(tx, "SELECT count(*) FROM access_keys WHERE user_id = $1", user_id)?
+                    >= ACCESS_KEYS_PER_USER
+                {
+                    return Err(StoreError::LimitExceeded {
+                        quota: "AccessKeysPerUser",
+                        limit: ACCESS_KEYS_PER_USER,
+                    }
+                    .into());
+                }
+            }
+            tx.execute(
+                "INSERT INTO access_keys (access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                &[
+                    id,
+                    account_id,
+                    user_id,
+                    &status.as_str(),
+                    created,
+                    sealed_secret,
+                    &last_used.as_ref().map(|u| u.at),
+                    &last_used.as_ref().map(|u| u.service.as_str()),
+                    &last_used.as_ref().map(|u| u.region.as_str()),
+                ],
+            )?
+        }
+        Change::SetAccessKeyStatus { access_key_id, status } => tx.execute(
+            "UPDATE access_keys SET status = $2 WHERE access_key_id = $1",
+            &[access_key_id, &status.as_str()],
+        )?,
+        Change::DeleteAccessKey { access_key_id } => tx.execute(
+            "DELETE FROM access_keys WHERE access_key_id = $1",
+            &[access_key_id],
+        )?,
+        Change::PutCredentialReport(CredentialReportRow {
+            account_id,
+            generated,
+            csv,
+        }) => tx.execute(
+            "INSERT INTO credential_reports (account_id, generated_at, content) VALUES ($1, $2, $3)
+             ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, content = excluded.content",
+            &[account_id, generated, csv],
+        )?,
+    };
+    if affected == 0 {
+        return Err(StoreError::NotFound.into());
+    }
+    Ok(())
+}
+
+fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
+    let master_key_check = tx
+        .query_opt("SELECT value FROM meta WHERE key = 'master_key_check'", &[])?
+        .map(|row| row.get(0));
+    let accounts = tx
+        .query(
+            "SELECT account_id, name, root_email, root_password_hash, created_at FROM accounts",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| AccountRow {
+            id: row.get(0),
+            name: row.get(1),
+            root_email: row.get(2),
+            root_password_hash: row.get(3),
+            created: row.get(4),
+        })
+        .collect();
+    let users = tx
+        .query(
+            "SELECT user_id, account_id, user_name, path, created_at FROM users",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| UserRow {
+            id: row.get(0),
+            account_id: row.get(1),
+            name: row.get(2),
+            path: row.get(3),
+            created: row.get(4),
+        })
+        .collect();
+    let user_tags = tx
+        .query("SELECT user_id, key, value FROM user_tags", &[])?
+        .into_iter()
+        .map(|row| {
+            (
+                row.get(0),
+                Tag {
+                    key: row.get(1),
+                    value: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let login_profiles = tx
+        .query(
+            "SELECT user_id, password_hash, created_at, password_reset_required FROM login_profiles",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| LoginProfileRow {
+            user_id: row.get(0),
+            password_hash: row.get(1),
+            created: row.get(2),
+            password_reset_required: row.get(3),
+        })
+        .collect();
+    let user_boundaries = tx
+        .query(
+            "SELECT user_id, permissions_boundary_arn FROM users WHERE permissions_boundary_arn IS NOT NULL",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let groups = tx
+        .query(
+            "SELECT group_id, account_id, group_name, path, created_at FROM groups",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| GroupRow {
+            id: row.get(0),
+            account_id: row.get(1),
+            name: row.get(2),
+            path: row.get(3),
+            created: row.get(4),
+        })
+        .collect();
+    let roles = tx
+        .query(
+            "SELECT role_id, account_id, role_name, path, description, trust_policy, max_session_duration, created_at FROM roles",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let seconds: i32 = row.get(6);
+            Ok(RoleRow {
+                id: row.get(0),
+                account_id: row.get(1),
+                name: row.get(2),
+                path: row.get(3),
+                description: row.get(4),
+                trust_policy: row.get(5),
+                max_session_duration: u32::try_from(seconds)
+                    .map_err(|e| decode_error("max_session_duration", e))?,
+                created: row.get(7),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let role_tags = tx
+        .query("SELECT role_id, key, value FROM role_tags", &[])?
+        .into_iter()
+        .map(|row| {
+            (
+                row.get(0),
+                Tag {
+                    key: row.get(1),
+                    value: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let role_boundaries = tx
+        .query(
+            "SELECT role_id, permissions_boundary_arn FROM roles WHERE permissions_boundary_arn IS NOT NULL",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let group_members = tx
+        .query(
+            "SELECT group_id, user_id FROM group_members ORDER BY ctid",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let policies = tx
+        .query(
+            "SELECT policy_id, policy_arn, account_id, policy_name, path, description, created_at FROM managed_policies",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| PolicyRow {
+            id: row.get(0),
+            arn: row.get(1),
+            account_id: row.get(2),
+            name: row.get(3),
+            path: row.get(4),
+            description: row.get(5),
+            created: row.get(6),
+        })
+        .collect();
+    let policy_versions = tx
+        .query(
+            "SELECT policy_arn, version_id, document, created_at FROM policy_versions",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| PolicyVersionRow {
+            policy_arn: row.get(0),
+            version_id: row.get(1),
+            document: row.get(2),
+            created: row.get(3),
+        })
+        .collect();
+    let policy_defaults = tx
+        .query(
+            "SELECT policy_arn, default_version_id FROM managed_policies WHERE default_version_id IS NOT NULL",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let policy_tags = tx
+        .query("SELECT policy_arn, key, value FROM policy_tags", &[])?
+        .into_iter()
+        .map(|row| {
+            (
+                row.get(0),
+                Tag {
+                    key: row.get(1),
+                    value: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let attachments = tx
+        .query(
+            "SELECT entity_type, entity_id, policy_arn FROM policy_attachments ORDER BY attached_at",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let kind: String = row.get(0);
+            let entity = Entity::from_parts(&kind, row.get(1))
+                .ok_or_else(|| decode_error("attachment entity type", &kind))?;
+            Ok((entity, row.get(2)))
+        })
+        .collect::<Result<_, Failure>>()?;
+    let inline_policies = tx
+        .query(
+            "SELECT entity_type, entity_id, policy_name, document FROM inline_policies",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let kind: String = row.get(0);
+            let entity = Entity::from_parts(&kind, row.get(1))
+                .ok_or_else(|| decode_error("inline policy entity type", &kind))?;
+            Ok(InlinePolicyRow {
+                entity,
+                name: row.get(2),
+                document: row.get(3),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let access_keys = tx
+        .query(
+            "SELECT access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region FROM access_keys",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let status: String = row.get(3);
+            let last_used_at: Option<DateTime<Utc>> = row.get(6);
+            Ok(AccessKeyRow {
+                id: row.get(0),
+                account_id: row.get(1),
+                user_id: row.get(2),
+                status: KeyStatus::parse(&status)
+                    .ok_or_else(|| decode_error("access key status", &status))?,
+                created: row.get(4),
+                sealed_secret: row.get(5),
+                last_used: last_used_at.map(|at| LastUsed {
+                    at,
+                    service: row.get::<_, Option<String>>(7).unwrap_or_default(),
+                    region: row.get::<_, Option<String>>(8).unwrap_or_default(),
+                }),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let credential_reports = tx
+        .query(
+            "SELECT account_id, generated_at, content FROM credential_reports",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| CredentialReportRow {
+            account_id: row.get(0),
+            generated: row.get(1),
+            csv: row.get(2),
+        })
+        .collect();
+    let seq: i64 = tx
+        .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])?
+        .get(0);
+    Ok(Contents {
+        seq,
+        accounts,
+        users,
+        user_tags,
+        login_profiles,
+        user_boundaries,
+        groups,
+        roles,
+        role_tags,
+        role_boundaries,
+        group_members,
+        policies,
+        policy_versions,
+        policy_defaults,
+        policy_tags,
+        attachments,
+        inline_policies,
+        access_keys,
+        credential_reports,
+        master_key_check,
+    })
+}
+
+/// A connection that LISTENs for committed batches.
+pub struct ChangeListener {
+    client: Client,
+}
+
+impl std::fmt::Debug for ChangeListener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ChangeListener").finish_non_exhaustive()
+    }
+}
+
+impl ChangeListener {
+    /// Waits up to `timeout` for batches to be announced. `Ok(true)` when at least one was
+    /// (all pending announcements are consumed), `Ok(false)` when none came, `Err` when the
+    /// connection is lost: listen again on a new one.
+    pub fn wait(&mut self, timeout: Duration) -> Result<bool, StoreError> {
+        use postgres::fallible_iterator::FallibleIterator;
+        let lost = |e: postgres::Error| StoreError::Backend(describe(&e));
+        let announced = {
+            let mut notifications = self.client.notifications();
+            let announced = notifications
+                .timeout_iter(timeout)
+                .next()
+                .map_err(lost)?
+                .is_some();
+            if announced {
+                // Batches committed in a burst: one catch-up covers them all.
+                let mut pending = notifications.iter();
+                while pending.next().map_err(lost)?.is_some() {}
+            }
+            announced
+        };
+        if self.client.is_closed() {
+            return Err(StoreError::Backend(
+                "the listening connection closed".into(),
+            ));
+        }
+        Ok(announced)
+    }
+
+    /// Checks that the connection still answers (a lost connection can stay silent).
+    pub fn check(&mut self, timeout: Duration) -> Result<(), StoreError> {
+        self.client
+            .is_valid(timeout)
+            .map_err(|e| StoreError::Backend(describe(&e)))
+    }
+}

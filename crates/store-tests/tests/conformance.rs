@@ -1,0 +1,1526 @@
+//! The store conformance suite: every test function below runs against SQLite (a temporary
+//! directory) and PostgreSQL (a fresh database, dropped afterwards), through `Store`
+//! directly and through `Directory`. See the crate's `src/lib.rs`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Barrier};
+use std::thread;
+use std::time::Duration;
+
+use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::seal::MasterKey;
+use latchkey_core::store::{
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
+    CredentialReportRow, Entity, GroupRow, InlinePolicyRow, LoginProfileRow, PolicyRow,
+    PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
+};
+use latchkey_core::{Directory, ErrorCode};
+use latchkey_store_postgres::PostgresStore;
+use latchkey_store_sqlite::SqliteStore;
+
+// ---------------------------------------------------------------------------------------
+// Backends
+// ---------------------------------------------------------------------------------------
+
+/// Table name → its column names.
+type Schema = BTreeMap<String, BTreeSet<String>>;
+/// Explicitly created index name → whether it is unique.
+type Indexes = BTreeMap<String, bool>;
+
+trait Backend {
+    /// A new handle on the same database, with its own connection(s): what another instance
+    /// would have.
+    fn open(&self) -> Arc<dyn Store>;
+    /// Runs SQL (the same text on every backend) beside the store, as an operator would.
+    fn execute(&self, sql: &str);
+    fn schema(&self) -> (Schema, Indexes);
+}
+
+struct Sqlite {
+    _dir: tempfile::TempDir,
+    path: PathBuf,
+}
+
+impl Sqlite {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("latchkey.db");
+        Sqlite { _dir: dir, path }
+    }
+}
+
+impl Backend for Sqlite {
+    fn open(&self) -> Arc<dyn Store> {
+        Arc::new(SqliteStore::open(&self.path).unwrap())
+    }
+
+    fn execute(&self, sql: &str) {
+        rusqlite::Connection::open(&self.path)
+            .unwrap()
+            .execute_batch(sql)
+            .unwrap();
+    }
+
+    fn schema(&self) -> (Schema, Indexes) {
+        let connection = rusqlite::Connection::open(&self.path).unwrap();
+        let tables: Vec<String> = connection
+            .prepare(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+            )
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut schema = Schema::new();
+        let mut indexes = Indexes::new();
+        for table in tables {
+            let columns = connection
+                .prepare("SELECT name FROM pragma_table_info(?1)")
+                .unwrap()
+                .query_map([&table], |row| row.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            // origin 'c': made by CREATE INDEX (not a primary key or UNIQUE constraint).
+            let named: Vec<(String, bool)> = connection
+                .prepare("SELECT name, \"unique\" FROM pragma_index_list(?1) WHERE origin = 'c'")
+                .unwrap()
+                .query_map([&table], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            indexes.extend(named);
+            schema.insert(table, columns);
+        }
+        (schema, indexes)
+    }
+}
+
+/// Where the suite finds PostgreSQL: a database it may connect to, to create others.
+fn postgres_admin_url() -> String {
+    std::env::var("LATCHKEY_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".to_owned())
+}
+
+/// The URL of database `name` on the server of `url` (URL form).
+fn with_database(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, format!("?{query}")),
+        None => (url, String::new()),
+    };
+    let (scheme, rest) = base.split_once("://").expect("a postgres:// URL");
+    let authority = rest.split('/').next().unwrap_or_default();
+    format!("{scheme}://{authority}/{name}{query}")
+}
+
+fn postgres_admin() -> ::postgres::Client {
+    let url = postgres_admin_url();
+    ::postgres::Client::connect(&url, ::postgres::NoTls).unwrap_or_else(|error| {
+        panic!(
+            "the conformance suite needs PostgreSQL at {url} (set LATCHKEY_TEST_POSTGRES; \
+             scripts/test starts it): {error}"
+        )
+    })
+}
+
+/// A fresh database `latchkey_test_<random>`, dropped when this is.
+struct Postgres {
+    name: String,
+    url: String,
+}
+
+impl Postgres {
+    fn new() -> Self {
+        let name = format!("latchkey_test_{}", uuid::Uuid::new_v4().simple());
+        let mut admin = postgres_admin();
+        let mut attempt = 0;
+        // CREATE DATABASE refuses while another session copies the template at the same
+        // moment; tests run in parallel.
+        while let Err(error) = admin.batch_execute(&format!("CREATE DATABASE {name}")) {
+            attempt += 1;
+            assert!(attempt < 20, "cannot create database {name}: {error}");
+            thread::sleep(Duration::from_millis(100 * attempt));
+        }
+        let url = with_database(&postgres_admin_url(), &name);
+        Postgres { name, url }
+    }
+
+    fn store(&self) -> PostgresStore {
+        PostgresStore::open(&self.url).unwrap()
+    }
+
+    fn client(&self) -> ::postgres::Client {
+        ::postgres::Client::connect(&self.url, ::postgres::NoTls).unwrap()
+    }
+}
+
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        if let Ok(mut admin) = ::postgres::Client::connect(&postgres_admin_url(), ::postgres::NoTls)
+        {
+            let _ = admin.batch_execute(&format!(
+                "DROP DATABASE IF EXISTS {} WITH (FORCE)",
+                self.name
+            ));
+        }
+    }
+}
+
+impl Backend for Postgres {
+    fn open(&self) -> Arc<dyn Store> {
+        Arc::new(self.store())
+    }
+
+    fn execute(&self, sql: &str) {
+        self.client().batch_execute(sql).unwrap();
+    }
+
+    fn schema(&self) -> (Schema, Indexes) {
+        let mut client = self.client();
+        let mut schema = Schema::new();
+        for row in client
+            .query(
+                "SELECT table_name::text, column_name::text FROM information_schema.columns
+                 WHERE table_schema = 'public' AND table_name <> 'schema_migrations'",
+                &[],
+            )
+            .unwrap()
+        {
+            schema
+                .entry(row.get(0))
+                .or_default()
+                .insert(row.get::<_, String>(1));
+        }
+        // Indexes made by CREATE INDEX: those that back no constraint.
+        let indexes = client
+            .query(
+                "SELECT c.relname::text, i.indisunique FROM pg_index i
+                 JOIN pg_class c ON c.oid = i.indexrelid
+                 JOIN pg_namespace n ON n.oid = c.relnamespace
+                 WHERE n.nspname = 'public'
+                   AND NOT EXISTS (SELECT 1 FROM pg_constraint k WHERE k.conindid = i.indexrelid)",
+                &[],
+            )
+            .unwrap()
+            .into_iter()
+            .map(|row| (row.get(0), row.get(1)))
+            .collect();
+        (schema, indexes)
+    }
+}
+
+/// Each listed test function runs once per backend: `sqlite::name` and `postgres::name`.
+macro_rules! conformance {
+    ($($test:ident),* $(,)?) => {
+        mod sqlite {
+            $( #[test] fn $test() { super::$test(&super::Sqlite::new()); } )*
+        }
+        mod postgres {
+            $( #[test] fn $test() { super::$test(&super::Postgres::new()); } )*
+        }
+    };
+}
+
+conformance!(
+    initialize_and_reopen,
+    every_change_round_trips_through_load,
+    user_names_are_unique_ignoring_case,
+    user_names_are_unique_across_instances,
+    access_key_quota_holds_across_instances,
+    delete_user_is_refused_while_keys_exist,
+    delete_user_races_key_creation_across_instances,
+    tags_quota_is_enforced_by_the_store,
+    tags_quota_holds_across_instances,
+    a_failed_batch_commits_nothing,
+    changes_to_missing_rows_are_not_found,
+    change_log_follows_commit_order,
+    changes_since_reloads_when_the_log_was_pruned,
+    catch_up_follows_another_instance,
+    key_usage_is_saved_monotonically,
+);
+
+// ---------------------------------------------------------------------------------------
+// Rows and helpers
+// ---------------------------------------------------------------------------------------
+
+fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(0)
+}
+
+fn tag(key: &str, value: &str) -> Tag {
+    Tag {
+        key: key.into(),
+        value: value.into(),
+    }
+}
+
+fn account_row(id: &str) -> AccountRow {
+    AccountRow {
+        id: id.into(),
+        name: format!("account {id}"),
+        root_email: format!("root@{id}.example"),
+        root_password_hash: "$argon2id$fake".into(),
+        created: now(),
+    }
+}
+
+fn user_row(id: &str, account_id: &str, name: &str) -> UserRow {
+    UserRow {
+        id: id.into(),
+        account_id: account_id.into(),
+        name: name.into(),
+        path: "/".into(),
+        created: now(),
+    }
+}
+
+fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
+    AccessKeyRow {
+        id: id.into(),
+        account_id: account_id.into(),
+        user_id: user_id.map(Into::into),
+        status: KeyStatus::Active,
+        created: now(),
+        sealed_secret: vec![7; 48],
+        last_used: None,
+    }
+}
+
+fn group_row(id: &str, account_id: &str, name: &str) -> GroupRow {
+    GroupRow {
+        id: id.into(),
+        account_id: account_id.into(),
+        name: name.into(),
+        path: "/".into(),
+        created: now(),
+    }
+}
+
+fn policy_row(id: &str, account_id: &str, name: &str) -> PolicyRow {
+    PolicyRow {
+        id: id.into(),
+        arn: format!("arn:aws:iam::{account_id}:policy/{name}"),
+        account_id: account_id.into(),
+        name: name.into(),
+        path: "/".into(),
+        description: None,
+        created: now(),
+    }
+}
+
+fn role_row(id: &str, account_id: &str, name: &str) -> RoleRow {
+    RoleRow {
+        id: id.into(),
+        account_id: account_id.into(),
+        name: name.into(),
+        path: "/".into(),
+        description: None,
+        trust_policy: TRUST.into(),
+        max_session_duration: 3600,
+        created: now(),
+    }
+}
+
+const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
+
+const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}"#;
+
+fn version_row(policy_arn: &str, version_id: &str) -> PolicyVersionRow {
+    PolicyVersionRow {
+        policy_arn: policy_arn.into(),
+        version_id: version_id.into(),
+        document: DOCUMENT.into(),
+        created: now(),
+    }
+}
+
+/// Contents with every list in one order, to compare loads.
+fn normalized(mut contents: Contents) -> Contents {
+    fn sort<T: std::fmt::Debug>(items: &mut [T]) {
+        items.sort_by_cached_key(|item| format!("{item:?}"));
+    }
+    // No `..`: a new field must be added here, or this stops compiling.
+    let Contents {
+        seq: _,
+        accounts,
+        users,
+        user_tags,
+        login_profiles,
+        user_boundaries,
+        groups,
+        roles,
+        role_tags,
+        role_boundaries,
+        group_members,
+        policies,
+        policy_versions,
+        policy_defaults,
+        policy_tags,
+        attachments,
+        inline_policies,
+        access_keys,
+        credential_reports,
+        master_key_check: _,
+    } = &mut contents;
+    sort(accounts);
+    sort(users);
+    sort(user_tags);
+    sort(login_profiles);
+    sort(user_boundaries);
+    sort(groups);
+    sort(roles);
+    sort(role_tags);
+    sort(role_boundaries);
+    sort(group_members);
+    sort(policies);
+    sort(policy_versions);
+    sort(policy_defaults);
+    sort(policy_tags);
+    sort(attachments);
+    sort(inline_policies);
+    sort(access_keys);
+    sort(credential_reports);
+    contents
+}
+
+fn user_ids(contents: &Contents) -> BTreeSet<String> {
+    contents.users.iter().map(|u| u.id.clone()).collect()
+}
+
+fn batches(changes: ChangesSince) -> Vec<(Seq, Vec<Change>)> {
+    match changes {
+        ChangesSince::Batches(batches) => batches,
+        ChangesSince::Reload => panic!("expected batches, got Reload"),
+    }
+}
+
+/// An initialized directory on a new handle of the backend's database.
+fn directory(b: &dyn Backend, master: &MasterKey) -> Arc<Directory> {
+    Arc::new(Directory::open(b.open(), master.clone()).unwrap())
+}
+
+// ---------------------------------------------------------------------------------------
+// The tests
+// ---------------------------------------------------------------------------------------
+
+fn initialize_and_reopen(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let dir = directory(b, &master);
+    assert!(!dir.is_initialized());
+    let init = dir.initialize(Some("owner@example.com")).unwrap();
+    let user = dir
+        .create_user(
+            &init.account_id,
+            "alice",
+            Some("/eng/"),
+            vec![tag("team", "red")],
+            None,
+        )
+        .unwrap();
+    let key = dir.create_access_key(&init.account_id, "alice").unwrap();
+    drop(dir);
+
+    let reopened = directory(b, &master);
+    assert!(reopened.is_initialized());
+    let state = reopened.snapshot();
+    let alice = state.user_by_name(&init.account_id, "ALICE").unwrap();
+    assert_eq!(alice.id, user.id);
+    assert_eq!(alice.path, "/eng/");
+    assert_eq!(alice.tags, vec![tag("team", "red")]);
+    let stored = state.access_keys.get(&key.key.id).unwrap();
+    assert_eq!(stored.secret.as_str(), key.key.secret.as_str());
+    let admin_key = state.access_keys.get(&init.access_key_id).unwrap();
+    assert_eq!(admin_key.secret.as_str(), init.secret_access_key.as_str());
+    assert!(reopened.initialize(None).is_err(), "initialized twice");
+
+    let error = Directory::open(b.open(), MasterKey::generate()).unwrap_err();
+    assert!(error.to_string().contains("master key"), "{error}");
+}
+
+/// The name of every `Change` variant. No wildcard arm: a new variant stops this compiling
+/// until it is added here and to the script below.
+fn variant(change: &Change) -> &'static str {
+    match change {
+        Change::CreateAccount(_) => "CreateAccount",
+        Change::CreateUser(_) => "CreateUser",
+        Change::RenameUser { .. } => "RenameUser",
+        Change::DeleteUser { .. } => "DeleteUser",
+        Change::SetUserTags { .. } => "SetUserTags",
+        Change::RemoveUserTags { .. } => "RemoveUserTags",
+        Change::CreateLoginProfile(_) => "CreateLoginProfile",
+        Change::SetUserBoundary { .. } => "SetUserBoundary",
+        Change::CreateRole(_) => "CreateRole",
+        Change::UpdateRole { .. } => "UpdateRole",
+        Change::UpdateAssumeRolePolicy { .. } => "UpdateAssumeRolePolicy",
+        Change::DeleteRole { .. } => "DeleteRole",
+        Change::SetRoleTags { .. } => "SetRoleTags",
+        Change::RemoveRoleTags { .. } => "RemoveRoleTags",
+        Change::SetRoleBoundary { .. } => "SetRoleBoundary",
+        Change::CreateGroup(_) => "CreateGroup",
+        Change::RenameGroup { .. } => "RenameGroup",
+        Change::DeleteGroup { .. } => "DeleteGroup",
+        Change::AddUserToGroup { .. } => "AddUserToGroup",
+        Change::RemoveUserFromGroup { .. } => "RemoveUserFromGroup",
+        Change::CreatePolicy(_) => "CreatePolicy",
+        Change::DeletePolicy { .. } => "DeletePolicy",
+        Change::CreatePolicyVersion(_) => "CreatePolicyVersion",
+        Change::DeletePolicyVersion { .. } => "DeletePolicyVersion",
+        Change::SetDefaultPolicyVersion { .. } => "SetDefaultPolicyVersion",
+        Change::SetPolicyTags { .. } => "SetPolicyTags",
+        Change::RemovePolicyTags { .. } => "RemovePolicyTags",
+        Change::AttachPolicy { .. } => "AttachPolicy",
+        Change::DetachPolicy { .. } => "DetachPolicy",
+        Change::PutInlinePolicy(_) => "PutInlinePolicy",
+        Change::DeleteInlinePolicy { .. } => "DeleteInlinePolicy",
+        Change::CreateAccessKey(_) => "CreateAccessKey",
+        Change::SetAccessKeyStatus { .. } => "SetAccessKeyStatus",
+        Change::DeleteAccessKey { .. } => "DeleteAccessKey",
+        Change::PutCredentialReport(_) => "PutCredentialReport",
+        Change::SetMasterKeyCheck(_) => "SetMasterKeyCheck",
+    }
+}
+
+const VARIANTS: usize = 36;
+
+/// Two batches that between them use every `Change` variant, and the contents expected
+/// after each.
+fn script() -> Vec<(Vec<Change>, Contents)> {
+    let account = account_row("111122223333");
+    let acct = account.id.as_str();
+    let u1 = UserRow {
+        path: "/eng/".into(),
+        ..user_row("AIDAUSERONE", acct, "Alice")
+    };
+    let u2 = user_row("AIDAUSERTWO", acct, "bob");
+    let g1 = group_row("AGPAGROUPONE", acct, "Admins");
+    let r1 = RoleRow {
+        description: Some("deploys".into()),
+        max_session_duration: 7200,
+        ..role_row("AROAROLEONE", acct, "Deployer")
+    };
+    let r2 = role_row("AROAROLETWO", acct, "spare-role");
+    let inline_role = InlinePolicyRow {
+        entity: Entity::Role(r1.id.clone()),
+        name: "inline-role".into(),
+        document: DOCUMENT.into(),
+    };
+    let g2 = group_row("AGPAGROUPTWO", acct, "readers");
+    let p1 = PolicyRow {
+        description: Some("lets people read".into()),
+        ..policy_row("ANPAPOLICYONE", acct, "Reader")
+    };
+    let p2 = policy_row("ANPAPOLICYTWO", acct, "Spare");
+    let v1 = version_row(&p1.arn, "v1");
+    let v2 = PolicyVersionRow {
+        document: DOCUMENT.replace("Get*", "List*"),
+        ..version_row(&p1.arn, "v2")
+    };
+    let v1_spare = version_row(&p2.arn, "v1");
+    let profile = LoginProfileRow {
+        user_id: u1.id.clone(),
+        password_hash: "$argon2id$profile".into(),
+        created: now(),
+        password_reset_required: true,
+    };
+    let inline_user = InlinePolicyRow {
+        entity: Entity::User(u1.id.clone()),
+        name: "inline-user".into(),
+        document: DOCUMENT.into(),
+    };
+    let inline_group = InlinePolicyRow {
+        entity: Entity::Group(g1.id.clone()),
+        name: "inline-group".into(),
+        document: DOCUMENT.into(),
+    };
+    let k1 = AccessKeyRow {
+        last_used: Some(LastUsed {
+            at: now(),
+            service: "iam".into(),
+            region: "us-east-1".into(),
+        }),
+        ..key_row("AKIAKEYONE", acct, Some(&u1.id))
+    };
+    let k_root = key_row("AKIAKEYROOT", acct, None);
+    let report = CredentialReportRow {
+        account_id: acct.into(),
+        generated: now(),
+        csv: b"user,arn\n".to_vec(),
+    };
+    let check = vec![1, 2, 3, 4];
+
+    let first = vec![
+        Change::SetMasterKeyCheck(check.clone()),
+        Change::CreateAccount(account.clone()),
+        Change::CreateUser(u1.clone()),
+        Change::CreateUser(u2.clone()),
+        Change::SetUserTags {
+            user_id: u1.id.clone(),
+            tags: vec![tag("a", "1"), tag("b", "2")],
+        },
+        Change::CreateLoginProfile(profile.clone()),
+        Change::CreateGroup(g1.clone()),
+        Change::CreateGroup(g2.clone()),
+        Change::CreateRole(r1.clone()),
+        Change::CreateRole(r2.clone()),
+        Change::SetRoleTags {
+            role_id: r1.id.clone(),
+            tags: vec![tag("env", "prod"), tag("team", "ops")],
+        },
+        Change::AddUserToGroup {
+            group_id: g1.id.clone(),
+            user_id: u1.id.clone(),
+        },
+        Change::CreatePolicy(p1.clone()),
+        Change::CreatePolicy(p2.clone()),
+        Change::CreatePolicyVersion(v1.clone()),
+        Change::CreatePolicyVersion(v2.clone()),
+        Change::CreatePolicyVersion(v1_spare.clone()),
+        Change::SetDefaultPolicyVersion {
+            policy_arn: p1.arn.clone(),
+            version_id: "v2".into(),
+        },
+        Change::SetDefaultPolicyVersion {
+            policy_arn: p2.arn.clone(),
+            version_id: "v1".into(),
+        },
+        Change::SetPolicyTags {
+            policy_arn: p1.arn.clone(),
+            tags: vec![tag("x", "1"), tag("y", "2")],
+        },
+        Change::SetUserBoundary {
+            user_id: u1.id.clone(),
+            policy_arn: Some(p1.arn.clone()),
+        },
+        Change::AttachPolicy {
+            entity: Entity::User(u1.id.clone()),
+            policy_arn: p1.arn.clone(),
+        },
+        Change::AttachPolicy {
+            entity: Entity::Group(g1.id.clone()),
+            policy_arn: p1.arn.clone(),
+        },
+        Change::AttachPolicy {
+            entity: Entity::Role(r1.id.clone()),
+            policy_arn: "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+        },
+        Change::SetRoleBoundary {
+            role_id: r1.id.clone(),
+            policy_arn: Some(p1.arn.clone()),
+        },
+        Change::PutInlinePolicy(inline_user.clone()),
+        Change::PutInlinePolicy(inline_group.clone()),
+        Change::PutInlinePolicy(inline_role.clone()),
+        Change::CreateAccessKey(k1.clone()),
+        Change::CreateAccessKey(k_root.clone()),
+        Change::PutCredentialReport(report.clone()),
+    ];
+    let after_first = Contents {
+        seq: 1,
+        accounts: vec![account.clone()],
+        users: vec![u1.clone(), u2.clone()],
+        user_tags: vec![
+            (u1.id.clone(), tag("a", "1")),
+            (u1.id.clone(), tag("b", "2")),
+        ],
+        login_profiles: vec![profile.clone()],
+        user_boundaries: vec![(u1.id.clone(), p1.arn.clone())],
+        groups: vec![g1.clone(), g2.clone()],
+        roles: vec![r1.clone(), r2.clone()],
+        role_tags: vec![
+            (r1.id.clone(), tag("env", "prod")),
+            (r1.id.clone(), tag("team", "ops")),
+        ],
+        role_boundaries: vec![(r1.id.clone(), p1.arn.clone())],
+        group_members: vec![(g1.id.clone(), u1.id.clone())],
+        policies: vec![p1.clone(), p2.clone()],
+        policy_versions: vec![v1.clone(), v2.clone(), v1_spare.clone()],
+        policy_defaults: vec![(p1.arn.clone(), "v2".into()), (p2.arn.clone(), "v1".into())],
+        policy_tags: vec![
+            (p1.arn.clone(), tag("x", "1")),
+            (p1.arn.clone(), tag("y", "2")),
+        ],
+        attachments: vec![
+            (Entity::User(u1.id.clone()), p1.arn.clone()),
+            (Entity::Group(g1.id.clone()), p1.arn.clone()),
+            (
+                Entity::Role(r1.id.clone()),
+                "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+            ),
+        ],
+        inline_policies: vec![
+            inline_user.clone(),
+            inline_group.clone(),
+            inline_role.clone(),
+        ],
+        access_keys: vec![k1.clone(), k_root.clone()],
+        credential_reports: vec![report.clone()],
+        master_key_check: Some(check.clone()),
+    };
+
+    let report2 = CredentialReportRow {
+        csv: b"user,arn\nbob,x\n".to_vec(),
+        ..report.clone()
+    };
+    let second = vec![
+        Change::RenameUser {
+            user_id: u2.id.clone(),
+            name: "Robert".into(),
+            path: "/ops/".into(),
+        },
+        Change::RemoveUserTags {
+            user_id: u1.id.clone(),
+            keys: vec!["a".into(), "absent".into()],
+        },
+        Change::SetUserTags {
+            user_id: u1.id.clone(),
+            tags: vec![tag("b", "3")],
+        },
+        Change::SetUserBoundary {
+            user_id: u1.id.clone(),
+            policy_arn: None,
+        },
+        Change::UpdateRole {
+            role_id: r1.id.clone(),
+            description: None,
+            max_session_duration: 43200,
+        },
+        Change::UpdateAssumeRolePolicy {
+            role_id: r1.id.clone(),
+            document: TRUST.replace("111122223333", "444455556666"),
+        },
+        Change::RemoveRoleTags {
+            role_id: r1.id.clone(),
+            keys: vec!["env".into()],
+        },
+        Change::SetRoleBoundary {
+            role_id: r1.id.clone(),
+            policy_arn: None,
+        },
+        Change::DeleteRole {
+            role_id: r2.id.clone(),
+        },
+        Change::RenameGroup {
+            group_id: g2.id.clone(),
+            name: "Viewers".into(),
+            path: "/v/".into(),
+        },
+        Change::RemoveUserFromGroup {
+            group_id: g1.id.clone(),
+            user_id: u1.id.clone(),
+        },
+        Change::SetDefaultPolicyVersion {
+            policy_arn: p1.arn.clone(),
+            version_id: "v1".into(),
+        },
+        Change::DeletePolicyVersion {
+            policy_arn: p1.arn.clone(),
+            version_id: "v2".into(),
+        },
+        Change::RemovePolicyTags {
+            policy_arn: p1.arn.clone(),
+            keys: vec!["x".into()],
+        },
+        Change::DetachPolicy {
+            entity: Entity::Group(g1.id.clone()),
+            policy_arn: p1.arn.clone(),
+        },
+        Change::DeleteInlinePolicy {
+            entity: Entity::Group(g1.id.clone()),
+            name: "inline-group".into(),
+        },
+        Change::SetAccessKeyStatus {
+            access_key_id: k1.id.clone(),
+            status: KeyStatus::Inactive,
+        },
+        Change::DeleteAccessKey {
+            access_key_id: k_root.id.clone(),
+        },
+        Change::PutCredentialReport(report2.clone()),
+        Change::DeleteGroup {
+            group_id: g2.id.clone(),
+        },
+        Change::DeletePolicy {
+            policy_arn: p2.arn.clone(),
+        },
+        Change::DeleteUser {
+            user_id: u2.id.clone(),
+        },
+    ];
+    let after_second = Contents {
+        seq: 2,
+        users: vec![u1.clone()],
+        user_tags: vec![(u1.id.clone(), tag("b", "3"))],
+        user_boundaries: vec![],
+        groups: vec![g1.clone()],
+        roles: vec![RoleRow {
+            description: None,
+            max_session_duration: 43200,
+            trust_policy: TRUST.replace("111122223333", "444455556666"),
+            ..r1.clone()
+        }],
+        role_tags: vec![(r1.id.clone(), tag("team", "ops"))],
+        role_boundaries: vec![],
+        group_members: vec![],
+        policies: vec![p1.clone()],
+        policy_versions: vec![v1.clone()],
+        policy_defaults: vec![(p1.arn.clone(), "v1".into())],
+        policy_tags: vec![(p1.arn.clone(), tag("y", "2"))],
+        attachments: vec![
+            (Entity::User(u1.id.clone()), p1.arn.clone()),
+            (
+                Entity::Role(r1.id.clone()),
+                "arn:aws:iam::aws:policy/ReadOnlyAccess".into(),
+            ),
+        ],
+        inline_policies: vec![inline_user.clone(), inline_role.clone()],
+        access_keys: vec![AccessKeyRow {
+            status: KeyStatus::Inactive,
+            ..k1.clone()
+        }],
+        credential_reports: vec![report2],
+        ..after_first.clone()
+    };
+    vec![(first, after_first), (second, after_second)]
+}
+
+fn every_change_round_trips_through_load(b: &dyn Backend) {
+    let script = script();
+    let used: BTreeSet<&str> = script
+        .iter()
+        .flat_map(|(changes, _)| changes.iter().map(variant))
+        .collect();
+    assert_eq!(used.len(), VARIANTS, "the script must use every variant");
+
+    let store = b.open();
+    assert_eq!(store.load().unwrap(), Contents::default());
+    for (changes, expected) in script {
+        let seq = store.apply(&changes).unwrap();
+        assert_eq!(seq, expected.seq);
+        let loaded = store.load().unwrap();
+        assert_eq!(normalized(loaded), normalized(expected.clone()));
+        // Another handle (instance) loads the same, and the log holds the batch as applied.
+        assert_eq!(normalized(b.open().load().unwrap()), normalized(expected));
+        let logged = batches(store.changes_since(seq - 1).unwrap());
+        assert_eq!(logged, vec![(seq, changes)]);
+    }
+}
+
+fn user_names_are_unique_ignoring_case(b: &dyn Backend) {
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateAccount(account_row("222222222222")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "Alice")),
+            Change::CreateUser(user_row("AIDA2", "111111111111", "Bob")),
+        ])
+        .unwrap();
+    let refused = store.apply(&[Change::CreateUser(user_row(
+        "AIDA3",
+        "111111111111",
+        "ALICE",
+    ))]);
+    assert_eq!(refused, Err(StoreError::AlreadyExists));
+    let renamed = store.apply(&[Change::RenameUser {
+        user_id: "AIDA2".into(),
+        name: "aLiCe".into(),
+        path: "/".into(),
+    }]);
+    assert_eq!(renamed, Err(StoreError::AlreadyExists));
+    // Another account may use the name; an id is unique everywhere.
+    store
+        .apply(&[Change::CreateUser(user_row(
+            "AIDA4",
+            "222222222222",
+            "alice",
+        ))])
+        .unwrap();
+    let same_id = store.apply(&[Change::CreateUser(user_row(
+        "AIDA1",
+        "222222222222",
+        "carl",
+    ))]);
+    assert_eq!(same_id, Err(StoreError::AlreadyExists));
+    // Groups likewise.
+    store
+        .apply(&[Change::CreateGroup(group_row(
+            "AGPA1",
+            "111111111111",
+            "Admins",
+        ))])
+        .unwrap();
+    let group = store.apply(&[Change::CreateGroup(group_row(
+        "AGPA2",
+        "111111111111",
+        "ADMINS",
+    ))]);
+    assert_eq!(group, Err(StoreError::AlreadyExists));
+}
+
+/// Two directories: the second's snapshot does not know the first's user yet, so only the
+/// store can refuse the second.
+fn user_names_are_unique_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    a.create_user(&init.account_id, "carol", None, vec![], None)
+        .unwrap();
+    let error = other
+        .create_user(&init.account_id, "CAROL", None, vec![], None)
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::EntityAlreadyExists);
+    let carols = b
+        .open()
+        .load()
+        .unwrap()
+        .users
+        .iter()
+        .filter(|u| u.name.eq_ignore_ascii_case("carol"))
+        .count();
+    assert_eq!(carols, 1);
+}
+
+/// Runs `work` on `threads` threads at once, alternating between the directories.
+fn race<T: Send + 'static>(
+    directories: &[Arc<Directory>],
+    threads: usize,
+    work: impl Fn(&Directory) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(threads));
+    let work = Arc::new(work);
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let directory = directories[i % directories.len()].clone();
+            let barrier = barrier.clone();
+            let work = work.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                work(&directory)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn access_key_quota_holds_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    let account_id = init.account_id.clone();
+    for round in 0..3 {
+        let name = format!("dave{round}");
+        a.create_user(&account_id, &name, None, vec![], None)
+            .unwrap();
+        // Both know the user; neither knows the other's keys until the store says so.
+        other.catch_up().unwrap();
+        let account = account_id.clone();
+        let user = name.clone();
+        let results = race(&[a.clone(), other.clone()], 4, move |dir| {
+            dir.create_access_key(&account, &user)
+                .map(|created| created.key.id.clone())
+                .map_err(|e| e.code)
+        });
+        let created: BTreeSet<String> = results.iter().filter_map(|r| r.clone().ok()).collect();
+        assert_eq!(created.len(), ACCESS_KEYS_PER_USER, "{results:?}");
+        for result in &results {
+            if let Err(code) = result {
+                assert_eq!(*code, ErrorCode::LimitExceeded, "{results:?}");
+            }
+        }
+        let contents = b.open().load().unwrap();
+        let user_id = contents
+            .users
+            .iter()
+            .find(|u| u.name == name)
+            .unwrap()
+            .id
+            .clone();
+        let stored: BTreeSet<String> = contents
+            .access_keys
+            .iter()
+            .filter(|k| k.user_id.as_deref() == Some(user_id.as_str()))
+            .map(|k| k.id.clone())
+            .collect();
+        assert_eq!(stored, created);
+    }
+    // The store refuses a third key even when the caller did not check.
+    let contents = b.open().load().unwrap();
+    let user_id = contents
+        .users
+        .iter()
+        .find(|u| u.name == "dave0")
+        .unwrap()
+        .id
+        .clone();
+    let third = b.open().apply(&[Change::CreateAccessKey(key_row(
+        "AKIATHIRD",
+        &account_id,
+        Some(&user_id),
+    ))]);
+    assert_eq!(
+        third,
+        Err(StoreError::LimitExceeded {
+            quota: "AccessKeysPerUser",
+            limit: ACCESS_KEYS_PER_USER
+        })
+    );
+}
+
+fn delete_user_is_refused_while_keys_exist(b: &dyn Backend) {
+    // The store alone.
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "erin")),
+            Change::CreateAccessKey(key_row("AKIA1", "111111111111", Some("AIDA1"))),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.apply(&[Change::DeleteUser {
+            user_id: "AIDA1".into()
+        }]),
+        Err(StoreError::DeleteConflict)
+    );
+}
+
+/// Two directories: one creates a key the other's snapshot has not seen; then both at once,
+/// where exactly one of "create a key" and "delete the user" may win.
+fn delete_user_races_key_creation_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    let account_id = init.account_id.clone();
+    a.create_user(&account_id, "frank", None, vec![], None)
+        .unwrap();
+    other.catch_up().unwrap();
+    a.create_access_key(&account_id, "frank").unwrap();
+    let error = other.delete_user(&account_id, "frank").unwrap_err();
+    assert_eq!(error.code, ErrorCode::DeleteConflict);
+
+    for round in 0..4 {
+        let name = format!("gus{round}");
+        a.create_user(&account_id, &name, None, vec![], None)
+            .unwrap();
+        other.catch_up().unwrap();
+        let (create, delete) = {
+            let barrier = Arc::new(Barrier::new(2));
+            let (a2, b2) = (a.clone(), other.clone());
+            let (acc1, acc2) = (account_id.clone(), account_id.clone());
+            let (n1, n2) = (name.clone(), name.clone());
+            let (bar1, bar2) = (barrier.clone(), barrier);
+            let create = thread::spawn(move || {
+                bar1.wait();
+                a2.create_access_key(&acc1, &n1)
+                    .map(|_| ())
+                    .map_err(|e| e.code)
+            });
+            let delete = thread::spawn(move || {
+                bar2.wait();
+                b2.delete_user(&acc2, &n2).map_err(|e| e.code)
+            });
+            (create.join().unwrap(), delete.join().unwrap())
+        };
+        match (&create, &delete) {
+            (Ok(()), Err(ErrorCode::DeleteConflict)) | (Err(ErrorCode::NoSuchEntity), Ok(())) => {}
+            // The SQLite store reports the foreign key violation of a key for a user deleted
+            // in between as AlreadyExists (every constraint violation is, there).
+            (Err(ErrorCode::EntityAlreadyExists), Ok(())) => {}
+            _ => panic!("round {round}: create {create:?}, delete {delete:?}"),
+        }
+        // Never a key without its user.
+        let contents = b.open().load().unwrap();
+        let users = user_ids(&contents);
+        assert!(
+            contents
+                .access_keys
+                .iter()
+                .all(|k| k.user_id.as_ref().is_none_or(|u| users.contains(u)))
+        );
+    }
+}
+
+fn tags_quota_is_enforced_by_the_store(b: &dyn Backend) {
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "hal")),
+        ])
+        .unwrap();
+    let fifty: Vec<Tag> = (0..TAGS_PER_USER)
+        .map(|i| tag(&format!("k{i}"), "v"))
+        .collect();
+    store
+        .apply(&[Change::SetUserTags {
+            user_id: "AIDA1".into(),
+            tags: fifty,
+        }])
+        .unwrap();
+    let refused = store.apply(&[Change::SetUserTags {
+        user_id: "AIDA1".into(),
+        tags: vec![tag("k0", "changed"), tag("one-too-many", "v")],
+    }]);
+    assert_eq!(
+        refused,
+        Err(StoreError::LimitExceeded {
+            quota: "TagsPerUser",
+            limit: TAGS_PER_USER
+        })
+    );
+    let tags = store.load().unwrap().user_tags;
+    assert_eq!(tags.len(), TAGS_PER_USER);
+    assert!(
+        tags.iter().all(|(_, t)| t.value == "v"),
+        "nothing of the refused batch"
+    );
+    // Overwriting an existing tag at the limit is fine.
+    store
+        .apply(&[Change::SetUserTags {
+            user_id: "AIDA1".into(),
+            tags: vec![tag("k0", "changed")],
+        }])
+        .unwrap();
+}
+
+/// Two directories tagging the same user at once: 30 + 30 > 50, only one may win.
+fn tags_quota_holds_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    let account_id = init.account_id.clone();
+    for round in 0..3 {
+        let name = format!("ivy{round}");
+        a.create_user(&account_id, &name, None, vec![], None)
+            .unwrap();
+        other.catch_up().unwrap();
+        let account = account_id.clone();
+        let results = race(&[a.clone(), other.clone()], 2, move |dir| {
+            let prefix = format!("{:p}", dir);
+            let tags = (0..30)
+                .map(|i| tag(&format!("{prefix}-{i}"), "v"))
+                .collect();
+            dir.tag_user(&account, &name, tags).map_err(|e| e.code)
+        });
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "round {round}: {results:?}");
+        assert!(
+            results.contains(&Err(ErrorCode::LimitExceeded)),
+            "{results:?}"
+        );
+    }
+}
+
+fn a_failed_batch_commits_nothing(b: &dyn Backend) {
+    let store = b.open();
+    let seq = store
+        .apply(&[Change::CreateAccount(account_row("111111111111"))])
+        .unwrap();
+    let refused = store.apply(&[
+        Change::CreateUser(user_row("AIDA1", "111111111111", "jack")),
+        Change::CreateUser(user_row("AIDA2", "111111111111", "JACK")),
+    ]);
+    assert_eq!(refused, Err(StoreError::AlreadyExists));
+    let contents = store.load().unwrap();
+    assert!(contents.users.is_empty());
+    assert_eq!(contents.seq, seq);
+    assert_eq!(batches(store.changes_since(seq).unwrap()), vec![]);
+    // The next batch follows directly: a refused one takes no number.
+    let next = store
+        .apply(&[Change::CreateUser(user_row(
+            "AIDA1",
+            "111111111111",
+            "jack",
+        ))])
+        .unwrap();
+    assert_eq!(next, seq + 1);
+}
+
+fn changes_to_missing_rows_are_not_found(b: &dyn Backend) {
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "kim")),
+        ])
+        .unwrap();
+    let missing = [
+        Change::SetAccessKeyStatus {
+            access_key_id: "AKIANONE".into(),
+            status: KeyStatus::Inactive,
+        },
+        Change::DeleteAccessKey {
+            access_key_id: "AKIANONE".into(),
+        },
+        Change::RenameUser {
+            user_id: "AIDANONE".into(),
+            name: "x".into(),
+            path: "/".into(),
+        },
+        Change::DeleteUser {
+            user_id: "AIDANONE".into(),
+        },
+    ];
+    for change in missing {
+        assert_eq!(
+            store.apply(std::slice::from_ref(&change)),
+            Err(StoreError::NotFound),
+            "{change:?}"
+        );
+    }
+    // A key for a user that does not exist is refused one way or another.
+    assert!(
+        store
+            .apply(&[Change::CreateAccessKey(key_row(
+                "AKIA1",
+                "111111111111",
+                Some("AIDANONE")
+            ))])
+            .is_err()
+    );
+    assert_eq!(store.load().unwrap().seq, 1);
+}
+
+fn change_log_follows_commit_order(b: &dyn Backend) {
+    const WRITERS: usize = 4;
+    const BATCHES: usize = 25;
+    let store = b.open();
+    let start = store
+        .apply(&[Change::CreateAccount(account_row("111111111111"))])
+        .unwrap();
+    let done = Arc::new(AtomicBool::new(false));
+    // A follower reads the log while the writers commit: it must never skip a batch.
+    let reader = {
+        let store = b.open();
+        let done = done.clone();
+        thread::spawn(move || {
+            let mut seen: Vec<(Seq, Vec<Change>)> = Vec::new();
+            let mut last = start;
+            loop {
+                let finished = done.load(Ordering::SeqCst);
+                for (seq, changes) in batches(store.changes_since(last).unwrap()) {
+                    assert!(seq > last, "batch {seq} after {last}");
+                    last = seq;
+                    seen.push((seq, changes));
+                }
+                if finished {
+                    return seen;
+                }
+                thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    let writers: Vec<_> = (0..WRITERS)
+        .map(|w| {
+            let store = b.open();
+            thread::spawn(move || {
+                (0..BATCHES)
+                    .map(|i| {
+                        let id = format!("AIDA{w}X{i}");
+                        store
+                            .apply(&[Change::CreateUser(user_row(&id, "111111111111", &id))])
+                            .unwrap()
+                    })
+                    .collect::<Vec<Seq>>()
+            })
+        })
+        .collect();
+    let mut committed: Vec<Seq> = writers
+        .into_iter()
+        .flat_map(|w| w.join().unwrap())
+        .collect();
+    done.store(true, Ordering::SeqCst);
+    let seen = reader.join().unwrap();
+    committed.sort_unstable();
+    let expected: Vec<Seq> = (start + 1..=start + (WRITERS * BATCHES) as Seq).collect();
+    assert_eq!(committed, expected, "one number per batch, without gaps");
+    let seen_seqs: Vec<Seq> = seen.iter().map(|(seq, _)| *seq).collect();
+    assert_eq!(
+        seen_seqs, expected,
+        "the follower saw every batch, in order"
+    );
+    assert_eq!(seen, batches(store.changes_since(start).unwrap()));
+    let contents = store.load().unwrap();
+    assert_eq!(contents.seq, start + (WRITERS * BATCHES) as Seq);
+    assert_eq!(contents.users.len(), WRITERS * BATCHES);
+    assert_eq!(batches(store.changes_since(contents.seq).unwrap()), vec![]);
+}
+
+fn changes_since_reloads_when_the_log_was_pruned(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let follower = directory(b, &master);
+    let store = b.open();
+    let first = store
+        .apply(&[Change::CreateAccount(account_row("111111111111"))])
+        .unwrap();
+    let second = store
+        .apply(&[Change::CreateUser(user_row("AIDA1", "111111111111", "lea"))])
+        .unwrap();
+    let third = store
+        .apply(&[Change::CreateUser(user_row("AIDA2", "111111111111", "max"))])
+        .unwrap();
+    assert_eq!(
+        batches(store.changes_since(first).unwrap())
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect::<Vec<_>>(),
+        vec![second, third]
+    );
+    // An operator (or the store's retention) removes the oldest batches.
+    b.execute(&format!("DELETE FROM change_log WHERE seq <= {second}"));
+    assert_eq!(store.changes_since(0).unwrap(), ChangesSince::Reload);
+    assert_eq!(store.changes_since(first).unwrap(), ChangesSince::Reload);
+    assert_eq!(
+        batches(store.changes_since(second).unwrap())
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect::<Vec<_>>(),
+        vec![third]
+    );
+    // A directory that fell that far behind reloads everything.
+    follower.catch_up().unwrap();
+    let state = follower.snapshot();
+    assert_eq!(state.seq, third);
+    assert!(state.user_by_name("111111111111", "lea").is_some());
+    assert!(state.user_by_name("111111111111", "max").is_some());
+}
+
+fn catch_up_follows_another_instance(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let account_id = init.account_id.as_str();
+    let other = directory(b, &master);
+    assert!(other.is_initialized());
+
+    a.create_user(account_id, "nina", None, vec![tag("t", "1")], None)
+        .unwrap();
+    let key = a.create_access_key(account_id, "nina").unwrap();
+    assert!(other.snapshot().user_by_name(account_id, "nina").is_none());
+    other.catch_up().unwrap();
+    let state = other.snapshot();
+    assert_eq!(state.seq, a.snapshot().seq);
+    assert_eq!(
+        state.user_by_name(account_id, "nina").unwrap().tags,
+        vec![tag("t", "1")]
+    );
+    let seen = state.access_keys.get(&key.key.id).unwrap();
+    assert_eq!(seen.status, KeyStatus::Active);
+    assert_eq!(seen.secret.as_str(), key.key.secret.as_str());
+
+    a.update_access_key(account_id, "nina", &key.key.id, KeyStatus::Inactive)
+        .unwrap();
+    other.catch_up().unwrap();
+    assert_eq!(
+        other
+            .snapshot()
+            .access_keys
+            .get(&key.key.id)
+            .unwrap()
+            .status,
+        KeyStatus::Inactive
+    );
+    a.delete_access_key(account_id, "nina", &key.key.id)
+        .unwrap();
+    other.catch_up().unwrap();
+    assert!(other.snapshot().access_keys.get(&key.key.id).is_none());
+    a.delete_user(account_id, "nina").unwrap();
+    other.catch_up().unwrap();
+    assert!(other.snapshot().user_by_name(account_id, "nina").is_none());
+
+    // A write through a stale instance brings it up to date with what it had missed.
+    a.create_user(account_id, "oscar", None, vec![], None)
+        .unwrap();
+    other
+        .create_user(account_id, "paula", None, vec![], None)
+        .unwrap();
+    let state = other.snapshot();
+    assert!(state.user_by_name(account_id, "oscar").is_some());
+    assert!(state.user_by_name(account_id, "paula").is_some());
+    a.catch_up().unwrap();
+    assert_eq!(a.snapshot().seq, other.snapshot().seq);
+    // Nothing new: catching up changes nothing.
+    let before = other.snapshot().seq;
+    other.catch_up().unwrap();
+    assert_eq!(other.snapshot().seq, before);
+}
+
+fn key_usage_is_saved_monotonically(b: &dyn Backend) {
+    let one = b.open();
+    let two = b.open();
+    let seq = one
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "quinn")),
+            Change::CreateAccessKey(key_row("AKIA1", "111111111111", Some("AIDA1"))),
+        ])
+        .unwrap();
+    let at = now();
+    let used = |seconds: i64, service: &str, region: &str| LastUsed {
+        at: at + chrono::Duration::seconds(seconds),
+        service: service.into(),
+        region: region.into(),
+    };
+    let last_used = || one.load().unwrap().access_keys[0].last_used.clone();
+    one.save_key_usage(&[("AKIA1".into(), used(10, "iam", "us-east-1"))])
+        .unwrap();
+    assert_eq!(last_used(), Some(used(10, "iam", "us-east-1")));
+    // An older use saved later (by another instance) does not go back in time.
+    two.save_key_usage(&[("AKIA1".into(), used(5, "sts", "eu-west-1"))])
+        .unwrap();
+    assert_eq!(last_used(), Some(used(10, "iam", "us-east-1")));
+    two.save_key_usage(&[
+        ("AKIA1".into(), used(20, "sts", "eu-west-1")),
+        ("AKIAGONE".into(), used(20, "sts", "eu-west-1")),
+    ])
+    .unwrap();
+    assert_eq!(last_used(), Some(used(20, "sts", "eu-west-1")));
+    // Key use is not a logged change.
+    assert_eq!(one.load().unwrap().seq, seq);
+    assert_eq!(batches(one.changes_since(seq).unwrap()), vec![]);
+}
+
+// ---------------------------------------------------------------------------------------
+// Across backends
+// ---------------------------------------------------------------------------------------
+
+/// After all migrations both backends have the same tables, with the same columns, and the
+/// same explicitly created indexes (unique or not).
+#[test]
+fn sqlite_and_postgres_schemas_match() {
+    let sqlite = Sqlite::new();
+    let postgres = Postgres::new();
+    sqlite.open();
+    postgres.open();
+    let (sqlite_tables, sqlite_indexes) = sqlite.schema();
+    let (postgres_tables, postgres_indexes) = postgres.schema();
+    assert!(
+        sqlite_tables.contains_key("change_log"),
+        "{sqlite_tables:?}"
+    );
+    assert_eq!(sqlite_tables, postgres_tables);
+    assert_eq!(sqlite_indexes, postgres_indexes);
+    assert_eq!(
+        postgres.store().schema_version().unwrap(),
+        PostgresStore::latest_schema_version()
+    );
+}
+
+/// The same batches load as the same contents from either backend.
+#[test]
+fn sqlite_and_postgres_load_the_same() {
+    let sqlite = Sqlite::new().open();
+    let postgres = Postgres::new();
+    let postgres_store = postgres.open();
+    for (changes, _) in script() {
+        assert_eq!(
+            sqlite.apply(&changes).unwrap(),
+            postgres_store.apply(&changes).unwrap()
+        );
+        assert_eq!(
+            normalized(sqlite.load().unwrap()),
+            normalized(postgres_store.load().unwrap())
+        );
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// PostgreSQL only: connections, migrations, notifications
+// ---------------------------------------------------------------------------------------
+
+/// Ends every session on the database but the caller's, as a server restart would.
+fn terminate_sessions(db: &Postgres) {
+    let mut admin = postgres_admin();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity
+             WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db.name],
+        )
+        .unwrap();
+}
+
+#[test]
+fn postgres_store_reconnects_after_its_sessions_end() {
+    let db = Postgres::new();
+    let store = db.store();
+    store
+        .apply(&[Change::CreateAccount(account_row("111111111111"))])
+        .unwrap();
+    store.load().unwrap();
+    terminate_sessions(&db);
+    // The idle connections are dead; the store notices before sending anything and
+    // connects anew, so the write goes through.
+    store
+        .apply(&[Change::CreateUser(user_row(
+            "AIDA1",
+            "111111111111",
+            "rita",
+        ))])
+        .unwrap();
+    assert_eq!(store.load().unwrap().users.len(), 1);
+    terminate_sessions(&db);
+    assert_eq!(store.load().unwrap().users.len(), 1);
+    assert_eq!(batches(store.changes_since(0).unwrap()).len(), 2);
+}
+
+#[test]
+fn postgres_migrations_are_versioned_and_run_once() {
+    let db = Postgres::new();
+    let opened: Vec<_> = (0..4)
+        .map(|_| {
+            let url = db.url.clone();
+            thread::spawn(move || PostgresStore::open(&url).map(|_| ()))
+        })
+        .collect();
+    for handle in opened {
+        handle.join().unwrap().unwrap();
+    }
+    let versions: Vec<i32> = db
+        .client()
+        .query(
+            "SELECT version FROM schema_migrations ORDER BY version",
+            &[],
+        )
+        .unwrap()
+        .iter()
+        .map(|row| row.get(0))
+        .collect();
+    let latest = PostgresStore::latest_schema_version() as i32;
+    assert_eq!(versions, (1..=latest).collect::<Vec<_>>());
+    assert_eq!(db.store().schema_version().unwrap(), latest as usize);
+}
+
+#[test]
+fn postgres_listener_hears_every_instances_commits() {
+    let db = Postgres::new();
+    let one = db.store();
+    let two = db.store();
+    let mut listener = one.listen().unwrap();
+    assert!(!listener.wait(Duration::from_millis(100)).unwrap());
+    two.apply(&[Change::CreateAccount(account_row("111111111111"))])
+        .unwrap();
+    assert!(listener.wait(Duration::from_secs(5)).unwrap());
+    assert!(!listener.wait(Duration::from_millis(100)).unwrap());
+    // A refused batch announces nothing.
+    assert!(
+        two.apply(&[Change::CreateAccount(account_row("111111111111"))])
+            .is_err()
+    );
+    assert!(!listener.wait(Duration::from_millis(200)).unwrap());
+    // A lost connection is reported, so the follower can listen again.
+    terminate_sessions(&db);
+    let lost = (0..3).any(|_| {
+        listener.wait(Duration::from_millis(200)).is_err()
+            || listener.check(Duration::from_secs(1)).is_err()
+    });
+    assert!(lost, "the listener did not notice its connection ending");
+}
