@@ -42,7 +42,7 @@ def test_get_access_key_info_with_malformed_id_is_validation_error(server):
 
 @pytest.mark.parametrize("region", ["eu-west-1", "ap-southeast-2", "us-east-1"])
 def test_requests_signed_for_any_region_work(make_user, region):
-    alice = make_user("region")
+    alice = make_user("region", self_service=True)
     scopes = []
 
     def record(request, **_):

@@ -8,7 +8,10 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     AccessDenied,
+    AccountNotFound,
+    CreateAccountStatusNotFound,
     DeleteConflict,
+    DuplicateAccount,
     EntityAlreadyExists,
     ExpiredToken,
     IncompleteSignature,
@@ -38,6 +41,9 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::AccessDenied => "AccessDenied",
+            ErrorCode::AccountNotFound => "AccountNotFoundException",
+            ErrorCode::CreateAccountStatusNotFound => "CreateAccountStatusNotFoundException",
+            ErrorCode::DuplicateAccount => "DuplicateAccountException",
             ErrorCode::DeleteConflict => "DeleteConflict",
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
             ErrorCode::ExpiredToken => "ExpiredToken",
@@ -81,7 +87,10 @@ impl ErrorCode {
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
-            ErrorCode::IncompleteSignature
+            ErrorCode::AccountNotFound
+            | ErrorCode::CreateAccountStatusNotFound
+            | ErrorCode::DuplicateAccount
+            | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidInput
             | ErrorCode::MalformedPolicyDocument
@@ -91,6 +100,17 @@ impl ErrorCode {
             | ErrorCode::MissingAction
             | ErrorCode::RequestExpired
             | ErrorCode::ValidationError => 400,
+        }
+    }
+
+    /// The code as the awsJson services spell it (`AccessDeniedException`, ...).
+    pub fn json_code(self) -> &'static str {
+        match self {
+            ErrorCode::AccessDenied => "AccessDeniedException",
+            ErrorCode::ValidationError | ErrorCode::InvalidInput => "InvalidInputException",
+            ErrorCode::ServiceFailure => "ServiceException",
+            ErrorCode::ServiceUnavailable => "ServiceException",
+            other => other.as_str(),
         }
     }
 

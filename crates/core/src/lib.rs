@@ -11,6 +11,7 @@ pub mod error;
 pub mod groups;
 pub mod ids;
 pub mod model;
+pub mod organizations;
 pub mod password;
 pub mod policies;
 pub mod report;

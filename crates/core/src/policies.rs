@@ -305,7 +305,12 @@ impl Directory {
     }
 
     pub fn policy(&self, account_id: &str, arn: &str) -> Result<Arc<ManagedPolicy>, IamError> {
-        visible_policy(&self.snapshot(), account_id, arn)
+        visible_policy(&self.snapshot(), account_id, arn).map_err(|_| {
+            IamError::new(
+                ErrorCode::NoSuchEntity,
+                format!("Policy {arn} was not found."),
+            )
+        })
     }
 
     /// ListPolicies, with each policy's usage counts.
@@ -350,8 +355,9 @@ impl Directory {
             .filter(|(_, count)| !only_attached || count.attachments + count.boundaries > 0)
             .filter(|(_, count)| match usage {
                 None => true,
-                Some(Usage::Permissions) => count.boundaries == 0 || count.attachments > 0,
-                Some(Usage::Boundary) => true,
+                // A policy counts for a usage unless it is used only the other way.
+                Some(Usage::Permissions) => count.attachments > 0 || count.boundaries == 0,
+                Some(Usage::Boundary) => count.boundaries > 0 || count.attachments == 0,
             });
         Ok(paginate(policies, max_items, |(p, _)| sort_key(p)))
     }

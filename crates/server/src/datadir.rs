@@ -297,3 +297,40 @@ pub fn print_credentials(init: &Initialized, json: bool) {
         );
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_store_is_sqlite_unless_a_postgres_url_is_given() {
+        assert_eq!(StoreLocation::parse(None).unwrap(), StoreLocation::Sqlite);
+        assert_eq!(
+            StoreLocation::parse(Some("sqlite")).unwrap(),
+            StoreLocation::Sqlite
+        );
+        assert_eq!(
+            StoreLocation::parse(Some("postgres://u@h/db")).unwrap(),
+            StoreLocation::Postgres("postgres://u@h/db".into())
+        );
+        assert_eq!(
+            StoreLocation::parse(Some("postgresql://u@h/db")).unwrap(),
+            StoreLocation::Postgres("postgresql://u@h/db".into())
+        );
+        let error = StoreLocation::parse(Some("mysql://u:secret@h/db")).unwrap_err();
+        assert!(!error.to_string().contains("secret"), "{error}");
+    }
+
+    #[test]
+    fn passwords_are_not_shown() {
+        assert_eq!(
+            redact("postgres://app:s3cr3t@db.internal:5432/latchkey?sslmode=disable"),
+            "postgres://app:***@db.internal:5432/latchkey?sslmode=disable"
+        );
+        assert_eq!(
+            redact("postgres://app@db/latchkey"),
+            "postgres://app@db/latchkey"
+        );
+        assert_eq!(redact("postgres://db/latchkey"), "postgres://db/latchkey");
+    }
+}

@@ -5,6 +5,8 @@
 pub enum Service {
     Iam,
     Sts,
+    /// awsJson1_1, `X-Amz-Target: AWSOrganizationsV20161128.<Operation>`.
+    Organizations,
 }
 
 impl Service {
@@ -24,7 +26,16 @@ impl Service {
         match name {
             "iam" => Some(Service::Iam),
             "sts" => Some(Service::Sts),
+            "organizations" => Some(Service::Organizations),
             _ => None,
+        }
+    }
+
+    /// The `X-Amz-Target` prefix of an awsJson service.
+    pub fn target_prefix(self) -> Option<&'static str> {
+        match self {
+            Service::Organizations => Some("AWSOrganizationsV20161128"),
+            Service::Iam | Service::Sts => None,
         }
     }
 
@@ -32,12 +43,13 @@ impl Service {
         match self {
             Service::Iam => "iam",
             Service::Sts => "sts",
+            Service::Organizations => "organizations",
         }
     }
 
     pub fn xmlns(self) -> &'static str {
         match self {
-            Service::Iam => latchkey_query::IAM_XMLNS,
+            Service::Iam | Service::Organizations => latchkey_query::IAM_XMLNS,
             Service::Sts => latchkey_query::STS_XMLNS,
         }
     }
@@ -172,6 +184,11 @@ operations! {
     Sts GetAccessKeyInfo => Any, false;
     Sts AssumeRole => Any, false;
     Sts GetSessionToken => Any, false;
+    Organizations DescribeOrganization => Any, false;
+    Organizations CreateAccount => Any, true;
+    Organizations DescribeCreateAccountStatus => Any, false;
+    Organizations ListAccounts => Any, false;
+    Organizations DescribeAccount => Any, false;
 }
 
 impl Operation {
@@ -180,6 +197,15 @@ impl Operation {
             .iter()
             .copied()
             .find(|op| op.service() == service && op.name() == action)
+    }
+
+    /// The operation an `X-Amz-Target` header names (`AWSOrganizationsV20161128.ListAccounts`).
+    pub fn from_target(target: &str) -> Option<Self> {
+        let (prefix, action) = target.split_once('.')?;
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|op| op.service().target_prefix() == Some(prefix) && op.name() == action)
     }
 
     /// The IAM action a policy must allow, e.g. `iam:CreateUser`.

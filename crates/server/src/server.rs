@@ -123,8 +123,49 @@ fn xml_response(status: StatusCode, body: String, request_id: &str) -> Response 
     response
 }
 
-/// Renders an error in the query protocol's format: the one place errors meet HTTP.
-fn error_response(service: Service, error: &IamError, request_id: &str) -> Response {
+/// How a request speaks: the query protocol (IAM, STS) or awsJson (`X-Amz-Target`).
+#[derive(Debug, Clone, Copy)]
+enum Protocol {
+    Query(Service),
+    Json,
+}
+
+/// Renders an error in the request's protocol: the one place errors meet HTTP.
+fn error_response(protocol: Protocol, error: &IamError, request_id: &str) -> Response {
+    match protocol {
+        Protocol::Query(service) => query_error(service, error, request_id),
+        Protocol::Json => json_error(error, request_id),
+    }
+}
+
+fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
+    let mut response = (status, body).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/x-amz-json-1.1"),
+    );
+    if let Ok(value) = HeaderValue::from_str(request_id) {
+        headers.insert("x-amzn-requestid", value);
+    }
+    response
+}
+
+/// awsJson errors: the type in `__type` and in `x-amzn-ErrorType`, which is where botocore
+/// and the Rust SDK look for it.
+fn json_error(error: &IamError, request_id: &str) -> Response {
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let code = error.code.json_code();
+    let body = serde_json::json!({ "__type": code, "Message": error.message }).to_string();
+    let mut response = json_response(status, body, request_id);
+    response
+        .headers_mut()
+        .insert("x-amzn-errortype", HeaderValue::from_static(code));
+    response
+}
+
+fn query_error(service: Service, error: &IamError, request_id: &str) -> Response {
     let status =
         StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let error_type = if error.code.is_server_fault() {
@@ -158,9 +199,14 @@ async fn handle(
                     "The request body exceeds the maximum of {MAX_BODY_BYTES} bytes or could not be read."
                 ),
             );
-            return error_response(Service::Iam, &error, &request_id);
+            return error_response(Protocol::Query(Service::Iam), &error, &request_id);
         }
     };
+    let json_target = parts
+        .headers
+        .get("x-amz-target")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
     let query = parts.uri.query().unwrap_or("");
     // The parameters are in the body for POST and in the query string for (presigned) GET.
     let form: &[u8] = if parts.method == Method::GET {
@@ -175,6 +221,10 @@ async fn handle(
         .and_then(|p| p.version())
         .and_then(Service::from_version)
         .unwrap_or(Service::Iam);
+    let protocol = match json_target {
+        Some(_) => Protocol::Json,
+        None => Protocol::Query(service_hint),
+    };
 
     let headers: Vec<(&str, &str)> = parts
         .headers
@@ -204,20 +254,23 @@ async fn handle(
         Ok(caller) => caller,
         Err(error) => {
             tracing::debug!(code = error.code.as_str(), "authentication failed");
-            return error_response(service_hint, &error, &request_id);
+            return error_response(protocol, &error, &request_id);
         }
     };
     drop(state);
+    if let Some(target) = json_target {
+        return handle_json(app.directory.clone(), caller, &target, body, request_id).await;
+    }
     let params = match params {
         Ok(params) => params,
         Err(error) => {
             let error = IamError::new(ErrorCode::ValidationError, error.message);
-            return error_response(service_hint, &error, &request_id);
+            return error_response(protocol, &error, &request_id);
         }
     };
     let op = match find_operation(&caller, &params) {
         Ok(op) => op,
-        Err(error) => return error_response(service_hint, &error, &request_id),
+        Err(error) => return error_response(protocol, &error, &request_id),
     };
     if let Some(key) = &caller.key {
         key.runtime
@@ -239,8 +292,54 @@ async fn handle(
                 code = error.code.as_str(),
                 "operation failed"
             );
-            error_response(op.service(), &error, &request_id)
+            error_response(Protocol::Query(op.service()), &error, &request_id)
         }
+    }
+}
+
+/// An awsJson request (Organizations): the operation from `X-Amz-Target`, the input from
+/// the JSON body.
+async fn handle_json(
+    directory: Arc<Directory>,
+    caller: Caller,
+    target: &str,
+    body: axum::body::Bytes,
+    request_id: String,
+) -> Response {
+    let Some(op) = Operation::from_target(target).filter(|op| op.service() == caller.service)
+    else {
+        let error = IamError::new(
+            ErrorCode::InvalidAction,
+            format!("Unknown operation {target} for the service the request was signed for."),
+        );
+        return error_response(Protocol::Json, &error, &request_id);
+    };
+    let input: serde_json::Value = if body.is_empty() {
+        serde_json::json!({})
+    } else {
+        match serde_json::from_slice(&body) {
+            Ok(value @ serde_json::Value::Object(_)) => value,
+            _ => {
+                let error = IamError::new(
+                    ErrorCode::ValidationError,
+                    "The request body is not a JSON object.",
+                );
+                return error_response(Protocol::Json, &error, &request_id);
+            }
+        }
+    };
+    if let Some(key) = &caller.key {
+        key.runtime
+            .record_use(caller.at, caller.service.signing_name(), &caller.region);
+    }
+    let result = tokio::task::spawn_blocking(move || {
+        api::organizations::execute(&directory, &caller, op, &input)
+    })
+    .await
+    .unwrap_or_else(|_| Err(IamError::service_failure()));
+    match result {
+        Ok(output) => json_response(StatusCode::OK, output.to_string(), &request_id),
+        Err(error) => error_response(Protocol::Json, &error, &request_id),
     }
 }
 

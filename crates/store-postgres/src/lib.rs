@@ -8,9 +8,12 @@
 //! transaction (READ COMMITTED), never by checking first and writing later:
 //! - names are unique by index (`lower(user_name)` for users), so the loser of a race gets a
 //!   unique violation;
-//! - quotas (access keys and tags per user) and "no deleting a user that holds keys" lock the
-//!   user row (`SELECT ... FOR UPDATE`) before counting, so writers on one user take turns and
-//!   each counts what the previous one committed;
+//! - quotas (access keys and tags per user, tags per role and policy, versions per policy,
+//!   attachments per entity) and refusals to delete what still has dependents (a user with
+//!   keys, a group with members, a policy still attached) lock the owning row (`SELECT ...
+//!   FOR UPDATE`) before counting, so writers on one row take turns and each counts what the
+//!   previous one committed; attaching a customer managed policy, or making it a boundary,
+//!   holds its row `FOR KEY SHARE` so that a DeletePolicy waits and then counts the use;
 //! - every write transaction takes `LOCK TABLE change_log IN EXCLUSIVE MODE` after its own
 //!   changes and holds it to COMMIT, then numbers its batch `max(seq) + 1`: batches are
 //!   numbered without gaps in commit order, so a reader reading `seq > n` never skips a batch

@@ -241,6 +241,7 @@ conformance!(
     changes_since_reloads_when_the_log_was_pruned,
     catch_up_follows_another_instance,
     key_usage_is_saved_monotonically,
+    policy_quotas_hold_under_concurrent_writers,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -1353,6 +1354,88 @@ fn catch_up_follows_another_instance(b: &dyn Backend) {
     assert_eq!(other.snapshot().seq, before);
 }
 
+/// Runs `work(store, i)` on `threads` threads at once, each with a store handle of its own.
+fn race_stores<T: Send + 'static>(
+    b: &dyn Backend,
+    threads: usize,
+    work: impl Fn(&dyn Store, usize) -> T + Send + Sync + 'static,
+) -> Vec<T> {
+    let barrier = Arc::new(Barrier::new(threads));
+    let work = Arc::new(work);
+    let handles: Vec<_> = (0..threads)
+        .map(|i| {
+            let store = b.open();
+            let barrier = barrier.clone();
+            let work = work.clone();
+            thread::spawn(move || {
+                barrier.wait();
+                work(store.as_ref(), i)
+            })
+        })
+        .collect();
+    handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+fn policy_quotas_hold_under_concurrent_writers(b: &dyn Backend) {
+    let account = "111111111111";
+    let policy = policy_row("ANPA1", account, "Quota");
+    let arn = policy.arn.clone();
+    let mut setup = vec![
+        Change::CreateAccount(account_row(account)),
+        Change::CreateUser(user_row("AIDA1", account, "sam")),
+        Change::CreatePolicy(policy),
+    ];
+    // Four versions of five, nine attachments of ten.
+    for v in 1..=4 {
+        setup.push(Change::CreatePolicyVersion(version_row(
+            &arn,
+            &format!("v{v}"),
+        )));
+    }
+    for p in 0..9 {
+        setup.push(Change::AttachPolicy {
+            entity: Entity::User("AIDA1".into()),
+            policy_arn: format!("arn:aws:iam::aws:policy/P{p}"),
+        });
+    }
+    b.open().apply(&setup).unwrap();
+
+    let versions = race_stores(b, 4, {
+        let arn = arn.clone();
+        move |store, i| {
+            store.apply(&[Change::CreatePolicyVersion(version_row(
+                &arn,
+                &format!("v{}", 5 + i),
+            ))])
+        }
+    });
+    assert_eq!(
+        versions.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{versions:?}"
+    );
+    let attached = race_stores(b, 4, move |store, i| {
+        store.apply(&[Change::AttachPolicy {
+            entity: Entity::User("AIDA1".into()),
+            policy_arn: format!("arn:aws:iam::aws:policy/Q{i}"),
+        }])
+    });
+    assert_eq!(
+        attached.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{attached:?}"
+    );
+    for refused in versions.iter().chain(&attached).filter(|r| r.is_err()) {
+        assert!(
+            matches!(refused, Err(StoreError::LimitExceeded { .. })),
+            "{refused:?}"
+        );
+    }
+    let contents = b.open().load().unwrap();
+    assert_eq!(contents.policy_versions.len(), 5);
+    assert_eq!(contents.attachments.len(), 10);
+}
+
 fn key_usage_is_saved_monotonically(b: &dyn Backend) {
     let one = b.open();
     let two = b.open();
@@ -1523,4 +1606,67 @@ fn postgres_listener_hears_every_instances_commits() {
             || listener.check(Duration::from_secs(1)).is_err()
     });
     assert!(lost, "the listener did not notice its connection ending");
+}
+
+#[test]
+fn postgres_store_fails_fast_while_the_server_is_unreachable() {
+    // Nothing listens on port 1.
+    let url = "postgres://postgres@127.0.0.1:1/latchkey";
+    assert!(matches!(
+        PostgresStore::open(url),
+        Err(StoreError::Backend(_))
+    ));
+    let store = PostgresStore::connect_only(url).unwrap();
+    let change = [Change::CreateAccount(account_row("111111111111"))];
+    assert!(matches!(store.apply(&change), Err(StoreError::Backend(_))));
+    // Within the backoff the store does not even try: the caller gets its answer at once.
+    let started = std::time::Instant::now();
+    assert!(matches!(store.apply(&change), Err(StoreError::Backend(_))));
+    assert!(matches!(store.load(), Err(StoreError::Backend(_))));
+    assert!(started.elapsed() < Duration::from_millis(50));
+}
+
+/// A customer managed policy is never deleted while an attachment to it commits: one of the
+/// two waits for the other, then fails.
+#[test]
+fn postgres_policy_delete_and_attach_take_turns() {
+    let db = Postgres::new();
+    let account = "111111111111";
+    db.store()
+        .apply(&[
+            Change::CreateAccount(account_row(account)),
+            Change::CreateUser(user_row("AIDA1", account, "tess")),
+        ])
+        .unwrap();
+    for round in 0..10 {
+        let policy = policy_row(&format!("ANPA{round}"), account, &format!("P{round}"));
+        let arn = policy.arn.clone();
+        db.store().apply(&[Change::CreatePolicy(policy)]).unwrap();
+        let results = race_stores(&db, 2, move |store, i| {
+            let change = if i == 0 {
+                Change::DeletePolicy {
+                    policy_arn: arn.clone(),
+                }
+            } else {
+                Change::AttachPolicy {
+                    entity: Entity::User("AIDA1".into()),
+                    policy_arn: arn.clone(),
+                }
+            };
+            store.apply(&[change])
+        });
+        match (&results[0], &results[1]) {
+            (Ok(_), Err(StoreError::NotFound)) | (Err(StoreError::DeleteConflict), Ok(_)) => {}
+            other => panic!("round {round}: {other:?}"),
+        }
+    }
+    let contents = db.store().load().unwrap();
+    let policies: BTreeSet<&str> = contents.policies.iter().map(|p| p.arn.as_str()).collect();
+    assert!(
+        contents
+            .attachments
+            .iter()
+            .all(|(_, arn)| policies.contains(arn.as_str())),
+        "an attachment outlived its policy"
+    );
 }

@@ -13,6 +13,7 @@ use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
 
+pub mod organizations;
 mod policies;
 use crate::operation::{Operation, ResourceKind};
 
@@ -145,14 +146,8 @@ fn resource_arn(
     })
 }
 
-/// The request context a policy's conditions see: the global keys of a real request and the
-/// operation's own keys.
-fn request_context(
-    state: &State,
-    caller: &Caller,
-    op: Operation,
-    params: &QueryRequest,
-) -> Result<Context, IamError> {
+/// The global keys every request carries: the principal's, and where and when it came from.
+pub(crate) fn base_context(caller: &Caller) -> Context {
     let mut context = Context::new();
     authz::add_principal_keys(&caller.principal, &mut context);
     context.set_request_time(caller.at);
@@ -164,6 +159,18 @@ fn request_context(
         context.insert("aws:UserAgent", agent.as_str());
     }
     context.insert("aws:RequestedRegion", caller.region.as_str());
+    context
+}
+
+/// The request context a policy's conditions see: the global keys of a real request and the
+/// operation's own keys.
+fn request_context(
+    state: &State,
+    caller: &Caller,
+    op: Operation,
+    params: &QueryRequest,
+) -> Result<Context, IamError> {
+    let mut context = base_context(caller);
     let mut tag_keys: Vec<String> = Vec::new();
     if params.get("Tags.member.1.Key").is_some() {
         for tag in tags(params, "Tags")? {

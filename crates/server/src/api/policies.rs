@@ -86,7 +86,9 @@ fn write_group(out: &mut XmlResponse, group: &Group) {
         .element("CreateDate", &timestamp(group.created));
 }
 
-fn write_policy(out: &mut XmlResponse, policy: &ManagedPolicy, usage: UsageCount, with_tags: bool) {
+/// A Policy element; `detailed` adds what only GetPolicy and CreatePolicy return
+/// (description and tags), not ListPolicies.
+fn write_policy(out: &mut XmlResponse, policy: &ManagedPolicy, usage: UsageCount, detailed: bool) {
     out.element("PolicyName", &policy.name)
         .element("PolicyId", &policy.id)
         .element("Arn", &policy.arn)
@@ -97,11 +99,13 @@ fn write_policy(out: &mut XmlResponse, policy: &ManagedPolicy, usage: UsageCount
             "PermissionsBoundaryUsageCount",
             &usage.boundaries.to_string(),
         )
-        .element("IsAttachable", "true")
-        .optional("Description", policy.description.as_deref())
-        .element("CreateDate", &timestamp(policy.created))
+        .element("IsAttachable", "true");
+    if detailed {
+        out.optional("Description", policy.description.as_deref());
+    }
+    out.element("CreateDate", &timestamp(policy.created))
         .element("UpdateDate", &timestamp(policy.updated));
-    if with_tags && !policy.tags.is_empty() {
+    if detailed && !policy.tags.is_empty() {
         write_tags(out, &policy.tags);
     }
 }
