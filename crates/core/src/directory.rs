@@ -90,7 +90,7 @@ impl std::fmt::Debug for dyn Store {
 /// it as AWS reports the conflict itself.
 fn conflict_error(error: StoreError) -> IamError {
     match error {
-        StoreError::Backend(_) => store_failure(error),
+        StoreError::Backend(_) | StoreError::Unavailable(_) => store_failure(error),
         StoreError::AlreadyExists => {
             IamError::new(ErrorCode::EntityAlreadyExists, "The entity already exists.")
         }
@@ -110,6 +110,13 @@ fn conflict_error(error: StoreError) -> IamError {
 }
 
 fn store_failure(error: StoreError) -> IamError {
+    if let StoreError::Unavailable(detail) = &error {
+        tracing::warn!(%detail, "store unavailable");
+        return IamError::new(
+            ErrorCode::ServiceUnavailable,
+            "The service is unavailable. Please try again later.",
+        );
+    }
     tracing::error!(%error, "store write failed");
     IamError::service_failure()
 }

@@ -331,6 +331,9 @@ pub enum StoreError {
     /// The backend failed; nothing was committed.
     #[error("storage failure: {0}")]
     Backend(String),
+    /// The database cannot be reached; nothing was committed and a retry may succeed.
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Batches committed after a given one, in commit order.

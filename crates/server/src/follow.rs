@@ -27,7 +27,6 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts following the other instances if the store is shared; a no-op for SQLite.
 /// `server::serve` calls it once the directory is open.
-#[allow(dead_code)] // until server::serve calls it
 pub fn start(directory: &Arc<Directory>) {
     let StoreLocation::Postgres(url) = datadir::store() else {
         return;

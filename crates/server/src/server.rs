@@ -36,6 +36,7 @@ struct App {
 /// `latchkey serve`.
 pub fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
     let directory = Arc::new(datadir::open(data)?);
+    crate::follow::start(&directory);
     if !directory.is_initialized() {
         let init = directory
             .initialize(None)

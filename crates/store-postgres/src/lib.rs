@@ -183,7 +183,7 @@ fn is_connection_failure(error: &postgres::Error) -> bool {
 /// The database cannot be reached: the write may be retried. Reported as a backend failure
 /// until the store error has a variant of its own for it (HTTP 503 rather than 500).
 fn unavailable(detail: String) -> StoreError {
-    StoreError::Backend(detail)
+    StoreError::Unavailable(detail)
 }
 
 fn describe(error: &postgres::Error) -> String {

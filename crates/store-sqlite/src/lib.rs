@@ -39,7 +39,13 @@ fn backend(error: rusqlite::Error) -> StoreError {
     if let rusqlite::Error::SqliteFailure(failure, _) = &error
         && failure.code == ErrorCode::ConstraintViolation
     {
-        return StoreError::AlreadyExists;
+        // A foreign key names a row another writer deleted; other constraints are unique
+        // names and ids.
+        return if failure.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+            StoreError::NotFound
+        } else {
+            StoreError::AlreadyExists
+        };
     }
     StoreError::Backend(error.to_string())
 }

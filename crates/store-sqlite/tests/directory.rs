@@ -478,3 +478,44 @@ fn the_store_enforces_policy_quotas_and_conflicts() {
         ErrorCode::DeleteConflict
     );
 }
+
+#[test]
+fn session_tokens_expire_to_the_second_and_cannot_be_altered() {
+    use latchkey_core::model::Principal;
+    let fx = Fixture::new();
+    let dir = fx.directory();
+    let init = dir.initialize(None).unwrap();
+    let admin = dir.user(&init.account_id, "admin").unwrap();
+    let issued_at = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
+    let issued = dir
+        .get_session_token(&Principal::User(admin), Some(900), issued_at)
+        .unwrap();
+    let key_id = issued.session.access_key_id.clone();
+    assert!(key_id.starts_with("ASIA"));
+    let token = &issued.session_token;
+    let last_valid = issued_at + chrono::Duration::seconds(899);
+    assert!(dir.open_session(token, &key_id, last_valid).is_ok());
+    let expired = dir
+        .open_session(token, &key_id, issued_at + chrono::Duration::seconds(900))
+        .unwrap_err();
+    assert_eq!(expired.code, ErrorCode::ExpiredToken);
+    // Another key id, or one altered byte, and the token is refused.
+    assert_eq!(
+        dir.open_session(token, "ASIAAAAAAAAAAAAAAAAA", last_valid)
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidClientTokenId
+    );
+    let mut altered = token.clone().into_bytes();
+    let middle = altered.len() / 2;
+    altered[middle] = if altered[middle] == b'A' { b'B' } else { b'A' };
+    let altered = String::from_utf8(altered).unwrap();
+    assert_eq!(
+        dir.open_session(&altered, &key_id, last_valid)
+            .unwrap_err()
+            .code,
+        ErrorCode::InvalidClientTokenId
+    );
+    // The secret never appears in the token in the clear.
+    assert!(!token.contains(&issued.session.secret_access_key));
+}

@@ -1614,15 +1614,15 @@ fn postgres_store_fails_fast_while_the_server_is_unreachable() {
     let url = "postgres://postgres@127.0.0.1:1/latchkey";
     assert!(matches!(
         PostgresStore::open(url),
-        Err(StoreError::Backend(_))
+        Err(StoreError::Unavailable(_))
     ));
     let store = PostgresStore::connect_only(url).unwrap();
     let change = [Change::CreateAccount(account_row("111111111111"))];
-    assert!(matches!(store.apply(&change), Err(StoreError::Backend(_))));
+    assert!(matches!(store.apply(&change), Err(StoreError::Unavailable(_))));
     // Within the backoff the store does not even try: the caller gets its answer at once.
     let started = std::time::Instant::now();
-    assert!(matches!(store.apply(&change), Err(StoreError::Backend(_))));
-    assert!(matches!(store.load(), Err(StoreError::Backend(_))));
+    assert!(matches!(store.apply(&change), Err(StoreError::Unavailable(_))));
+    assert!(matches!(store.load(), Err(StoreError::Unavailable(_))));
     assert!(started.elapsed() < Duration::from_millis(50));
 }
 
