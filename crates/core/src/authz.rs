@@ -44,6 +44,46 @@ impl EffectivePolicies {
             .map(move |p| (format!("{kind}/{owner}/{}", p.name), p.compiled.clone()))
     }
 
+    /// The identity-based policies, as (source id, policy).
+    pub fn identity(&self) -> &[(String, Arc<Policy>)] {
+        &self.identity
+    }
+
+    pub fn boundary(&self) -> Option<&(String, Arc<Policy>)> {
+        self.boundary.as_ref()
+    }
+
+    /// A group's own policies (simulating a group as a policy source).
+    pub fn of_group(state: &State, group: &crate::model::Group) -> Self {
+        let mut set = EffectivePolicies::default();
+        set.identity.extend(
+            group
+                .attached_policy_arns
+                .iter()
+                .filter_map(|a| Self::managed(state, a)),
+        );
+        set.identity
+            .extend(Self::inline("group", &group.name, &group.inline_policies));
+        set
+    }
+
+    /// A role's policies and boundary, without any session policy.
+    pub fn of_role(state: &State, role: &crate::model::Role) -> Self {
+        let mut set = EffectivePolicies::default();
+        set.identity.extend(
+            role.attached_policy_arns
+                .iter()
+                .filter_map(|a| Self::managed(state, a)),
+        );
+        set.identity
+            .extend(Self::inline("role", &role.name, &role.inline_policies));
+        set.boundary = role
+            .permissions_boundary
+            .as_ref()
+            .and_then(|a| Self::managed(state, a));
+        set
+    }
+
     fn of(state: &State, principal: &Principal) -> Self {
         let mut set = EffectivePolicies::default();
         match principal {
@@ -57,14 +97,7 @@ impl EffectivePolicies {
                 set.identity
                     .extend(Self::inline("user", &user.name, &user.inline_policies));
                 for group in user.group_ids.iter().filter_map(|id| state.groups.get(id)) {
-                    set.identity.extend(
-                        group
-                            .attached_policy_arns
-                            .iter()
-                            .filter_map(|a| Self::managed(state, a)),
-                    );
-                    set.identity
-                        .extend(Self::inline("group", &group.name, &group.inline_policies));
+                    set.identity.extend(Self::of_group(state, group).identity);
                 }
                 set.boundary = user
                     .permissions_boundary
@@ -72,17 +105,7 @@ impl EffectivePolicies {
                     .and_then(|a| Self::managed(state, a));
             }
             Principal::RoleSession { role, session } => {
-                set.identity.extend(
-                    role.attached_policy_arns
-                        .iter()
-                        .filter_map(|a| Self::managed(state, a)),
-                );
-                set.identity
-                    .extend(Self::inline("role", &role.name, &role.inline_policies));
-                set.boundary = role
-                    .permissions_boundary
-                    .as_ref()
-                    .and_then(|a| Self::managed(state, a));
+                set = Self::of_role(state, role);
                 set.session = session_policies(state, session);
             }
         }

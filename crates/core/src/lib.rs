@@ -18,6 +18,7 @@ pub mod report;
 pub mod roles;
 pub mod seal;
 pub mod sessions;
+pub mod simulate;
 pub mod state;
 pub mod store;
 pub mod validate;

@@ -72,6 +72,8 @@ pub enum ResourceKind {
     Policy,
     /// The role named by `RoleName`.
     Role,
+    /// The user, group or role named by `PolicySourceArn`.
+    PolicySource,
     /// Roles under `PathPrefix` (listing).
     RolePath,
     /// Not scoped to a resource (`*`).
@@ -177,6 +179,10 @@ operations! {
     Iam DeleteRolePolicy => Role, true;
     Iam PutRolePermissionsBoundary => Role, true;
     Iam DeleteRolePermissionsBoundary => Role, true;
+    Iam SimulatePrincipalPolicy => PolicySource, false;
+    Iam SimulateCustomPolicy => Any, false;
+    Iam GetContextKeysForPrincipalPolicy => PolicySource, false;
+    Iam GetContextKeysForCustomPolicy => Any, false;
     Iam GetAccountSummary => Any, false;
     Iam GenerateCredentialReport => Any, true;
     Iam GetCredentialReport => Any, false;

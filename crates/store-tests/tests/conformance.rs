@@ -1618,10 +1618,16 @@ fn postgres_store_fails_fast_while_the_server_is_unreachable() {
     ));
     let store = PostgresStore::connect_only(url).unwrap();
     let change = [Change::CreateAccount(account_row("111111111111"))];
-    assert!(matches!(store.apply(&change), Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        store.apply(&change),
+        Err(StoreError::Unavailable(_))
+    ));
     // Within the backoff the store does not even try: the caller gets its answer at once.
     let started = std::time::Instant::now();
-    assert!(matches!(store.apply(&change), Err(StoreError::Unavailable(_))));
+    assert!(matches!(
+        store.apply(&change),
+        Err(StoreError::Unavailable(_))
+    ));
     assert!(matches!(store.load(), Err(StoreError::Unavailable(_))));
     assert!(started.elapsed() < Duration::from_millis(50));
 }

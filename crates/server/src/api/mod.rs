@@ -15,6 +15,7 @@ use crate::auth::Caller;
 
 pub mod organizations;
 mod policies;
+mod simulate;
 use crate::operation::{Operation, ResourceKind};
 
 /// Timestamps as IAM writes them.
@@ -124,6 +125,10 @@ fn resource_arn(
                 ),
             }
         }
+        ResourceKind::PolicySource => params
+            .required("PolicySourceArn")
+            .map_err(invalid)?
+            .to_owned(),
         ResourceKind::Policy => match params.get("PolicyArn") {
             Some(arn) => arn.to_owned(),
             None => format!(
@@ -458,6 +463,12 @@ pub fn execute(
                 )
             })?;
             out.element("Account", &key_account);
+        }
+        Operation::SimulatePrincipalPolicy
+        | Operation::SimulateCustomPolicy
+        | Operation::GetContextKeysForPrincipalPolicy
+        | Operation::GetContextKeysForCustomPolicy => {
+            simulate::run(op, directory, caller, params, &mut out)?;
         }
         // Groups, managed and inline policies, attachments and boundaries.
         op => {
