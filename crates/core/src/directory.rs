@@ -328,9 +328,7 @@ impl Directory {
         let path = path.unwrap_or("/");
         validate::path("path", path)?;
         validate::tags(&tags)?;
-        if tags.len() > TAGS_PER_USER {
-            return Err(too_many_tags());
-        }
+        check_tag_quota(&[], &tags)?;
         let (user_id, state) = self.write(|state| {
             if state.user_by_name(account_id, name).is_some() {
                 return Err(IamError::new(
@@ -467,13 +465,7 @@ impl Directory {
             let user = state
                 .user_by_name(account_id, name)
                 .ok_or_else(|| IamError::no_such_user(name))?;
-            let added = tags
-                .iter()
-                .filter(|t| !user.tags.iter().any(|existing| existing.key == t.key))
-                .count();
-            if user.tags.len() + added > TAGS_PER_USER {
-                return Err(too_many_tags());
-            }
+            check_tag_quota(&user.tags, &tags)?;
             Ok((
                 vec![Change::SetUserTags {
                     user_id: user.id.clone(),
@@ -766,6 +758,19 @@ fn owned_key(
         return Err(IamError::no_such_access_key(access_key_id));
     }
     Ok(access_key_id.to_owned())
+}
+
+/// Refuses tags that would take an entity holding `existing` past the tag quota; a tag whose
+/// key is already there replaces it and does not count.
+pub(crate) fn check_tag_quota(existing: &[Tag], added: &[Tag]) -> Result<(), IamError> {
+    let new_keys = added
+        .iter()
+        .filter(|t| !existing.iter().any(|e| e.key == t.key))
+        .count();
+    if existing.len() + new_keys > TAGS_PER_USER {
+        return Err(too_many_tags());
+    }
+    Ok(())
 }
 
 pub(crate) fn too_many_tags() -> IamError {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use latchkey_policy::{Policy, PolicyKind, quota};
 
 use crate::catalog::AWS_OWNER;
-use crate::directory::{Page, decode_marker, now, paginate, too_many_tags};
+use crate::directory::{Page, check_tag_quota, decode_marker, now, paginate};
 use crate::error::{ErrorCode, IamError};
 use crate::groups::no_such_group;
 use crate::ids::{self, IdKind};
@@ -15,7 +15,7 @@ use crate::model::{InlinePolicy, ManagedPolicy, PolicyVersion, Tag};
 use crate::state::State;
 use crate::store::{
     ATTACHED_POLICIES_PER_ENTITY, Change, Entity, InlinePolicyRow, PolicyRow, PolicyVersionRow,
-    TAGS_PER_USER, VERSIONS_PER_POLICY,
+    VERSIONS_PER_POLICY,
 };
 use crate::{Directory, validate};
 
@@ -244,9 +244,7 @@ impl Directory {
         let path = path.unwrap_or("/");
         validate::path("path", path)?;
         validate::tags(&tags)?;
-        if tags.len() > TAGS_PER_USER {
-            return Err(too_many_tags());
-        }
+        check_tag_quota(&[], &tags)?;
         if description.is_some_and(|d| d.chars().count() > 1000) {
             return Err(IamError::new(
                 ErrorCode::ValidationError,
@@ -508,13 +506,7 @@ impl Directory {
         validate::tags(&tags)?;
         self.write(|state| {
             let policy = own_policy(state, account_id, arn)?;
-            let added = tags
-                .iter()
-                .filter(|t| !policy.tags.iter().any(|e| e.key == t.key))
-                .count();
-            if policy.tags.len() + added > TAGS_PER_USER {
-                return Err(too_many_tags());
-            }
+            check_tag_quota(&policy.tags, &tags)?;
             Ok((
                 vec![Change::SetPolicyTags {
                     policy_arn: arn.to_owned(),

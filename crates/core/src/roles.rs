@@ -4,11 +4,11 @@ use std::sync::Arc;
 
 use latchkey_policy::{Policy, PolicyKind, quota};
 
-use crate::directory::{Page, decode_marker, now, paginate, too_many_tags};
+use crate::directory::{Page, check_tag_quota, decode_marker, now, paginate};
 use crate::error::{ErrorCode, IamError};
 use crate::ids::{self, IdKind};
 use crate::model::{Role, Tag};
-use crate::store::{Change, RoleRow, TAGS_PER_USER};
+use crate::store::{Change, RoleRow};
 use crate::{Directory, validate};
 
 /// Allowed `MaxSessionDuration` values, in seconds.
@@ -77,9 +77,7 @@ impl Directory {
         let path = new.path.unwrap_or("/");
         validate::path("path", path)?;
         validate::tags(&new.tags)?;
-        if new.tags.len() > TAGS_PER_USER {
-            return Err(too_many_tags());
-        }
+        check_tag_quota(&[], &new.tags)?;
         check_description(new.description)?;
         let max_session_duration = new.max_session_duration.unwrap_or(3600);
         check_max_session(max_session_duration)?;
@@ -232,13 +230,7 @@ impl Directory {
             let role = state
                 .role_by_name(account_id, name)
                 .ok_or_else(|| no_such_role(name))?;
-            let added = tags
-                .iter()
-                .filter(|t| !role.tags.iter().any(|e| e.key == t.key))
-                .count();
-            if role.tags.len() + added > TAGS_PER_USER {
-                return Err(too_many_tags());
-            }
+            check_tag_quota(&role.tags, &tags)?;
             Ok((
                 vec![Change::SetRoleTags {
                     role_id: role.id.clone(),

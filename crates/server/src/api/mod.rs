@@ -50,6 +50,16 @@ fn marker(params: &QueryRequest) -> Result<Option<&str>, IamError> {
     }
 }
 
+/// `TagKeys.member.N`, for the Untag operations.
+fn tag_keys(params: &QueryRequest) -> Result<Vec<String>, IamError> {
+    Ok(params
+        .string_list("TagKeys")
+        .map_err(invalid)?
+        .into_iter()
+        .map(str::to_owned)
+        .collect())
+}
+
 fn tags(params: &QueryRequest, name: &str) -> Result<Vec<Tag>, IamError> {
     params
         .struct_list(name, |member| {
@@ -184,13 +194,7 @@ fn request_context(
         }
     }
     if params.get("TagKeys.member.1").is_some() {
-        tag_keys.extend(
-            params
-                .string_list("TagKeys")
-                .map_err(invalid)?
-                .into_iter()
-                .map(str::to_owned),
-        );
+        tag_keys.extend(self::tag_keys(params)?);
     }
     if !tag_keys.is_empty() {
         context.insert_multi("aws:TagKeys", tag_keys);
@@ -293,13 +297,11 @@ pub fn execute(
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::UntagUser => {
-            let keys = params
-                .string_list("TagKeys")
-                .map_err(invalid)?
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            directory.untag_user(account, params.required("UserName").map_err(invalid)?, keys)?;
+            directory.untag_user(
+                account,
+                params.required("UserName").map_err(invalid)?,
+                tag_keys(params)?,
+            )?;
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::ListUserTags => {

@@ -7,7 +7,8 @@ use latchkey_core::{Directory, ErrorCode, IamError};
 use latchkey_query::{QueryRequest, XmlResponse, encode_policy_document};
 
 use super::{
-    invalid, marker, max_items, tags, timestamp, write_page_end, write_tags, write_user_fields,
+    invalid, marker, max_items, tag_keys, tags, timestamp, write_page_end, write_tags,
+    write_user_fields,
 };
 use crate::operation::Operation;
 use latchkey_core::directory::paginate_by_offset;
@@ -361,13 +362,7 @@ pub(super) fn run(
             return Ok(false);
         }
         Operation::UntagPolicy => {
-            let keys = params
-                .string_list("TagKeys")
-                .map_err(invalid)?
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            directory.untag_policy(account, required(params, "PolicyArn")?, keys)?;
+            directory.untag_policy(account, required(params, "PolicyArn")?, tag_keys(params)?)?;
             return Ok(false);
         }
         Operation::ListPolicyTags => {
@@ -557,13 +552,7 @@ pub(super) fn run(
             return Ok(false);
         }
         Operation::UntagRole => {
-            let keys = params
-                .string_list("TagKeys")
-                .map_err(invalid)?
-                .into_iter()
-                .map(str::to_owned)
-                .collect();
-            directory.untag_role(account, required(params, "RoleName")?, keys)?;
+            directory.untag_role(account, required(params, "RoleName")?, tag_keys(params)?)?;
             return Ok(false);
         }
         Operation::ListRoleTags => {
