@@ -521,7 +521,7 @@ pub(super) fn run(
                     .map_err(invalid)?
                     .map(|d| d as u32),
             )?;
-            return Ok(false);
+            // UpdateRole, unlike the other updates, has an (empty) output shape.
         }
         Operation::UpdateRoleDescription => {
             let name = required(params, "RoleName")?;
