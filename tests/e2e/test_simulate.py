@@ -132,3 +132,22 @@ def test_a_malformed_policy_in_a_simulation_is_refused(server, iam):
         iam.simulate_custom_policy(PolicyInputList=["{not json"], ActionNames=["iam:GetUser"])
     assert caught.value.response["Error"]["Code"] == "MalformedPolicyDocument"
     assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+
+def test_account_authorization_details_lists_every_entity_with_its_policies(server, iam):
+    inline = {"Version": "2012-10-17",
+              "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}]}
+    user = create_user(server, "details", policies=["arn:aws:iam::aws:policy/IAMReadOnlyAccess"],
+                       inline={"self": inline})
+    details = iam.get_account_authorization_details()
+    mine = [u for u in details["UserDetailList"] if u["UserName"] == user.name]
+    assert len(mine) == 1
+    assert mine[0]["Arn"] == user.arn
+    assert mine[0]["UserPolicyList"] == [{"PolicyName": "self", "PolicyDocument": inline}]
+    assert {"PolicyName": "IAMReadOnlyAccess",
+            "PolicyArn": "arn:aws:iam::aws:policy/IAMReadOnlyAccess"} in mine[0]["AttachedManagedPolicies"]
+    aws = [p for p in details["Policies"] if p["Arn"] == "arn:aws:iam::aws:policy/IAMReadOnlyAccess"]
+    assert aws and aws[0]["PolicyVersionList"][0]["IsDefaultVersion"] is True
+    assert isinstance(aws[0]["PolicyVersionList"][0]["Document"], dict)
+    only_users = iam.get_account_authorization_details(Filter=["User"])
+    assert only_users["GroupDetailList"] == [] and only_users["Policies"] == []

@@ -179,6 +179,7 @@ operations! {
     Iam DeleteRolePolicy => Role, true;
     Iam PutRolePermissionsBoundary => Role, true;
     Iam DeleteRolePermissionsBoundary => Role, true;
+    Iam GetAccountAuthorizationDetails => Any, false;
     Iam SimulatePrincipalPolicy => PolicySource, false;
     Iam SimulateCustomPolicy => Any, false;
     Iam GetContextKeysForPrincipalPolicy => PolicySource, false;

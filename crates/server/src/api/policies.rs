@@ -166,6 +166,147 @@ fn write_policy_names(
     Ok(())
 }
 
+fn write_inline_list(
+    out: &mut XmlResponse,
+    element: &str,
+    policies: &[latchkey_core::model::InlinePolicy],
+) {
+    out.list(element, policies, |out, policy| {
+        out.element("PolicyName", &policy.name)
+            .element("PolicyDocument", &encode_policy_document(&policy.document));
+    });
+}
+
+fn write_attached_list(
+    out: &mut XmlResponse,
+    state: &latchkey_core::state::State,
+    arns: &[String],
+) {
+    out.list("AttachedManagedPolicies", arns, |out, arn| {
+        let name = state.policies.get(arn).map_or("", |p| p.name.as_str());
+        out.element("PolicyName", name).element("PolicyArn", arn);
+    });
+}
+
+fn write_boundary(out: &mut XmlResponse, boundary: Option<&String>) {
+    if let Some(arn) = boundary {
+        out.open("PermissionsBoundary")
+            .element("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
+            .element("PermissionsBoundaryArn", arn)
+            .close("PermissionsBoundary");
+    }
+}
+
+/// GetAccountAuthorizationDetails: every user, group, role and policy of the account with
+/// their policies, in one page.
+fn write_authorization_details(
+    directory: &Directory,
+    account: &str,
+    params: &QueryRequest,
+    out: &mut XmlResponse,
+) -> Result<(), IamError> {
+    const FILTERS: &[&str] = &[
+        "User",
+        "Role",
+        "Group",
+        "LocalManagedPolicy",
+        "AWSManagedPolicy",
+    ];
+    let filters = params.string_list("Filter").map_err(invalid)?;
+    if let Some(bad) = filters.iter().find(|f| !FILTERS.contains(f)) {
+        return Err(IamError::new(
+            ErrorCode::ValidationError,
+            format!(
+                "1 validation error detected: Value '{bad}' at 'filter' failed to satisfy constraint: Member must satisfy enum value set: [User, Role, Group, LocalManagedPolicy, AWSManagedPolicy]"
+            ),
+        ));
+    }
+    let wants = |kind: &str| filters.is_empty() || filters.contains(&kind);
+    let state = directory.snapshot();
+    let users: Vec<_> = if wants("User") {
+        state.users_of_account(account, None).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    out.list("UserDetailList", &users, |out, user| {
+        out.element("Path", &user.path)
+            .element("UserName", &user.name)
+            .element("UserId", &user.id)
+            .element("Arn", &user.arn())
+            .element("CreateDate", &timestamp(user.created));
+        write_inline_list(out, "UserPolicyList", &user.inline_policies);
+        let groups: Vec<&str> = user
+            .group_ids
+            .iter()
+            .filter_map(|id| state.groups.get(id).map(|g| g.name.as_str()))
+            .collect();
+        out.list("GroupList", groups, |out, name| {
+            out.escape_text(name);
+        });
+        write_attached_list(out, &state, &user.attached_policy_arns);
+        write_boundary(out, user.permissions_boundary.as_ref());
+        if !user.tags.is_empty() {
+            write_tags(out, &user.tags);
+        }
+    });
+    let groups: Vec<_> = if wants("Group") {
+        state.groups_of_account(account, None).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    out.list("GroupDetailList", &groups, |out, group| {
+        write_group(out, group);
+        write_inline_list(out, "GroupPolicyList", &group.inline_policies);
+        write_attached_list(out, &state, &group.attached_policy_arns);
+    });
+    let roles: Vec<_> = if wants("Role") {
+        state.roles_of_account(account, None).cloned().collect()
+    } else {
+        Vec::new()
+    };
+    out.list("RoleDetailList", &roles, |out, role| {
+        out.element("Path", &role.path)
+            .element("RoleName", &role.name)
+            .element("RoleId", &role.id)
+            .element("Arn", &role.arn())
+            .element("CreateDate", &timestamp(role.created))
+            .element(
+                "AssumeRolePolicyDocument",
+                &encode_policy_document(&role.trust_policy),
+            );
+        out.list("InstanceProfileList", std::iter::empty::<()>(), |_, _| {});
+        write_inline_list(out, "RolePolicyList", &role.inline_policies);
+        write_attached_list(out, &state, &role.attached_policy_arns);
+        write_boundary(out, role.permissions_boundary.as_ref());
+        if !role.tags.is_empty() {
+            write_tags(out, &role.tags);
+        }
+    });
+    // The account's own policies, and the AWS managed policies it uses.
+    let counts = latchkey_core::policies::usage_counts(&state, account);
+    let mut policies: Vec<_> = Vec::new();
+    if wants("LocalManagedPolicy") {
+        policies.extend(state.policies_of_owner(account, None).cloned());
+    }
+    if wants("AWSManagedPolicy") {
+        policies.extend(
+            state
+                .policies_of_owner(latchkey_core::catalog::AWS_OWNER, None)
+                .filter(|p| counts.contains_key(&p.arn))
+                .cloned(),
+        );
+    }
+    out.list("Policies", &policies, |out, policy| {
+        let usage = counts.get(&policy.arn).copied().unwrap_or_default();
+        write_policy(out, policy, usage, false);
+        out.list("PolicyVersionList", &policy.versions, |out, version| {
+            write_version(out, policy, version, true)
+        });
+    });
+    out.element("IsTruncated", "false");
+    Ok(())
+}
+
 /// Runs the operation and writes its result; `false` when the operation has no output.
 pub(super) fn run(
     op: Operation,
@@ -584,6 +725,9 @@ pub(super) fn run(
         Operation::DeleteUserPermissionsBoundary => {
             directory.set_user_boundary(account, required(params, "UserName")?, None)?;
             return Ok(false);
+        }
+        Operation::GetAccountAuthorizationDetails => {
+            write_authorization_details(directory, account, params, out)?;
         }
         other => {
             return Err(IamError::new(
