@@ -14,6 +14,8 @@
                       has none: everything but sts:GetCallerIdentity is denied).
 * ``make_group`` / ``make_policy`` - uniquely named groups and customer managed
                       policies on the session server (as the admin).
+* ``make_role``     - ``make_role(trust, prefix, policies=, inline=, **CreateRole
+                      args)``: a uniquely named role (as the admin); returns the "Role".
 * ``aws``           - runs the AWS CLI v1 against the session server.
 """
 
@@ -22,8 +24,8 @@ from __future__ import annotations
 import os
 import pytest
 
-from helpers import (AWS_CLI, Server, User, create_group, create_policy, create_user,
-                     init_data_dir, run_aws_cli)
+from helpers import (AWS_CLI, Server, User, create_group, create_policy, create_role,
+                     create_user, init_data_dir, run_aws_cli)
 
 
 def pytest_configure(config):
@@ -132,6 +134,14 @@ def make_group(server):
 def make_policy(server):
     def make(document, prefix: str = "pol", **kwargs) -> dict:
         return create_policy(server, document, prefix, **kwargs)
+
+    return make
+
+
+@pytest.fixture
+def make_role(server):
+    def make(trust, prefix: str = "role", **kwargs) -> dict:
+        return create_role(server, trust, prefix, **kwargs)
 
     return make
 

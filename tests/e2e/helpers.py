@@ -227,6 +227,8 @@ class Server:
             region_name=region,
             aws_access_key_id=creds["AccessKeyId"],
             aws_secret_access_key=creds["SecretAccessKey"],
+            # Temporary credentials (AssumeRole, GetSessionToken) carry a token.
+            aws_session_token=creds.get("SessionToken"),
             config=config,
         )
 
@@ -491,14 +493,17 @@ def create_group(srv: Server, prefix: str = "grp", policies=(), inline=None,
 
 def denial(caller_arn: str, action: str, resource: str, why: str = "identity") -> str:
     """AWS's AccessDenied message. ``why``: "identity" (no identity-based
-    policy allows), "boundary" (no permissions boundary allows) or "deny"
-    (an explicit deny in an identity-based policy)."""
+    policy allows), "boundary" (no permissions boundary allows), "session" (no
+    session policy allows) or "deny" (an explicit deny in an identity-based
+    policy)."""
     head = (f"User: {caller_arn} is not authorized to perform: {action} "
             f"on resource: {resource}")
     if why == "identity":
         return f"{head} because no identity-based policy allows the {action} action"
     if why == "boundary":
         return f"{head} because no permissions boundary allows the {action} action"
+    if why == "session":
+        return f"{head} because no session policy allows the {action} action"
     if why == "deny":
         return f"{head} with an explicit deny in an identity-based policy"
     raise ValueError(why)
@@ -509,6 +514,53 @@ def expect_denied(fn, caller_arn: str, action: str, resource: str,
     """Call fn(**kwargs) and assert AccessDenied 403 with AWS's exact message."""
     return expect_error(fn, "AccessDenied", 403,
                         denial(caller_arn, action, resource, why), **kwargs)
+
+
+# --------------------------------------------------------------------------
+# Roles
+# --------------------------------------------------------------------------
+
+ROLE_ID_RE = re.compile(r"^AROA[A-Z2-7]{17}$")  # 21 characters, like user ids
+TEMP_ACCESS_KEY_ID_RE = re.compile(r"^ASIA[A-Z2-7]{16}$")
+
+
+def role_arn(account_id: str, name: str, path: str = "/") -> str:
+    return f"arn:aws:iam::{account_id}:role{path}{name}"
+
+
+def trust_policy(*principals: str, actions="sts:AssumeRole", condition: dict | None = None,
+                 effect: str = "Allow") -> dict:
+    """A role trust policy letting the AWS principals (ARNs or account ids)
+    perform ``actions``, under ``condition`` if given."""
+    statement = {
+        "Effect": effect,
+        "Principal": {"AWS": principals[0] if len(principals) == 1 else list(principals)},
+        "Action": actions,
+    }
+    if condition is not None:
+        statement["Condition"] = condition
+    return policy_document(statement)
+
+
+def create_role(srv_or_iam, trust: dict | str, prefix: str = "role", policies=(),
+                inline: dict[str, dict] | None = None, **kwargs) -> dict:
+    """CreateRole with a unique name (as the admin unless given a client),
+    with managed policies attached and inline policies put; returns the "Role"."""
+    iam = srv_or_iam.client("iam") if isinstance(srv_or_iam, Server) else srv_or_iam
+    if not isinstance(trust, str):
+        trust = json.dumps(trust)
+    role = iam.create_role(RoleName=unique(prefix), AssumeRolePolicyDocument=trust,
+                           **kwargs)["Role"]
+    for arn in policies:
+        iam.attach_role_policy(RoleName=role["RoleName"], PolicyArn=arn)
+    for policy_name, document in (inline or {}).items():
+        iam.put_role_policy(RoleName=role["RoleName"], PolicyName=policy_name,
+                            PolicyDocument=json.dumps(document))
+    return role
+
+
+def assumed_role_arn(account_id: str, role_name: str, session_name: str) -> str:
+    return f"arn:aws:sts::{account_id}:assumed-role/{role_name}/{session_name}"
 
 
 # --------------------------------------------------------------------------

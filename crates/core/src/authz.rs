@@ -257,16 +257,15 @@ pub fn authorize(
     {
         return Ok(());
     }
+    // IAM refuses GetSessionToken credentials obtained without MFA outright, and says so
+    // the way it refuses an unknown token.
     if let Principal::UserSession { .. } = principal
         && action.len() > 4
         && action[..4].eq_ignore_ascii_case("iam:")
     {
         return Err(IamError::new(
-            ErrorCode::AccessDenied,
-            format!(
-                "User: {} is not authorized to perform: {action} on resource: {resource} because IAM operations cannot be called with GetSessionToken credentials that were obtained without MFA",
-                principal.arn()
-            ),
+            ErrorCode::InvalidClientTokenId,
+            "The security token included in the request is invalid",
         ));
     }
     authorize_with(state, principal, action, resource, None, context)

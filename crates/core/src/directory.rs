@@ -78,6 +78,10 @@ pub struct Directory {
     state: ArcSwap<State>,
     /// Serializes writers so that validation, commit and publication happen in one order.
     writer: Mutex<()>,
+    /// CreateAccount requests that failed, so DescribeCreateAccountStatus can report them.
+    /// Nothing was created, so they are kept in memory only, the most recent ones.
+    pub(crate) failed_account_requests:
+        Mutex<std::collections::VecDeque<crate::organizations::FailedRequest>>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -142,6 +146,7 @@ impl Directory {
             master,
             state: ArcSwap::from_pointee(state),
             writer: Mutex::new(()),
+            failed_account_requests: Mutex::default(),
         })
     }
 

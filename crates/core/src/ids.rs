@@ -53,6 +53,15 @@ pub fn new_unique_id(kind: IdKind) -> String {
     format!("{}{}", kind.prefix(), &encoded[..17])
 }
 
+/// `n` random lowercase letters and digits, for request ids.
+pub fn random_lowercase(n: usize) -> String {
+    const ALPHABET: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789";
+    let mut rng = os_rng();
+    (0..n)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
 /// A stable `ANPA` id for an AWS managed policy, derived from its name so that it is the
 /// same on every instance and every start.
 pub fn aws_managed_policy_id(name: &str) -> String {

@@ -16,13 +16,48 @@ use crate::{Directory, validate};
 /// The role CreateAccount makes in a new account unless told otherwise, as AWS does.
 pub const DEFAULT_ACCESS_ROLE: &str = "OrganizationAccountAccessRole";
 
-/// What DescribeCreateAccountStatus reports; accounts are created at once, so every
-/// request has succeeded by the time its id is returned.
+/// What CreateAccount and DescribeCreateAccountStatus report. Accounts are created at once,
+/// so a request has succeeded or failed by the time its id is returned.
 #[derive(Debug)]
 pub struct CreateAccountStatus {
     pub request_id: String,
-    pub account: Arc<Account>,
     pub requested: DateTime<Utc>,
+    pub outcome: CreateAccountOutcome,
+}
+
+/// A CreateAccount request that failed.
+#[derive(Debug, Clone)]
+pub struct FailedRequest {
+    request_id: String,
+    requested: DateTime<Utc>,
+    account_name: String,
+    reason: &'static str,
+}
+
+/// How many failed CreateAccount requests are remembered.
+const FAILED_REQUESTS_KEPT: usize = 1000;
+
+#[derive(Debug)]
+pub enum CreateAccountOutcome {
+    Created(Arc<Account>),
+    /// AWS reports these as a FAILED status with a reason, not as an error.
+    Failed {
+        account_name: String,
+        reason: &'static str,
+    },
+}
+
+impl From<FailedRequest> for CreateAccountStatus {
+    fn from(failed: FailedRequest) -> Self {
+        CreateAccountStatus {
+            request_id: failed.request_id,
+            requested: failed.requested,
+            outcome: CreateAccountOutcome::Failed {
+                account_name: failed.account_name,
+                reason: failed.reason,
+            },
+        }
+    }
 }
 
 impl State {
@@ -94,12 +129,35 @@ impl Directory {
         let role_name = role_name.unwrap_or(DEFAULT_ACCESS_ROLE);
         validate::user_name("roleName", role_name)?;
         let requested = now();
+        if self
+            .snapshot()
+            .accounts
+            .values()
+            .any(|a| a.root_email.eq_ignore_ascii_case(email))
+        {
+            let failed = FailedRequest {
+                request_id: format!("car-{}", ids::random_lowercase(32)),
+                requested,
+                account_name: name.to_owned(),
+                reason: "EMAIL_ALREADY_EXISTS",
+            };
+            let mut kept = self
+                .failed_account_requests
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if kept.len() >= FAILED_REQUESTS_KEPT {
+                kept.pop_front();
+            }
+            kept.push_back(failed.clone());
+            return Ok(failed.into());
+        }
         let (account_id, state) = self.write(|state| {
             let management = state
                 .management_account()
-                .ok_or_else(IamError::service_failure)?
-                .id
-                .clone();
+                .ok_or_else(IamError::service_failure)?;
+            // Strictly after the management account, which is recognized as the oldest.
+            let created = requested.max(management.created + chrono::Duration::seconds(1));
+            let management = management.id.clone();
             if state.accounts.values().any(|a| a.root_email.eq_ignore_ascii_case(email)) {
                 return Err(IamError::new(
                     ErrorCode::DuplicateAccount,
@@ -125,7 +183,7 @@ impl Directory {
                         // No password: the root user of a created account signs in only after
                         // a password reset, as on AWS.
                         root_password_hash: String::new(),
-                        created: requested,
+                        created,
                     }),
                     Change::CreateRole(RoleRow {
                         id: role_id.clone(),
@@ -135,7 +193,7 @@ impl Directory {
                         description: None,
                         trust_policy: trust,
                         max_session_duration: 3600,
-                        created: requested,
+                        created,
                     }),
                     Change::AttachPolicy {
                         entity: Entity::Role(role_id),
@@ -152,8 +210,8 @@ impl Directory {
             .ok_or_else(IamError::service_failure)?;
         Ok(CreateAccountStatus {
             request_id: request_id(&account_id),
-            account,
             requested,
+            outcome: CreateAccountOutcome::Created(account),
         })
     }
 
@@ -164,6 +222,15 @@ impl Directory {
                 "We can't find a create account request with the CreateAccountRequestId that you specified.",
             )
         };
+        if let Some(failed) = self
+            .failed_account_requests
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .find(|f| f.request_id == request_id)
+        {
+            return Ok(failed.clone().into());
+        }
         let account_id = request_id.strip_prefix("car-").ok_or_else(not_found)?;
         let account = self
             .snapshot()
@@ -174,7 +241,7 @@ impl Directory {
         Ok(CreateAccountStatus {
             request_id: request_id.to_owned(),
             requested: account.created,
-            account,
+            outcome: CreateAccountOutcome::Created(account),
         })
     }
 

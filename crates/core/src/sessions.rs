@@ -78,10 +78,19 @@ fn parse_role_arn(arn: &str) -> Option<(&str, &str)> {
 
 fn check_session_name(name: &str) -> Result<(), IamError> {
     let length = name.chars().count();
-    if !(2..=64).contains(&length)
-        || !name
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+    if length < 2 {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must have length greater than or equal to 2"
+        )));
+    }
+    if length > 64 {
+        return Err(validation(format!(
+            "1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must have length less than or equal to 64"
+        )));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
     {
         return Err(validation(format!(
             "1 validation error detected: Value '{name}' at 'roleSessionName' failed to satisfy constraint: Member must satisfy regular expression pattern: [\\w+=,.@-]*"
@@ -244,13 +253,17 @@ impl Directory {
         if request.source_identity.is_some() {
             actions.push("sts:SetSourceIdentity");
         }
+        // AWS words every AssumeRole denial the same way, without saying which side refused.
         for action in actions {
-            authz::authorize_with(&state, caller, action, &role_arn, Some(trust), context)?;
-            if !authz::resource_policy_allows(caller, action, &role_arn, trust, context) {
+            let allowed =
+                authz::authorize_with(&state, caller, action, &role_arn, Some(trust), context)
+                    .is_ok()
+                    && authz::resource_policy_allows(caller, action, &role_arn, trust, context);
+            if !allowed {
                 return Err(IamError::new(
                     ErrorCode::AccessDenied,
                     format!(
-                        "User: {} is not authorized to perform: {action} on resource: {role_arn} because the role's trust policy does not allow it",
+                        "User: {} is not authorized to perform: {action} on resource: {role_arn}",
                         caller.arn()
                     ),
                 ));

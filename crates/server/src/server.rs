@@ -155,8 +155,13 @@ fn json_response(status: StatusCode, body: String, request_id: &str) -> Response
 /// awsJson errors: the type in `__type` and in `x-amzn-ErrorType`, which is where botocore
 /// and the Rust SDK look for it.
 fn json_error(error: &IamError, request_id: &str) -> Response {
-    let status =
-        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    // The awsJson services answer a denial with 400, not the query protocol's 403.
+    let status = match error.code {
+        ErrorCode::AccessDenied => StatusCode::BAD_REQUEST,
+        code => {
+            StatusCode::from_u16(code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+        }
+    };
     let code = error.code.json_code();
     let body = serde_json::json!({ "__type": code, "Message": error.message }).to_string();
     let mut response = json_response(status, body, request_id);

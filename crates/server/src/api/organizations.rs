@@ -1,7 +1,7 @@
 //! AWS Organizations (awsJson1_1): the organization and its accounts.
 
 use latchkey_core::model::Account;
-use latchkey_core::organizations::{CreateAccountStatus, organization_id};
+use latchkey_core::organizations::{CreateAccountOutcome, CreateAccountStatus, organization_id};
 use latchkey_core::{Directory, ErrorCode, IamError, authz};
 use serde_json::{Value, json};
 
@@ -41,16 +41,31 @@ fn account_json(management: &Account, account: &Account) -> Value {
 }
 
 fn status_json(status: &CreateAccountStatus) -> Value {
-    json!({
-        "CreateAccountStatus": {
-            "Id": status.request_id,
-            "AccountName": status.account.name,
-            "State": "SUCCEEDED",
-            "RequestedTimestamp": epoch(status.requested),
-            "CompletedTimestamp": epoch(status.account.created),
-            "AccountId": status.account.id,
-        }
-    })
+    match &status.outcome {
+        CreateAccountOutcome::Created(account) => json!({
+            "CreateAccountStatus": {
+                "Id": status.request_id,
+                "AccountName": account.name,
+                "State": "SUCCEEDED",
+                "RequestedTimestamp": epoch(status.requested),
+                "CompletedTimestamp": epoch(account.created),
+                "AccountId": account.id,
+            }
+        }),
+        CreateAccountOutcome::Failed {
+            account_name,
+            reason,
+        } => json!({
+            "CreateAccountStatus": {
+                "Id": status.request_id,
+                "AccountName": account_name,
+                "State": "FAILED",
+                "RequestedTimestamp": epoch(status.requested),
+                "CompletedTimestamp": epoch(status.requested),
+                "FailureReason": reason,
+            }
+        }),
+    }
 }
 
 /// Runs an Organizations operation for a caller in the management account.
@@ -65,8 +80,9 @@ pub fn execute(
         .management_account()
         .cloned()
         .ok_or_else(IamError::service_failure)?;
-    // Only the management account administers the organization.
-    if caller.principal.account_id() != management.id {
+    // Every account of the organization may describe it; only the management account
+    // administers it.
+    if op != Operation::DescribeOrganization && caller.principal.account_id() != management.id {
         return Err(IamError::new(
             ErrorCode::AccessDenied,
             "You don't have permissions to access this resource.",

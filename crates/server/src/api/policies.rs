@@ -51,13 +51,9 @@ fn write_role(out: &mut XmlResponse, role: &Role, detailed: bool) {
         )
         .optional("Description", role.description.as_deref())
         .element("MaxSessionDuration", &role.max_session_duration.to_string());
-    if let Some(boundary) = &role.permissions_boundary {
-        out.open("PermissionsBoundary")
-            .element("PermissionsBoundaryType", "PermissionsBoundaryPolicy")
-            .element("PermissionsBoundaryArn", boundary)
-            .close("PermissionsBoundary");
-    }
+    // ListRoles leaves out the boundary, tags and last use; GetRole has them.
     if detailed {
+        write_boundary(out, role.permissions_boundary.as_ref());
         if !role.tags.is_empty() {
             write_tags(out, &role.tags);
         }

@@ -5,5 +5,6 @@
 
 mod access_keys;
 mod harness;
+mod roles;
 mod sts;
 mod users;
