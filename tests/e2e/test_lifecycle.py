@@ -124,3 +124,40 @@ def test_committed_writes_survive_sigkill(fresh_server):
     expect_error(srv.client("sts", off).get_caller_identity, "InvalidClientTokenId", 403)
     expect_error(iam.get_user, "NoSuchEntity", 404, UserName="deleted-user")
     assert srv.client("sts").get_caller_identity()["Arn"].endswith(":user/admin")
+
+
+def test_serve_takes_its_settings_from_a_configuration_file(tmp_path):
+    """`--config` names a TOML file with data, listen and store; a flag wins over it."""
+    import subprocess
+    import time
+    import urllib.request
+
+    from helpers import free_port, latchkey_bin
+
+    port = free_port()
+    data = tmp_path / "from-config"
+    config = tmp_path / "latchkey.toml"
+    config.write_text(f'data = "{data}"\nlisten = "127.0.0.1:{port}"\nstore = "sqlite"\n')
+    proc = subprocess.Popen([str(latchkey_bin()), "serve", "--config", str(config)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 20
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as r:
+                    assert r.status == 200
+                    break
+            except OSError:
+                assert proc.poll() is None, proc.stderr.read().decode()
+                assert time.time() < deadline, "the server did not come up on the configured port"
+                time.sleep(0.1)
+        assert (data / "latchkey.db").exists(), "the configured data directory was not used"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    # An unknown setting is refused with a clear error, before anything is created.
+    config.write_text('listne = "127.0.0.1:1"\n')
+    result = subprocess.run([str(latchkey_bin()), "serve", "--config", str(config)],
+                            capture_output=True, text=True, timeout=20)
+    assert result.returncode != 0
+    assert "not a valid configuration" in result.stderr

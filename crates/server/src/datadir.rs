@@ -6,7 +6,7 @@ use std::fs::{self, DirBuilder, OpenOptions};
 use std::io::Write;
 use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use latchkey_core::Directory;
@@ -90,22 +90,6 @@ impl StoreLocation {
     }
 }
 
-/// The store chosen on the command line for this process (`serve` reads it through
-/// [`open`]; the follower of other instances through [`store`]).
-static STORE: OnceLock<StoreLocation> = OnceLock::new();
-
-/// Chooses the store for [`open`]; once, before the server starts.
-pub fn select_store(store: StoreLocation) {
-    if STORE.set(store.clone()).is_err() && STORE.get() != Some(&store) {
-        tracing::warn!("the store was already chosen; keeping the first choice");
-    }
-}
-
-/// The store chosen with [`select_store`], SQLite if none was.
-pub fn store() -> &'static StoreLocation {
-    STORE.get_or_init(|| StoreLocation::Sqlite)
-}
-
 /// A URL with its password, if any, replaced by `***`.
 pub fn redact(url: &str) -> String {
     let Some((scheme, rest)) = url.split_once("://") else {
@@ -135,8 +119,8 @@ fn create_data_dir(data: &Path) -> anyhow::Result<()> {
 /// Opens the store chosen with [`select_store`], creating what does not exist yet: for
 /// SQLite the directory, key and database; for PostgreSQL the schema, and the directory and
 /// key if the database is not initialized yet.
-pub fn open(data: &Path) -> anyhow::Result<Directory> {
-    match store() {
+pub fn open(data: &Path, store: &StoreLocation) -> anyhow::Result<Directory> {
+    match store {
         StoreLocation::Sqlite => open_sqlite(data),
         StoreLocation::Postgres(url) => open_postgres(data, url),
     }

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 use latchkey_core::Directory;
 use latchkey_store_postgres::{ChangeListener, PostgresStore};
 
-use crate::datadir::{self, StoreLocation};
+use crate::datadir::StoreLocation;
 
 /// The periodic reconciliation: catch up at least this often.
 pub const RECONCILE_EVERY: Duration = Duration::from_secs(2);
@@ -27,8 +27,8 @@ const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Starts following the other instances if the store is shared; a no-op for SQLite.
 /// `server::serve` calls it once the directory is open.
-pub fn start(directory: &Arc<Directory>) {
-    let StoreLocation::Postgres(url) = datadir::store() else {
+pub fn start(directory: &Arc<Directory>, store: &StoreLocation) {
+    let StoreLocation::Postgres(url) = store else {
         return;
     };
     let store = match PostgresStore::connect_only(url) {

@@ -8,6 +8,7 @@ use clap::{Parser, Subcommand};
 
 mod api;
 mod auth;
+mod config;
 mod datadir;
 mod follow;
 mod operation;
@@ -29,6 +30,10 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
     about = "A self-hosted identity service for AWS-style programmatic access"
 )]
 struct Cli {
+    /// A TOML file with `data`, `listen` and `store`; flags and environment variables win
+    /// over it. Default: ./latchkey.toml if it exists.
+    #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
+    config: Option<PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -37,12 +42,12 @@ struct Cli {
 enum Command {
     /// Serve IAM and STS on one port, initializing the data directory first if it is new.
     Serve {
-        /// The data directory.
-        #[arg(long, env = "LATCHKEY_DATA", default_value = DEFAULT_DATA_DIR)]
-        data: PathBuf,
-        /// The address to listen on.
-        #[arg(long, env = "LATCHKEY_LISTEN", default_value = DEFAULT_LISTEN)]
-        listen: SocketAddr,
+        /// The data directory [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        /// The address to listen on [default: 127.0.0.1:8765].
+        #[arg(long, env = "LATCHKEY_LISTEN")]
+        listen: Option<SocketAddr>,
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
     },
@@ -50,7 +55,7 @@ enum Command {
     Init {
         /// The data directory; it must not hold a latchkey database yet.
         #[arg(long, env = "LATCHKEY_DATA")]
-        data: PathBuf,
+        data: Option<PathBuf>,
         /// Print the credentials as one JSON object.
         #[arg(long)]
         json: bool,
@@ -62,12 +67,53 @@ enum Command {
     },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
-        /// The data directory (for the SQLite store).
-        #[arg(long, env = "LATCHKEY_DATA", default_value = DEFAULT_DATA_DIR)]
-        data: PathBuf,
+        /// The data directory (for the SQLite store) [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
     },
+}
+
+/// Runs a command with each setting taken from its flag or environment variable, else from
+/// the configuration file, else from the default.
+fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
+    let store_of = |flag: Option<String>| {
+        datadir::StoreLocation::parse(flag.or(file.store.clone()).as_deref())
+    };
+    let data_or_default = |flag: Option<PathBuf>| {
+        flag.or(file.data.clone())
+            .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
+    };
+    match command {
+        Command::Serve {
+            data,
+            listen,
+            store,
+        } => {
+            let listen = match listen.or(file.listen) {
+                Some(listen) => listen,
+                None => DEFAULT_LISTEN.parse()?,
+            };
+            server::serve(&data_or_default(data), listen, &store_of(store)?)
+        }
+        Command::Init {
+            data,
+            json,
+            root_email,
+            store,
+        } => {
+            let data = data.or(file.data.clone()).ok_or_else(|| {
+                anyhow::anyhow!(
+                    "init needs --data (or LATCHKEY_DATA, or data in the configuration file)"
+                )
+            })?;
+            datadir::init_command(&data, &store_of(store)?, json, root_email.as_deref())
+        }
+        Command::Migrate { data, store } => {
+            datadir::migrate_command(&data_or_default(data), &store_of(store)?)
+        }
+    }
 }
 
 fn main() -> ExitCode {
@@ -78,25 +124,9 @@ fn main() -> ExitCode {
         )
         .with_writer(std::io::stderr)
         .init();
-    let result = match Cli::parse().command {
-        Command::Serve {
-            data,
-            listen,
-            store,
-        } => datadir::StoreLocation::parse(store.as_deref()).and_then(|store| {
-            datadir::select_store(store);
-            server::serve(&data, listen)
-        }),
-        Command::Init {
-            data,
-            json,
-            root_email,
-            store,
-        } => datadir::StoreLocation::parse(store.as_deref())
-            .and_then(|store| datadir::init_command(&data, &store, json, root_email.as_deref())),
-        Command::Migrate { data, store } => datadir::StoreLocation::parse(store.as_deref())
-            .and_then(|store| datadir::migrate_command(&data, &store)),
-    };
+    let cli = Cli::parse();
+    let result =
+        config::Config::load(cli.config.as_deref()).and_then(|file| run(cli.command, file));
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -21,7 +21,7 @@ use latchkey_sigv4::HttpRequest;
 
 use crate::api;
 use crate::auth::{self, Caller, Origin};
-use crate::datadir;
+use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
 
 /// The largest request body accepted; IAM's largest documents are far below it.
@@ -34,9 +34,9 @@ struct App {
 }
 
 /// `latchkey serve`.
-pub fn serve(data: &Path, listen: SocketAddr) -> anyhow::Result<()> {
-    let directory = Arc::new(datadir::open(data)?);
-    crate::follow::start(&directory);
+pub fn serve(data: &Path, listen: SocketAddr, store: &StoreLocation) -> anyhow::Result<()> {
+    let directory = Arc::new(datadir::open(data, store)?);
+    crate::follow::start(&directory, store);
     if !directory.is_initialized() {
         let init = directory
             .initialize(None)
