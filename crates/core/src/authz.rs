@@ -88,7 +88,9 @@ impl EffectivePolicies {
         let mut set = EffectivePolicies::default();
         match principal {
             Principal::Root { .. } => {}
-            Principal::User(user) | Principal::UserSession { user, .. } => {
+            Principal::User(user)
+            | Principal::UserSession { user, .. }
+            | Principal::FederatedSession { user, .. } => {
                 set.identity.extend(
                     user.attached_policy_arns
                         .iter()
@@ -103,6 +105,15 @@ impl EffectivePolicies {
                     .permissions_boundary
                     .as_ref()
                     .and_then(|a| Self::managed(state, a));
+                if let Principal::FederatedSession { session, .. } = principal {
+                    // A federated user has only what its session policies also allow;
+                    // without any it has no permissions at all.
+                    set.session = session_policies(state, session);
+                    if set.session.is_empty() {
+                        set.session
+                            .push(("no-session-policy".into(), Arc::new(allow_nothing())));
+                    }
+                }
             }
             Principal::RoleSession { role, session } => {
                 set = Self::of_role(state, role);
@@ -128,6 +139,14 @@ fn session_policies(state: &State, session: &Session) -> Vec<(String, Arc<Policy
         }
     }
     policies
+}
+
+fn allow_nothing() -> Policy {
+    Policy::parse(
+        r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","NotAction":"*","Resource":"*"}]}"#,
+        PolicyKind::Session,
+    )
+    .expect("a constant policy parses")
 }
 
 fn deny_all() -> Policy {
@@ -161,7 +180,9 @@ fn cache_key(principal: &Principal) -> String {
         Principal::Root { account_id } => format!("root/{account_id}"),
         Principal::User(user) => format!("user/{}", user.id),
         Principal::UserSession { user, .. } => format!("user/{}", user.id),
-        Principal::RoleSession { session, .. } => format!("session/{}", session.access_key_id),
+        Principal::RoleSession { session, .. } | Principal::FederatedSession { session, .. } => {
+            format!("session/{}", session.access_key_id)
+        }
     }
 }
 
@@ -204,6 +225,9 @@ pub fn add_principal_keys(principal: &Principal, context: &mut Context) {
             for tag in &role.tags {
                 context.insert(&format!("aws:PrincipalTag/{}", tag.key), tag.value.as_str());
             }
+        }
+        Principal::FederatedSession { .. } => {
+            context.insert("aws:PrincipalType", "FederatedUser");
         }
     }
     if let Some(session) = principal.session() {
@@ -257,9 +281,9 @@ pub fn authorize(
     {
         return Ok(());
     }
-    // IAM refuses GetSessionToken credentials obtained without MFA outright, and says so
-    // the way it refuses an unknown token.
-    if let Principal::UserSession { .. } = principal
+    // IAM refuses GetSessionToken credentials obtained without MFA, and federated users,
+    // outright, and says so the way it refuses an unknown token.
+    if let Principal::UserSession { .. } | Principal::FederatedSession { .. } = principal
         && action.len() > 4
         && action[..4].eq_ignore_ascii_case("iam:")
     {
@@ -320,6 +344,7 @@ fn principal_kind(principal: &Principal) -> PrincipalKind<'static> {
         Principal::Root { .. } => PrincipalKind::Root,
         Principal::User(_) | Principal::UserSession { .. } => PrincipalKind::User,
         Principal::RoleSession { .. } => PrincipalKind::AssumedRole,
+        Principal::FederatedSession { .. } => PrincipalKind::FederatedUser,
     }
 }
 

@@ -322,13 +322,20 @@ pub enum Principal {
         role: Arc<Role>,
         session: Arc<Session>,
     },
+    /// A federated user, from an IAM user's GetFederationToken.
+    FederatedSession {
+        user: Arc<User>,
+        session: Arc<Session>,
+    },
 }
 
 impl Principal {
     pub fn account_id(&self) -> &str {
         match self {
             Principal::Root { account_id } => account_id,
-            Principal::User(user) | Principal::UserSession { user, .. } => &user.account_id,
+            Principal::User(user)
+            | Principal::UserSession { user, .. }
+            | Principal::FederatedSession { user, .. } => &user.account_id,
             Principal::RoleSession { role, .. } => &role.account_id,
         }
     }
@@ -342,6 +349,11 @@ impl Principal {
                 role.account_id,
                 role.name,
                 session.session_name.as_deref().unwrap_or_default()
+            ),
+            Principal::FederatedSession { user, session } => format!(
+                "arn:aws:sts::{}:federated-user/{}",
+                user.account_id,
+                session.federated_name.as_deref().unwrap_or_default()
             ),
         }
     }
@@ -357,6 +369,11 @@ impl Principal {
                 role.id,
                 session.session_name.as_deref().unwrap_or_default()
             ),
+            Principal::FederatedSession { user, session } => format!(
+                "{}:{}",
+                user.account_id,
+                session.federated_name.as_deref().unwrap_or_default()
+            ),
         }
     }
 
@@ -364,15 +381,17 @@ impl Principal {
     pub fn user(&self) -> Option<&Arc<User>> {
         match self {
             Principal::User(user) | Principal::UserSession { user, .. } => Some(user),
-            Principal::Root { .. } | Principal::RoleSession { .. } => None,
+            Principal::Root { .. }
+            | Principal::RoleSession { .. }
+            | Principal::FederatedSession { .. } => None,
         }
     }
 
     pub fn session(&self) -> Option<&Arc<Session>> {
         match self {
-            Principal::UserSession { session, .. } | Principal::RoleSession { session, .. } => {
-                Some(session)
-            }
+            Principal::UserSession { session, .. }
+            | Principal::RoleSession { session, .. }
+            | Principal::FederatedSession { session, .. } => Some(session),
             Principal::Root { .. } | Principal::User(_) => None,
         }
     }
@@ -388,6 +407,9 @@ pub struct Session {
     pub subject_id: String,
     /// Set for role sessions.
     pub session_name: Option<String>,
+    /// Set for federated users (GetFederationToken).
+    #[serde(default)]
+    pub federated_name: Option<String>,
     pub issued: DateTime<Utc>,
     pub expires: DateTime<Utc>,
     /// The inline session policy passed to AssumeRole.

@@ -170,11 +170,16 @@ impl Directory {
                 ),
             )
         };
-        if matches!(caller, Principal::Root { .. }) {
-            return Err(IamError::new(
-                ErrorCode::AccessDenied,
-                "Roles may not be assumed by root accounts.",
-            ));
+        match caller {
+            Principal::Root { .. } => {
+                return Err(IamError::new(
+                    ErrorCode::AccessDenied,
+                    "Roles may not be assumed by root accounts.",
+                ));
+            }
+            // Federated users may call no STS operation but GetCallerIdentity.
+            Principal::FederatedSession { .. } => return Err(denied()),
+            _ => {}
         }
         let (role_account, role_name) = parse_role_arn(request.role_arn)
             .ok_or_else(|| validation(format!("{} is invalid", request.role_arn)))?;
@@ -201,26 +206,7 @@ impl Directory {
                 "The requested DurationSeconds exceeds the MaxSessionDuration set for this role.",
             ));
         }
-        if let Some(policy) = request.policy {
-            if quota::non_whitespace_len(policy) > quota::TRUST_POLICY {
-                return Err(IamError::new(
-                    ErrorCode::PackedPolicyTooLarge,
-                    "Packed size of consumed session policies exceeds the allowed limit.",
-                ));
-            }
-            Policy::parse(policy, PolicyKind::Session)
-                .map_err(|e| IamError::new(ErrorCode::MalformedPolicyDocument, e.message))?;
-        }
-        if request.policy_arns.len() > 10 {
-            return Err(validation("The number of policy ARNs must not exceed 10."));
-        }
-        for arn in &request.policy_arns {
-            if !state.policies.contains_key(arn) {
-                return Err(validation(format!(
-                    "Policy {arn} does not exist or is not attachable."
-                )));
-            }
-        }
+        check_session_policies(&state, request.policy, &request.policy_arns)?;
         validate::tags(&request.tags)?;
         if request.tags.len() > 50 {
             return Err(validation("The number of session tags must not exceed 50."));
@@ -294,6 +280,7 @@ impl Directory {
             account_id: role.account_id.clone(),
             subject_id: role.id.clone(),
             session_name: Some(request.session_name.to_owned()),
+            federated_name: None,
             issued: now,
             expires: now + Duration::seconds(i64::from(duration)),
             policy: request.policy.map(str::to_owned),
@@ -324,7 +311,9 @@ impl Directory {
                     "The root user's temporary credentials are not supported by this server.",
                 ));
             }
-            Principal::UserSession { .. } | Principal::RoleSession { .. } => {
+            Principal::UserSession { .. }
+            | Principal::RoleSession { .. }
+            | Principal::FederatedSession { .. } => {
                 return Err(IamError::new(
                     ErrorCode::AccessDenied,
                     "Cannot call GetSessionToken with session credentials",
@@ -346,6 +335,7 @@ impl Directory {
             account_id: user.account_id.clone(),
             subject_id: user.id.clone(),
             session_name: None,
+            federated_name: None,
             issued: now,
             expires: now + Duration::seconds(i64::from(duration)),
             policy: None,
@@ -359,6 +349,117 @@ impl Directory {
     }
 }
 
+/// What GetFederationToken takes besides the caller.
+#[derive(Debug, Default)]
+pub struct FederationRequest<'a> {
+    pub name: &'a str,
+    pub duration_seconds: Option<u32>,
+    pub policy: Option<&'a str>,
+    pub policy_arns: Vec<String>,
+    pub tags: Vec<Tag>,
+}
+
+impl Directory {
+    /// STS GetFederationToken: a federated user whose permissions are the calling IAM user's
+    /// intersected with the session policies passed here (none passed: no permissions).
+    pub fn get_federation_token(
+        &self,
+        caller: &Principal,
+        request: FederationRequest<'_>,
+        context: &Context,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, IamError> {
+        let user = match caller {
+            Principal::User(user) => user.clone(),
+            _ => {
+                return Err(IamError::new(
+                    ErrorCode::AccessDenied,
+                    "GetFederationToken can only be called with the long-term credentials of an IAM user.",
+                ));
+            }
+        };
+        let length = request.name.chars().count();
+        if !(2..=32).contains(&length)
+            || !request
+                .name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c))
+        {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{}' at 'name' failed to satisfy constraint: Member must have length between 2 and 32 and match [\\w+=,.@-]*",
+                request.name
+            )));
+        }
+        let duration = request.duration_seconds.unwrap_or(43_200);
+        if !(900..=129_600).contains(&duration) {
+            return Err(validation(format!(
+                "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and 129600"
+            )));
+        }
+        let state = self.snapshot();
+        check_session_policies(&state, request.policy, &request.policy_arns)?;
+        validate::tags(&request.tags)?;
+        let resource = format!(
+            "arn:aws:sts::{}:federated-user/{}",
+            user.account_id, request.name
+        );
+        authz::authorize(&state, caller, "sts:GetFederationToken", &resource, context)?;
+        let session = Session {
+            access_key_id: ids::new_access_key_id_of_kind(
+                IdKind::TemporaryAccessKey,
+                &user.account_id,
+            ),
+            secret_access_key: ids::new_secret_access_key().to_string(),
+            account_id: user.account_id.clone(),
+            subject_id: user.id.clone(),
+            session_name: None,
+            federated_name: Some(request.name.to_owned()),
+            issued: now,
+            expires: now + Duration::seconds(i64::from(duration)),
+            policy: request.policy.map(str::to_owned),
+            policy_arns: request.policy_arns,
+            tags: request.tags,
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            chained: false,
+        };
+        Ok(self.issue(session, |session| Principal::FederatedSession {
+            user,
+            session,
+        }))
+    }
+}
+
+/// Session policies passed to AssumeRole or GetFederationToken: parseable, within the packed
+/// size, and naming managed policies that exist.
+fn check_session_policies(
+    state: &State,
+    policy: Option<&str>,
+    policy_arns: &[String],
+) -> Result<(), IamError> {
+    if let Some(policy) = policy {
+        if quota::non_whitespace_len(policy) > quota::TRUST_POLICY {
+            return Err(IamError::new(
+                ErrorCode::PackedPolicyTooLarge,
+                "Packed size of consumed session policies exceeds the allowed limit.",
+            ));
+        }
+        Policy::parse(policy, PolicyKind::Session)
+            .map_err(|e| IamError::new(ErrorCode::MalformedPolicyDocument, e.message))?;
+    }
+    if policy_arns.len() > 10 {
+        return Err(validation("The number of policy ARNs must not exceed 10."));
+    }
+    for arn in policy_arns {
+        if !state.policies.contains_key(arn) {
+            return Err(validation(format!(
+                "Policy {arn} does not exist or is not attachable."
+            )));
+        }
+    }
+    Ok(())
+}
+
 impl State {
     /// The principal a session acts as, if its role or user still exists.
     pub fn principal_for_session(&self, session: Arc<Session>) -> Option<Principal> {
@@ -367,7 +468,11 @@ impl State {
             Some(Principal::RoleSession { role, session })
         } else {
             let user = self.users.get(&session.subject_id)?.clone();
-            Some(Principal::UserSession { user, session })
+            if session.federated_name.is_some() {
+                Some(Principal::FederatedSession { user, session })
+            } else {
+                Some(Principal::UserSession { user, session })
+            }
         }
     }
 }

@@ -191,6 +191,7 @@ operations! {
     Sts GetAccessKeyInfo => Any, false;
     Sts AssumeRole => Any, false;
     Sts GetSessionToken => Any, false;
+    Sts GetFederationToken => Any, false;
     Organizations DescribeOrganization => Any, false;
     Organizations CreateAccount => Any, true;
     Organizations DescribeCreateAccountStatus => Any, false;
@@ -220,13 +221,16 @@ impl Operation {
         format!("{}:{}", self.service().signing_name(), self.name())
     }
 
-    /// Not decided by the caller's identity policies alone: GetCallerIdentity and
-    /// GetSessionToken need no permission on AWS, and AssumeRole is decided together with the
-    /// role's trust policy by the operation itself.
+    /// Not decided here: GetCallerIdentity and GetSessionToken need no permission on AWS,
+    /// AssumeRole is decided together with the role's trust policy by the operation itself,
+    /// and GetFederationToken against the federated user it names.
     pub fn always_allowed(self) -> bool {
         matches!(
             self,
-            Operation::GetCallerIdentity | Operation::GetSessionToken | Operation::AssumeRole
+            Operation::GetCallerIdentity
+                | Operation::GetSessionToken
+                | Operation::AssumeRole
+                | Operation::GetFederationToken
         )
     }
 }

@@ -5,7 +5,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use latchkey_core::directory::{Page, ReportState, paginate_by_offset};
 use latchkey_core::model::{AccessKey, KeyStatus, Tag, User, user_arn};
-use latchkey_core::sessions::{AssumeRoleRequest, IssuedSession};
+use latchkey_core::sessions::{AssumeRoleRequest, FederationRequest, IssuedSession};
 use latchkey_core::state::State;
 use latchkey_core::{Directory, ErrorCode, IamError, authz, ids};
 use latchkey_policy::Context;
@@ -440,6 +440,33 @@ pub fn execute(
                 out.element("PackedPolicySize", &size.to_string());
             }
             out.optional("SourceIdentity", issued.session.source_identity.as_deref());
+        }
+        Operation::GetFederationToken => {
+            let context = request_context(&directory.snapshot(), caller, op, params)?;
+            let request = FederationRequest {
+                name: params.required("Name").map_err(invalid)?,
+                duration_seconds: params
+                    .int_in("DurationSeconds", 900, 129_600)
+                    .map_err(invalid)?
+                    .map(|d| d as u32),
+                policy: params.get("Policy"),
+                policy_arns: params
+                    .struct_list("PolicyArns", |m| {
+                        Ok(m.get("arn").unwrap_or_default().to_owned())
+                    })
+                    .map_err(invalid)?,
+                tags: tags(params, "Tags")?,
+            };
+            let issued =
+                directory.get_federation_token(&caller.principal, request, &context, caller.at)?;
+            write_credentials(&mut out, &issued);
+            out.open("FederatedUser")
+                .element("FederatedUserId", &issued.principal.user_id())
+                .element("Arn", &issued.principal.arn())
+                .close("FederatedUser");
+            if let Some(size) = issued.packed_policy_size {
+                out.element("PackedPolicySize", &size.to_string());
+            }
         }
         Operation::GetSessionToken => {
             if params.get("SerialNumber").is_some() || params.get("TokenCode").is_some() {
