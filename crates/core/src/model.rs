@@ -1,6 +1,6 @@
 //! The entities of an account, as the snapshot holds them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use chrono::{DateTime, Utc};
 use latchkey_policy::Policy;
@@ -213,7 +213,9 @@ pub struct LastUsed {
 /// signing keys and last use. It is shared by every snapshot version of the same key.
 #[derive(Debug, Default)]
 pub struct KeyRuntime {
-    pub signing_keys: SigningKeyCache,
+    /// Allocated on the key's first request: most of a large directory's keys are idle, and
+    /// the cache is about a kilobyte.
+    signing_keys: OnceLock<Box<SigningKeyCache>>,
     last_used: Mutex<KeyUsage>,
 }
 
@@ -227,12 +229,18 @@ struct KeyUsage {
 impl KeyRuntime {
     pub fn with_last_used(last: Option<LastUsed>) -> Self {
         KeyRuntime {
-            signing_keys: SigningKeyCache::new(),
+            signing_keys: OnceLock::new(),
             last_used: Mutex::new(KeyUsage {
                 last,
                 unsaved: false,
             }),
         }
+    }
+
+    /// The key's derived signing keys.
+    pub fn signing_keys(&self) -> &SigningKeyCache {
+        self.signing_keys
+            .get_or_init(|| Box::new(SigningKeyCache::new()))
     }
 
     pub fn last_used(&self) -> Option<LastUsed> {

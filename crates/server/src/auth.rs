@@ -107,7 +107,7 @@ pub fn authenticate(
         }
         let signing_key = key
             .runtime
-            .signing_keys
+            .signing_keys()
             .get_or_derive(&key.secret, &presented.scope);
         latchkey_sigv4::verify(request, &presented, &signing_key).map_err(sigv4_error)?;
         (
