@@ -174,14 +174,14 @@ impl std::fmt::Debug for EffectiveCache {
     }
 }
 
-/// The key a principal's effective set is cached under.
-fn cache_key(principal: &Principal) -> String {
+/// The key a principal's effective set is cached under. Account ids (digits), user ids
+/// (`AIDA…`) and temporary key ids (`ASIA…`) never collide, so the id alone will do.
+fn cache_key(principal: &Principal) -> &str {
     match principal {
-        Principal::Root { account_id } => format!("root/{account_id}"),
-        Principal::User(user) => format!("user/{}", user.id),
-        Principal::UserSession { user, .. } => format!("user/{}", user.id),
+        Principal::Root { account_id } => account_id,
+        Principal::User(user) | Principal::UserSession { user, .. } => &user.id,
         Principal::RoleSession { session, .. } | Principal::FederatedSession { session, .. } => {
-            format!("session/{}", session.access_key_id)
+            &session.access_key_id
         }
     }
 }
@@ -190,10 +190,13 @@ impl State {
     /// The principal's effective policies, computed at most once per snapshot version.
     pub fn effective_policies(&self, principal: &Principal) -> Arc<EffectivePolicies> {
         let mut cache = self.effective.0.lock().unwrap_or_else(|p| p.into_inner());
-        cache
-            .entry(cache_key(principal))
-            .or_insert_with(|| Arc::new(EffectivePolicies::of(self, principal)))
-            .clone()
+        let key = cache_key(principal);
+        if let Some(found) = cache.get(key) {
+            return found.clone();
+        }
+        let computed = Arc::new(EffectivePolicies::of(self, principal));
+        cache.insert(key.to_owned(), computed.clone());
+        computed
     }
 }
 

@@ -64,6 +64,13 @@ impl Context {
         Context::default()
     }
 
+    /// A context with room for `keys` keys, so a request's context is built without rehashing.
+    pub fn with_capacity(keys: usize) -> Context {
+        Context {
+            entries: HashMap::with_capacity_and_hasher(keys, BuildHasherDefault::default()),
+        }
+    }
+
     /// Sets a single-valued key, replacing any earlier value.
     pub fn insert(&mut self, key: &str, value: impl Into<String>) {
         self.put(key, vec![value.into()], false);

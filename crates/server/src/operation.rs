@@ -80,6 +80,19 @@ pub enum ResourceKind {
     Any,
 }
 
+/// The IAM action prefix of a service (its signing name), as a literal for `concat!`.
+macro_rules! action_prefix {
+    (Iam) => {
+        "iam"
+    };
+    (Sts) => {
+        "sts"
+    };
+    (Organizations) => {
+        "organizations"
+    };
+}
+
 macro_rules! operations {
     ($($service:ident $name:ident => $resource:ident, $mutates:literal;)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -90,6 +103,11 @@ macro_rules! operations {
 
             pub fn name(self) -> &'static str {
                 match self { $(Operation::$name => stringify!($name)),* }
+            }
+
+            /// The IAM action a policy must allow, e.g. `iam:CreateUser`.
+            pub fn action(self) -> &'static str {
+                match self { $(Operation::$name => concat!(action_prefix!($service), ":", stringify!($name))),* }
             }
 
             pub fn service(self) -> Service {
@@ -216,11 +234,6 @@ impl Operation {
             .find(|op| op.service().target_prefix() == Some(prefix) && op.name() == action)
     }
 
-    /// The IAM action a policy must allow, e.g. `iam:CreateUser`.
-    pub fn action(self) -> String {
-        format!("{}:{}", self.service().signing_name(), self.name())
-    }
-
     /// Not decided here: GetCallerIdentity and GetSessionToken need no permission on AWS,
     /// AssumeRole is decided together with the role's trust policy by the operation itself,
     /// and GetFederationToken against the federated user it names.
@@ -246,6 +259,12 @@ mod tests {
         }
         assert_eq!(Operation::find(Service::Sts, "CreateUser"), None);
         assert_eq!(Operation::GetUser.action(), "iam:GetUser");
+        for op in Operation::ALL {
+            assert_eq!(
+                op.action(),
+                format!("{}:{}", op.service().signing_name(), op.name())
+            );
+        }
         assert_eq!(
             Operation::GetCallerIdentity.action(),
             "sts:GetCallerIdentity"

@@ -163,7 +163,8 @@ fn resource_arn(
 
 /// The global keys every request carries: the principal's, and where and when it came from.
 pub(crate) fn base_context(caller: &Caller) -> Context {
-    let mut context = Context::new();
+    // The global keys plus a few of the operation's own.
+    let mut context = Context::with_capacity(24);
     authz::add_principal_keys(&caller.principal, &mut context);
     context.set_request_time(caller.at);
     context.insert_bool("aws:SecureTransport", caller.secure_transport);
@@ -236,7 +237,7 @@ pub fn execute(
         let resource = resource_arn(directory, caller, op, params)?;
         let state = directory.snapshot();
         let context = request_context(&state, caller, op, params)?;
-        authz::authorize(&state, &caller.principal, &op.action(), &resource, &context)?;
+        authz::authorize(&state, &caller.principal, op.action(), &resource, &context)?;
     }
     let account = caller.principal.account_id();
     let xmlns = op.service().xmlns();

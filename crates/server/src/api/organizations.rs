@@ -89,7 +89,7 @@ pub fn execute(
         ));
     }
     let context = base_context(caller);
-    authz::authorize(&state, &caller.principal, &op.action(), "*", &context)?;
+    authz::authorize(&state, &caller.principal, op.action(), "*", &context)?;
     match op {
         Operation::DescribeOrganization => {
             let organization = organization_id(&management.id);
