@@ -78,6 +78,9 @@ pub struct Directory {
     state: ArcSwap<State>,
     /// Serializes writers so that validation, commit and publication happen in one order.
     writer: Mutex<()>,
+    /// Keys used since their last use was saved: the background save visits only these,
+    /// not every key of the directory.
+    used_keys: Mutex<Vec<Arc<AccessKey>>>,
     /// CreateAccount requests that failed, so DescribeCreateAccountStatus can report them.
     /// Nothing was created, so they are kept in memory only, the most recent ones.
     pub(crate) failed_account_requests:
@@ -146,6 +149,7 @@ impl Directory {
             master,
             state: ArcSwap::from_pointee(state),
             writer: Mutex::new(()),
+            used_keys: Mutex::default(),
             failed_account_requests: Mutex::default(),
         })
     }
@@ -627,13 +631,11 @@ impl Directory {
     /// memory on the request path and saved in the background, as AWS also reports it with
     /// a delay; a use not yet saved is lost only if the process dies.
     pub fn save_key_usage(&self) -> Result<usize, IamError> {
-        let state = self.snapshot();
-        let mut pending: Vec<(Arc<AccessKey>, LastUsed)> = Vec::new();
-        for key in state.access_keys.values() {
-            if let Some(used) = key.runtime.take_unsaved() {
-                pending.push((key.clone(), used));
-            }
-        }
+        let used = std::mem::take(&mut *self.used_keys.lock().unwrap_or_else(|p| p.into_inner()));
+        let pending: Vec<(Arc<AccessKey>, LastUsed)> = used
+            .into_iter()
+            .filter_map(|key| key.runtime.take_unsaved().map(|last| (key, last)))
+            .collect();
         if pending.is_empty() {
             return Ok(0);
         }
@@ -642,12 +644,31 @@ impl Directory {
             .map(|(key, used)| (key.id.clone(), used.clone()))
             .collect();
         if let Err(error) = self.store.save_key_usage(&uses) {
-            for (key, _) in &pending {
+            let mut queue = self.used_keys.lock().unwrap_or_else(|p| p.into_inner());
+            for (key, _) in pending {
                 key.runtime.mark_unsaved();
+                queue.push(key);
             }
             return Err(store_failure(error));
         }
         Ok(uses.len())
+    }
+
+    /// Records that a request was signed with `key`, for GetAccessKeyLastUsed. Kept in
+    /// memory on the request path; [`Directory::save_key_usage`] writes it to the store.
+    pub fn record_key_use(
+        &self,
+        key: &Arc<AccessKey>,
+        at: DateTime<Utc>,
+        service: &str,
+        region: &str,
+    ) {
+        if key.runtime.record_use(at, service, region) {
+            self.used_keys
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(key.clone());
+        }
     }
 
     /// Generates the account's credential report unless a current one exists.

@@ -248,25 +248,26 @@ impl KeyRuntime {
     }
 
     /// Records a use; cheap when the same service and region were seen in the same second.
-    pub fn record_use(&self, at: DateTime<Utc>, service: &str, region: &str) {
+    /// Records a use; returns whether the key now has a use to save that it did not have.
+    pub(crate) fn record_use(&self, at: DateTime<Utc>, service: &str, region: &str) -> bool {
         let mut usage = self.usage();
         if let Some(last) = &usage.last
             && last.at.timestamp() == at.timestamp()
             && last.service == service
             && last.region == region
         {
-            return;
+            return false;
         }
         usage.last = Some(LastUsed {
             at,
             service: service.to_owned(),
             region: region.to_owned(),
         });
-        usage.unsaved = true;
+        !std::mem::replace(&mut usage.unsaved, true)
     }
 
     /// The last use if it has not been saved yet, marking it saved.
-    pub fn take_unsaved(&self) -> Option<LastUsed> {
+    pub(crate) fn take_unsaved(&self) -> Option<LastUsed> {
         let mut usage = self.usage();
         if !usage.unsaved {
             return None;
@@ -275,8 +276,8 @@ impl KeyRuntime {
         usage.last.clone()
     }
 
-    /// Puts back a use whose save failed, unless a newer one arrived meanwhile.
-    pub fn mark_unsaved(&self) {
+    /// Puts back a use whose save failed.
+    pub(crate) fn mark_unsaved(&self) {
         self.usage().unsaved = true;
     }
 

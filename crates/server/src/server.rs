@@ -279,8 +279,8 @@ async fn handle(
         Err(error) => return error_response(protocol, &error, &request_id),
     };
     if let Some(key) = &caller.key {
-        key.runtime
-            .record_use(now, caller.service.signing_name(), &caller.region);
+        app.directory
+            .record_key_use(key, now, caller.service.signing_name(), &caller.region);
     }
     let result = run_operation(
         app.directory.clone(),
@@ -335,8 +335,12 @@ async fn handle_json(
         }
     };
     if let Some(key) = &caller.key {
-        key.runtime
-            .record_use(caller.at, caller.service.signing_name(), &caller.region);
+        directory.record_key_use(
+            key,
+            caller.at,
+            caller.service.signing_name(),
+            &caller.region,
+        );
     }
     let result = tokio::task::spawn_blocking(move || {
         api::organizations::execute(&directory, &caller, op, &input)

@@ -237,7 +237,7 @@ fn key_use_is_saved_and_reloaded() {
         .unwrap();
     assert_eq!(dir.save_key_usage().unwrap(), 0);
     let at = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
-    key.runtime.record_use(at, "sts", "eu-west-1");
+    dir.record_key_use(&key, at, "sts", "eu-west-1");
     assert_eq!(dir.save_key_usage().unwrap(), 1);
     assert_eq!(dir.save_key_usage().unwrap(), 0);
     drop(dir);
