@@ -610,6 +610,78 @@ fn count(tx: &mut Transaction<'_>, sql: &str, id: &str) -> Result<usize, Failure
     Ok(n as usize)
 }
 
+/// A tag table: which table holds one kind of owner's tags, and the quota it reports.
+struct TagTable {
+    table: &'static str,
+    owner: &'static str,
+    quota: &'static str,
+}
+
+const USER_TAGS: TagTable = TagTable {
+    table: "user_tags",
+    owner: "user_id",
+    quota: "TagsPerUser",
+};
+const ROLE_TAGS: TagTable = TagTable {
+    table: "role_tags",
+    owner: "role_id",
+    quota: "TagsPerRole",
+};
+const POLICY_TAGS: TagTable = TagTable {
+    table: "policy_tags",
+    owner: "policy_arn",
+    quota: "TagsPerPolicy",
+};
+
+/// Adds or overwrites tags, then refuses the whole change past the quota. The caller has
+/// locked the owner's row, so concurrent taggers count one after the other.
+fn set_tags(
+    tx: &mut Transaction<'_>,
+    t: &TagTable,
+    owner: &str,
+    tags: &[Tag],
+) -> Result<u64, Failure> {
+    let upsert = format!(
+        "INSERT INTO {table} ({owner}, key, value) VALUES ($1, $2, $3)
+         ON CONFLICT ({owner}, key) DO UPDATE SET value = excluded.value",
+        table = t.table,
+        owner = t.owner
+    );
+    for Tag { key, value } in tags {
+        tx.execute(upsert.as_str(), &[&owner, key, value])?;
+    }
+    let held = count(
+        tx,
+        &format!("SELECT count(*) FROM {} WHERE {} = $1", t.table, t.owner),
+        owner,
+    )?;
+    if held > TAGS_PER_USER {
+        return Err(StoreError::LimitExceeded {
+            quota: t.quota,
+            limit: TAGS_PER_USER,
+        }
+        .into());
+    }
+    Ok(1)
+}
+
+fn remove_tags(
+    tx: &mut Transaction<'_>,
+    t: &TagTable,
+    owner: &str,
+    keys: &[String],
+) -> Result<u64, Failure> {
+    tx.execute(
+        format!(
+            "DELETE FROM {} WHERE {} = $1 AND key = ANY($2)",
+            t.table, t.owner
+        )
+        .as_str(),
+        &[&owner, &keys],
+    )?;
+    Ok(1)
+}
+
 fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
     let affected = match change {
         Change::SetMasterKeyCheck(check) => tx.execute(
@@ -707,31 +779,9 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
         }
         Change::SetRoleTags { role_id, tags } => {
             lock_role(tx, role_id)?;
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO role_tags (role_id, key, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (role_id, key) DO UPDATE SET value = excluded.value",
-                    &[role_id, key, value],
-                )?;
-            }
-            if count(tx, "SELECT count(*) FROM role_tags WHERE role_id = $1", role_id)?
-                > TAGS_PER_USER
-            {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerRole",
-                    limit: TAGS_PER_USER,
-                }
-                .into());
-            }
-            1
+            set_tags(tx, &ROLE_TAGS, role_id, tags)?
         }
-        Change::RemoveRoleTags { role_id, keys } => {
-            tx.execute(
-                "DELETE FROM role_tags WHERE role_id = $1 AND key = ANY($2)",
-                &[role_id, keys],
-            )?;
-            1
-        }
+        Change::RemoveRoleTags { role_id, keys } => remove_tags(tx, &ROLE_TAGS, role_id, keys)?,
         Change::SetRoleBoundary { role_id, policy_arn } => {
             if let Some(arn) = policy_arn {
                 hold_policy(tx, arn)?;
@@ -861,34 +911,9 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
         }
         Change::SetPolicyTags { policy_arn, tags } => {
             lock_policy(tx, policy_arn)?;
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO policy_tags (policy_arn, key, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (policy_arn, key) DO UPDATE SET value = excluded.value",
-                    &[policy_arn, key, value],
-                )?;
-            }
-            if count(
-                tx,
-                "SELECT count(*) FROM policy_tags WHERE policy_arn = $1",
-                policy_arn,
-            )? > TAGS_PER_USER
-            {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerPolicy",
-                    limit: TAGS_PER_USER,
-                }
-                .into());
-            }
-            1
+            set_tags(tx, &POLICY_TAGS, policy_arn, tags)?
         }
-        Change::RemovePolicyTags { policy_arn, keys } => {
-            tx.execute(
-                "DELETE FROM policy_tags WHERE policy_arn = $1 AND key = ANY($2)",
-                &[policy_arn, keys],
-            )?;
-            1
-        }
+        Change::RemovePolicyTags { policy_arn, keys } => remove_tags(tx, &POLICY_TAGS, policy_arn, keys)?,
         Change::AttachPolicy { entity, policy_arn } => {
             lock_entity(tx, entity)?;
             hold_policy(tx, policy_arn)?;
@@ -939,31 +964,9 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
         )?,
         Change::SetUserTags { user_id, tags } => {
             lock_user(tx, user_id)?;
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO user_tags (user_id, key, value) VALUES ($1, $2, $3)
-                     ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
-                    &[user_id, key, value],
-                )?;
-            }
-            if count(tx, "SELECT count(*) FROM user_tags WHERE user_id = $1", user_id)?
-                > TAGS_PER_USER
-            {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerUser",
-                    limit: TAGS_PER_USER,
-                }
-                .into());
-            }
-            1
+            set_tags(tx, &USER_TAGS, user_id, tags)?
         }
-        Change::RemoveUserTags { user_id, keys } => {
-            tx.execute(
-                "DELETE FROM user_tags WHERE user_id = $1 AND key = ANY($2)",
-                &[user_id, keys],
-            )?;
-            1
-        }
+        Change::RemoveUserTags { user_id, keys } => remove_tags(tx, &USER_TAGS, user_id, keys)?,
         Change::CreateLoginProfile(LoginProfileRow {
             user_id,
             password_hash,

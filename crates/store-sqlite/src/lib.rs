@@ -184,6 +184,77 @@ impl Store for SqliteStore {
     }
 }
 
+/// A tag table: which table holds one kind of owner's tags, and the quota it reports.
+struct TagTable {
+    table: &'static str,
+    owner: &'static str,
+    quota: &'static str,
+}
+
+const USER_TAGS: TagTable = TagTable {
+    table: "user_tags",
+    owner: "user_id",
+    quota: "TagsPerUser",
+};
+const ROLE_TAGS: TagTable = TagTable {
+    table: "role_tags",
+    owner: "role_id",
+    quota: "TagsPerRole",
+};
+const POLICY_TAGS: TagTable = TagTable {
+    table: "policy_tags",
+    owner: "policy_arn",
+    quota: "TagsPerPolicy",
+};
+
+/// Adds or overwrites tags, then refuses the whole change past the quota (the write
+/// transaction holds SQLite's only write lock, so the count is exact).
+fn set_tags(
+    tx: &Transaction<'_>,
+    t: &TagTable,
+    owner: &str,
+    tags: &[Tag],
+) -> Result<usize, StoreError> {
+    let upsert = format!(
+        "INSERT INTO {table} ({owner}, key, value) VALUES (?1, ?2, ?3)
+         ON CONFLICT ({owner}, key) DO UPDATE SET value = excluded.value",
+        table = t.table,
+        owner = t.owner
+    );
+    for Tag { key, value } in tags {
+        tx.execute(&upsert, params![owner, key, value])
+            .map_err(backend)?;
+    }
+    let held = count(
+        tx,
+        &format!("SELECT count(*) FROM {} WHERE {} = ?1", t.table, t.owner),
+        owner,
+    )?;
+    if held as usize > TAGS_PER_USER {
+        return Err(StoreError::LimitExceeded {
+            quota: t.quota,
+            limit: TAGS_PER_USER,
+        });
+    }
+    Ok(1)
+}
+
+fn remove_tags(
+    tx: &Transaction<'_>,
+    t: &TagTable,
+    owner: &str,
+    keys: &[String],
+) -> Result<usize, StoreError> {
+    let delete = format!(
+        "DELETE FROM {} WHERE {} = ?1 AND key = ?2",
+        t.table, t.owner
+    );
+    for key in keys {
+        tx.execute(&delete, params![owner, key]).map_err(backend)?;
+    }
+    Ok(1)
+}
+
 fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
     let affected = match change {
         Change::SetMasterKeyCheck(check) => tx.execute(
@@ -272,33 +343,8 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             }
             tx.execute("DELETE FROM roles WHERE role_id = ?1", params![role_id])
         }
-        Change::SetRoleTags { role_id, tags } => {
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO role_tags (role_id, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (role_id, key) DO UPDATE SET value = excluded.value",
-                    params![role_id, key, value],
-                )
-                .map_err(backend)?;
-            }
-            if count(tx, "SELECT count(*) FROM role_tags WHERE role_id = ?1", role_id)? as usize > TAGS_PER_USER {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerRole",
-                    limit: TAGS_PER_USER,
-                });
-            }
-            Ok(1)
-        }
-        Change::RemoveRoleTags { role_id, keys } => {
-            for key in keys {
-                tx.execute(
-                    "DELETE FROM role_tags WHERE role_id = ?1 AND key = ?2",
-                    params![role_id, key],
-                )
-                .map_err(backend)?;
-            }
-            Ok(1)
-        }
+        Change::SetRoleTags { role_id, tags } => Ok(set_tags(tx, &ROLE_TAGS, role_id, tags)?),
+        Change::RemoveRoleTags { role_id, keys } => Ok(remove_tags(tx, &ROLE_TAGS, role_id, keys)?),
         Change::SetRoleBoundary { role_id, policy_arn } => tx.execute(
             "UPDATE roles SET permissions_boundary_arn = ?2 WHERE role_id = ?1",
             params![role_id, policy_arn],
@@ -391,33 +437,8 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
              AND EXISTS (SELECT 1 FROM policy_versions WHERE policy_arn = ?1 AND version_id = ?2)",
             params![policy_arn, version_id],
         ),
-        Change::SetPolicyTags { policy_arn, tags } => {
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO policy_tags (policy_arn, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (policy_arn, key) DO UPDATE SET value = excluded.value",
-                    params![policy_arn, key, value],
-                )
-                .map_err(backend)?;
-            }
-            if count(tx, "SELECT count(*) FROM policy_tags WHERE policy_arn = ?1", policy_arn)? as usize > TAGS_PER_USER {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerPolicy",
-                    limit: TAGS_PER_USER,
-                });
-            }
-            Ok(1)
-        }
-        Change::RemovePolicyTags { policy_arn, keys } => {
-            for key in keys {
-                tx.execute(
-                    "DELETE FROM policy_tags WHERE policy_arn = ?1 AND key = ?2",
-                    params![policy_arn, key],
-                )
-                .map_err(backend)?;
-            }
-            Ok(1)
-        }
+        Change::SetPolicyTags { policy_arn, tags } => Ok(set_tags(tx, &POLICY_TAGS, policy_arn, tags)?),
+        Change::RemovePolicyTags { policy_arn, keys } => Ok(remove_tags(tx, &POLICY_TAGS, policy_arn, keys)?),
         Change::AttachPolicy { entity, policy_arn } => {
             let attached: i64 = tx
                 .query_row(
@@ -456,40 +477,8 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "DELETE FROM inline_policies WHERE entity_type = ?1 AND entity_id = ?2 AND policy_name = ?3",
             params![entity.kind(), entity.id(), name],
         ),
-        Change::SetUserTags { user_id, tags } => {
-            for Tag { key, value } in tags {
-                tx.execute(
-                    "INSERT INTO user_tags (user_id, key, value) VALUES (?1, ?2, ?3)
-                     ON CONFLICT (user_id, key) DO UPDATE SET value = excluded.value",
-                    params![user_id, key, value],
-                )
-                .map_err(backend)?;
-            }
-            let count: i64 = tx
-                .query_row(
-                    "SELECT count(*) FROM user_tags WHERE user_id = ?1",
-                    params![user_id],
-                    |row| row.get(0),
-                )
-                .map_err(backend)?;
-            if count as usize > TAGS_PER_USER {
-                return Err(StoreError::LimitExceeded {
-                    quota: "TagsPerUser",
-                    limit: TAGS_PER_USER,
-                });
-            }
-            Ok(1)
-        }
-        Change::RemoveUserTags { user_id, keys } => {
-            for key in keys {
-                tx.execute(
-                    "DELETE FROM user_tags WHERE user_id = ?1 AND key = ?2",
-                    params![user_id, key],
-                )
-                .map_err(backend)?;
-            }
-            Ok(1)
-        }
+        Change::SetUserTags { user_id, tags } => Ok(set_tags(tx, &USER_TAGS, user_id, tags)?),
+        Change::RemoveUserTags { user_id, keys } => Ok(remove_tags(tx, &USER_TAGS, user_id, keys)?),
         Change::CreateLoginProfile(LoginProfileRow {
             user_id,
             password_hash,
