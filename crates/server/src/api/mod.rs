@@ -88,7 +88,7 @@ fn target_user_name<'a>(caller: &'a Caller, params: &'a QueryRequest) -> Result<
 /// The ARN of the resource the operation's action applies to, as the Service Authorization
 /// Reference defines it.
 fn resource_arn(
-    directory: &Directory,
+    state: &State,
     caller: &Caller,
     op: Operation,
     params: &QueryRequest,
@@ -102,7 +102,7 @@ fn resource_arn(
         ),
         ResourceKind::User => {
             let name = target_user_name(caller, params)?;
-            match directory.snapshot().user_by_name(account, name) {
+            match state.user_by_name(account, name) {
                 Some(user) => user.arn(),
                 None => user_arn(account, params.get("Path").unwrap_or("/"), name),
             }
@@ -113,7 +113,7 @@ fn resource_arn(
         ),
         ResourceKind::Group => {
             let name = params.required("GroupName").map_err(invalid)?;
-            match directory.snapshot().group_by_name(account, name) {
+            match state.group_by_name(account, name) {
                 Some(group) => group.arn(),
                 None => format!(
                     "arn:aws:iam::{account}:group{}{name}",
@@ -127,7 +127,7 @@ fn resource_arn(
         ),
         ResourceKind::Role => {
             let name = params.required("RoleName").map_err(invalid)?;
-            match directory.snapshot().role_by_name(account, name) {
+            match state.role_by_name(account, name) {
                 Some(role) => role.arn(),
                 None => format!(
                     "arn:aws:iam::{account}:role{}{name}",
@@ -149,7 +149,6 @@ fn resource_arn(
         },
         ResourceKind::AccessKeyOwner => {
             let key_id = params.required("AccessKeyId").map_err(invalid)?;
-            let state = directory.snapshot();
             state
                 .access_keys
                 .get(key_id)
@@ -234,8 +233,9 @@ pub fn execute(
     request_id: &str,
 ) -> Result<String, IamError> {
     if !op.always_allowed() {
-        let resource = resource_arn(directory, caller, op, params)?;
+        // One snapshot for the whole decision: resource, context and policies agree.
         let state = directory.snapshot();
+        let resource = resource_arn(&state, caller, op, params)?;
         let context = request_context(&state, caller, op, params)?;
         authz::authorize(&state, &caller.principal, op.action(), &resource, &context)?;
     }
