@@ -44,11 +44,11 @@ class _ServerPool:
         self._tmp = tmp_path_factory
         self._servers: list[Server] = []
 
-    def new(self, name: str = "srv", init: bool = True) -> Server:
+    def new(self, name: str = "srv", init: bool = True, env: dict | None = None) -> Server:
         base = self._tmp.mktemp(name)
         data_dir = base / "data"
         data_dir.mkdir()
-        srv = Server(data_dir=data_dir, log_path=base / "serve.log")
+        srv = Server(data_dir=data_dir, log_path=base / "serve.log", env=env or {})
         if init:
             srv.admin = init_data_dir(data_dir)
         self._servers.append(srv)

@@ -108,6 +108,10 @@ class Server:
     port: int = 0
     proc: subprocess.Popen | None = None
     stopped: bool = False  # set once a test or the fixture stopped it on purpose
+    # Extra environment for `latchkey serve` (e.g. LATCHKEY_ENCODED_DENIALS), and a command
+    # it runs under (e.g. ["faketime", "+16m"]); both apply from the next start.
+    env: dict = field(default_factory=dict)
+    wrapper: list = field(default_factory=list)
     _log_file: object = field(default=None, repr=False)
 
     @property
@@ -131,6 +135,7 @@ class Server:
         self._log_file = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [
+                *self.wrapper,
                 str(binary),
                 "serve",
                 "--data",
@@ -141,6 +146,7 @@ class Server:
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
         )
         self._wait_ready()
         return self
@@ -572,9 +578,9 @@ AWS_CLI = Path(sys.executable).parent / "aws"
 
 
 def run_aws_cli(server: Server, home: Path, *args: str, creds: dict | None = None,
-                region: str = "us-east-1") -> subprocess.CompletedProcess:
+                region: str = "us-east-1", wrapper=()) -> subprocess.CompletedProcess:
     """``aws ARGS --output json`` against ``server`` with explicit credentials,
-    no config files and no retries."""
+    no config files and no retries; under ``wrapper`` (e.g. faketime) if given."""
     creds = creds or server.admin
     env = {
         "PATH": "/usr/bin:/bin",
@@ -589,7 +595,9 @@ def run_aws_cli(server: Server, home: Path, *args: str, creds: dict | None = Non
         "AWS_PAGER": "",
         "AWS_EC2_METADATA_DISABLED": "true",
     }
-    return subprocess.run([str(AWS_CLI), *args, "--output", "json"], env=env,
+    if creds.get("SessionToken"):
+        env["AWS_SESSION_TOKEN"] = creds["SessionToken"]
+    return subprocess.run([*wrapper, str(AWS_CLI), *args, "--output", "json"], env=env,
                           capture_output=True, text=True, timeout=60,
                           stdin=subprocess.DEVNULL)
 

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
+use chrono::{DateTime, Utc};
 use latchkey_policy::{
     Context, Decision, Effect, Policy, PolicyKind, PolicyRef, PolicySet, PolicyType, PrincipalKind,
     Request,
@@ -200,8 +201,8 @@ impl State {
     }
 }
 
-/// Adds the keys that describe the principal to a request context.
-pub fn add_principal_keys(principal: &Principal, context: &mut Context) {
+/// Adds the keys that describe the principal to a request context at `now`.
+pub fn add_principal_keys(principal: &Principal, context: &mut Context, now: DateTime<Utc>) {
     context.insert(
         "aws:PrincipalArn",
         match principal {
@@ -242,7 +243,24 @@ pub fn add_principal_keys(principal: &Principal, context: &mut Context) {
         if let Some(source) = &session.source_identity {
             context.insert("aws:SourceIdentity", source.as_str());
         }
-        context.insert_bool("aws:MultiFactorAuthPresent", false);
+        // Long-term credentials carry neither key; a session says whether MFA made it.
+        add_mfa_keys(context, session.mfa_authenticated, now);
+    }
+}
+
+/// `aws:MultiFactorAuthPresent`, and `aws:MultiFactorAuthAge` when MFA was proven at
+/// `authenticated`.
+pub fn add_mfa_keys(
+    context: &mut Context,
+    authenticated: Option<DateTime<Utc>>,
+    now: DateTime<Utc>,
+) {
+    context.insert_bool("aws:MultiFactorAuthPresent", authenticated.is_some());
+    if let Some(at) = authenticated {
+        context.insert(
+            "aws:MultiFactorAuthAge",
+            (now - at).num_seconds().max(0).to_string(),
+        );
     }
 }
 
@@ -286,10 +304,12 @@ pub fn authorize(
     }
     // IAM refuses GetSessionToken credentials obtained without MFA, and federated users,
     // outright, and says so the way it refuses an unknown token.
-    if let Principal::UserSession { .. } | Principal::FederatedSession { .. } = principal
-        && action.len() > 4
-        && action[..4].eq_ignore_ascii_case("iam:")
-    {
+    let refused_by_iam = match principal {
+        Principal::UserSession { session, .. } => session.mfa_authenticated.is_none(),
+        Principal::FederatedSession { .. } => true,
+        _ => false,
+    };
+    if refused_by_iam && action.len() > 4 && action[..4].eq_ignore_ascii_case("iam:") {
         return Err(IamError::new(
             ErrorCode::InvalidClientTokenId,
             "The security token included in the request is invalid",
@@ -360,6 +380,35 @@ pub fn authorize_with(
     resource_policy: Option<ResourcePolicy<'_>>,
     context: &Context,
 ) -> Result<(), IamError> {
+    let evaluation = evaluate(
+        state,
+        principal,
+        action,
+        resource,
+        resource_policy,
+        context,
+        false,
+    );
+    if evaluation.decision == Decision::Allow {
+        Ok(())
+    } else {
+        Err(IamError::new(
+            ErrorCode::AccessDenied,
+            evaluation.denial_message(&principal.arn(), action, resource),
+        ))
+    }
+}
+
+/// The decision on a request, with the matched statements when `detailed`.
+pub fn evaluate(
+    state: &State,
+    principal: &Principal,
+    action: &str,
+    resource: &str,
+    resource_policy: Option<ResourcePolicy<'_>>,
+    context: &Context,
+    detailed: bool,
+) -> latchkey_policy::Evaluation {
     let principal_arn = principal.arn();
     let role_arn = match principal {
         Principal::RoleSession { role, .. } => Some(role.arn()),
@@ -395,13 +444,9 @@ pub fn authorize_with(
         session: &session,
         scp_levels: &[],
     };
-    let evaluation = latchkey_policy::evaluate(&request, &set);
-    if evaluation.decision == Decision::Allow {
-        Ok(())
+    if detailed {
+        latchkey_policy::evaluate_detailed(&request, &set)
     } else {
-        Err(IamError::new(
-            ErrorCode::AccessDenied,
-            evaluation.denial_message(&principal_arn, action, resource),
-        ))
+        latchkey_policy::evaluate(&request, &set)
     }
 }

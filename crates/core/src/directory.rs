@@ -85,6 +85,8 @@ pub struct Directory {
     /// Nothing was created, so they are kept in memory only, the most recent ones.
     pub(crate) failed_account_requests:
         Mutex<std::collections::VecDeque<crate::organizations::FailedRequest>>,
+    /// Whether AccessDenied hides the decision's details in an encoded message.
+    pub(crate) encoded_denials: bool,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -151,7 +153,15 @@ impl Directory {
             writer: Mutex::new(()),
             used_keys: Mutex::default(),
             failed_account_requests: Mutex::default(),
+            encoded_denials: false,
         })
+    }
+
+    /// Makes denials say only that a call was refused, with the details in an encoded
+    /// message for DecodeAuthorizationMessage.
+    pub fn with_encoded_denials(mut self, on: bool) -> Self {
+        self.encoded_denials = on;
+        self
     }
 
     pub(crate) fn master(&self) -> &MasterKey {
@@ -444,6 +454,8 @@ impl Directory {
                 .ok_or_else(|| IamError::no_such_user(name))?;
             let conflict = if !user.access_key_ids.is_empty() {
                 Some("Cannot delete entity, must delete access keys first.")
+            } else if !user.mfa_serials.is_empty() {
+                Some("Cannot delete entity, must delete MFA device first.")
             } else if user.login_profile.is_some() {
                 Some("Cannot delete entity, must delete login profile first.")
             } else if !user.group_ids.is_empty() {
@@ -727,6 +739,12 @@ impl Directory {
             .policies_of_owner(account_id, None)
             .map(|p| p.versions.len())
             .sum();
+        let roles = state.roles_of_account(account_id, None).count();
+        let mfa_devices = state.mfa_devices_of_account(account_id).count();
+        let mfa_in_use = state
+            .mfa_devices_of_account(account_id)
+            .filter(|d| d.assignment.is_some())
+            .count();
         let root_keys = state
             .access_keys
             .values()
@@ -754,14 +772,14 @@ impl Directory {
             ("AccountSigningCertificatesPresent", 0),
             ("UsersQuota", 5000),
             ("ServerCertificatesQuota", 20),
-            ("MFADevices", 0),
+            ("MFADevices", mfa_devices),
             ("UserPolicySizeQuota", 2048),
             ("PolicyVersionsInUse", policy_versions),
             ("ServerCertificates", 0),
-            ("Roles", 0),
+            ("Roles", roles),
             ("RolesQuota", 1000),
             ("SigningCertificatesPerUserQuota", 2),
-            ("MFADevicesInUse", 0),
+            ("MFADevicesInUse", mfa_in_use),
             ("RolePolicySizeQuota", 10240),
             ("AttachedPoliciesPerRoleQuota", 10),
             ("AccountAccessKeysPresent", usize::from(root_keys > 0)),

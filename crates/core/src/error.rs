@@ -16,6 +16,8 @@ pub enum ErrorCode {
     ExpiredToken,
     IncompleteSignature,
     InvalidAction,
+    InvalidAuthenticationCode,
+    InvalidAuthorizationMessage,
     InvalidClientTokenId,
     InvalidInput,
     LimitExceeded,
@@ -50,6 +52,8 @@ impl ErrorCode {
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
+            ErrorCode::InvalidAuthenticationCode => "InvalidAuthenticationCode",
+            ErrorCode::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
             ErrorCode::InvalidInput => "InvalidInput",
             ErrorCode::LimitExceeded => "LimitExceeded",
@@ -75,6 +79,7 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::AccessDenied
+            | ErrorCode::InvalidAuthenticationCode
             | ErrorCode::ExpiredToken
             | ErrorCode::InvalidClientTokenId
             | ErrorCode::MissingAuthenticationToken
@@ -92,6 +97,7 @@ impl ErrorCode {
             | ErrorCode::DuplicateAccount
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidAction
+            | ErrorCode::InvalidAuthorizationMessage
             | ErrorCode::InvalidInput
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::PackedPolicyTooLarge

@@ -4,12 +4,14 @@
 //! transport calls; it reads from an in-memory snapshot ([`state::State`]) and writes through
 //! the [`store::Store`] trait.
 
+pub mod authorization_message;
 pub mod authz;
 pub mod catalog;
 pub mod directory;
 pub mod error;
 pub mod groups;
 pub mod ids;
+pub mod mfa;
 pub mod model;
 pub mod organizations;
 pub mod password;

@@ -60,6 +60,8 @@ pub struct User {
     pub group_ids: Vec<String>,
     /// Ids of the user's access keys, oldest first.
     pub access_key_ids: Vec<String>,
+    /// Serial numbers of the MFA devices assigned to the user, in the order they were enabled.
+    pub mfa_serials: Vec<String>,
 }
 
 /// A policy document embedded in a user or group, compiled once when it is stored.
@@ -289,6 +291,48 @@ impl KeyRuntime {
     }
 }
 
+/// A virtual MFA device (an authenticator app holding a TOTP seed), assigned to at most
+/// one user.
+#[derive(Debug, Clone)]
+pub struct MfaDevice {
+    /// `arn:aws:iam::<account>:mfa<path><name>`.
+    pub serial: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created: DateTime<Utc>,
+    /// The TOTP seed, sealed under the master key with the serial as associated data. It is
+    /// opened only to check a code, never kept in the clear.
+    pub sealed_seed: Vec<u8>,
+    pub assignment: Option<MfaAssignment>,
+    pub runtime: Arc<MfaRuntime>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaAssignment {
+    pub user_id: String,
+    pub enabled: DateTime<Utc>,
+    /// How many 30-second steps the device's clock runs ahead (negative: behind), learned by
+    /// ResyncMFADevice.
+    pub drift_steps: i64,
+}
+
+/// The last TOTP step a device's code was accepted for, shared by every snapshot version of
+/// the device: a code is accepted once (RFC 6238, 5.2), and only codes newer than the last.
+#[derive(Debug, Default)]
+pub struct MfaRuntime {
+    last_step: std::sync::atomic::AtomicI64,
+}
+
+impl MfaRuntime {
+    /// Claims `step`: true when no code of this or a later step was accepted before.
+    pub fn claim(&self, step: i64) -> bool {
+        self.last_step
+            .fetch_max(step, std::sync::atomic::Ordering::SeqCst)
+            < step
+    }
+}
+
 #[derive(Clone)]
 pub struct AccessKey {
     pub id: String,
@@ -430,6 +474,10 @@ pub struct Session {
     pub source_identity: Option<String>,
     /// Whether the session came from a role session (role chaining).
     pub chained: bool,
+    /// When the caller proved an MFA code for this session (GetSessionToken or AssumeRole
+    /// with SerialNumber and TokenCode); absent when it did not.
+    #[serde(default)]
+    pub mfa_authenticated: Option<DateTime<Utc>>,
 }
 
 impl std::fmt::Debug for Session {

@@ -88,7 +88,7 @@ fn user_row(state: &State, user: &User) -> String {
         last_used,
         changed,
         "N/A".into(),
-        "false".into(),
+        (!user.mfa_serials.is_empty()).to_string(),
     ];
     fields.extend(key_fields(keys.next()));
     fields.extend(key_fields(keys.next()));

@@ -107,6 +107,11 @@ pub fn access_key_aad(access_key_id: &str) -> Vec<u8> {
     format!("latchkey/access-key-secret/v1/{access_key_id}").into_bytes()
 }
 
+/// Associated data for a sealed MFA device seed.
+pub fn mfa_seed_aad(serial: &str) -> Vec<u8> {
+    format!("latchkey/mfa-seed/v1/{serial}").into_bytes()
+}
+
 /// Associated data for the value that proves a master key belongs to a data dir.
 pub const MASTER_KEY_CHECK_AAD: &[u8] = b"latchkey/master-key-check/v1";
 

@@ -46,6 +46,14 @@ pub struct AssumeRoleRequest<'a> {
     pub transitive_tag_keys: Vec<String>,
     pub external_id: Option<&'a str>,
     pub source_identity: Option<&'a str>,
+    pub mfa: Option<MfaCode<'a>>,
+}
+
+/// The SerialNumber and TokenCode a caller presents to prove MFA to STS.
+#[derive(Debug, Clone, Copy)]
+pub struct MfaCode<'a> {
+    pub serial: &'a str,
+    pub code: &'a str,
 }
 
 fn validation(message: impl Into<String>) -> IamError {
@@ -219,6 +227,13 @@ impl Directory {
             }
         }
 
+        // A code presented now proves MFA; otherwise a calling session that was made with MFA
+        // passes its proof on to the role session.
+        let mfa_authenticated = match request.mfa {
+            Some(mfa) => Some(self.verify_mfa_code(caller, mfa.serial, mfa.code, now)?),
+            None => caller.session().and_then(|s| s.mfa_authenticated),
+        };
+        authz::add_mfa_keys(context, mfa_authenticated, now);
         context.insert("sts:RoleSessionName", request.session_name);
         if let Some(external_id) = request.external_id {
             context.insert("sts:ExternalId", external_id);
@@ -292,6 +307,7 @@ impl Directory {
                 .map(str::to_owned)
                 .or_else(|| caller.session().and_then(|s| s.source_identity.clone())),
             chained,
+            mfa_authenticated,
         };
         Ok(self.issue(session, |session| Principal::RoleSession { role, session }))
     }
@@ -301,6 +317,7 @@ impl Directory {
         &self,
         caller: &Principal,
         duration_seconds: Option<u32>,
+        mfa: Option<MfaCode<'_>>,
         now: DateTime<Utc>,
     ) -> Result<IssuedSession, IamError> {
         let (user, max, default) = match caller {
@@ -326,6 +343,9 @@ impl Directory {
                 "1 validation error detected: Value '{duration}' at 'durationSeconds' failed to satisfy constraint: Member must have value between 900 and {max}"
             )));
         }
+        let mfa_authenticated = mfa
+            .map(|mfa| self.verify_mfa_code(caller, mfa.serial, mfa.code, now))
+            .transpose()?;
         let session = Session {
             access_key_id: ids::new_access_key_id_of_kind(
                 IdKind::TemporaryAccessKey,
@@ -344,6 +364,7 @@ impl Directory {
             transitive_tag_keys: Vec::new(),
             source_identity: None,
             chained: false,
+            mfa_authenticated,
         };
         Ok(self.issue(session, |session| Principal::UserSession { user, session }))
     }
@@ -403,7 +424,14 @@ impl Directory {
             "arn:aws:sts::{}:federated-user/{}",
             user.account_id, request.name
         );
-        authz::authorize(&state, caller, "sts:GetFederationToken", &resource, context)?;
+        self.authorize(
+            &state,
+            caller,
+            "sts:GetFederationToken",
+            &resource,
+            context,
+            now,
+        )?;
         let session = Session {
             access_key_id: ids::new_access_key_id_of_kind(
                 IdKind::TemporaryAccessKey,
@@ -422,6 +450,7 @@ impl Directory {
             transitive_tag_keys: Vec::new(),
             source_identity: None,
             chained: false,
+            mfa_authenticated: None,
         };
         Ok(self.issue(session, |session| Principal::FederatedSession {
             user,

@@ -14,7 +14,7 @@ use crate::authz::EffectiveCache;
 use crate::catalog;
 use crate::model::{
     AccessKey, Account, CredentialReport, Group, InlinePolicy, KeyOwner, KeyRuntime, LoginProfile,
-    ManagedPolicy, PolicyVersion, Principal, Role, Tag, User,
+    ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
 use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
@@ -36,6 +36,9 @@ pub struct State {
     /// (account id or `aws`, lowercased policy name) → ARN, in name order.
     pub policies_by_name: OrdMap<(String, String), String>,
     pub access_keys: HashMap<String, Arc<AccessKey>>,
+    /// Virtual MFA devices by serial number, which starts with the account's ARN prefix, so
+    /// one account's devices are a range.
+    pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
     pub credential_reports: HashMap<String, Arc<CredentialReport>>,
     pub master_key_check: Option<Arc<Vec<u8>>>,
     /// The last committed batch this snapshot includes.
@@ -86,6 +89,7 @@ impl Default for State {
             policies: HashMap::new(),
             policies_by_name: OrdMap::new(),
             access_keys: HashMap::new(),
+            mfa_devices: OrdMap::new(),
             credential_reports: HashMap::new(),
             master_key_check: None,
             seq: 0,
@@ -198,6 +202,16 @@ impl State {
         for key in keys {
             state.apply(&Change::CreateAccessKey(key), master)?;
         }
+        let mut devices = contents.mfa_devices;
+        devices.sort_by_key(|d| (d.assignment.as_ref().map(|a| a.enabled), d.serial.clone()));
+        for mut device in devices {
+            let assignment = device.assignment.take();
+            let serial = device.serial.clone();
+            state.apply(&Change::CreateMfaDevice(device), master)?;
+            if let Some(assignment) = assignment {
+                state.apply(&Change::EnableMfaDevice { serial, assignment }, master)?;
+            }
+        }
         for report in contents.credential_reports {
             state.apply(&Change::PutCredentialReport(report), master)?;
         }
@@ -243,6 +257,7 @@ impl State {
                         permissions_boundary: None,
                         group_ids: Vec::new(),
                         access_key_ids: Vec::new(),
+                        mfa_serials: Vec::new(),
                     }),
                 );
             }
@@ -564,6 +579,53 @@ impl State {
                     })?;
                 }
             }
+            Change::CreateMfaDevice(row) => {
+                self.mfa_devices.insert(
+                    row.serial.clone(),
+                    Arc::new(MfaDevice {
+                        serial: row.serial.clone(),
+                        account_id: row.account_id.clone(),
+                        name: row.name.clone(),
+                        path: row.path.clone(),
+                        created: row.created,
+                        sealed_seed: row.sealed_seed.clone(),
+                        assignment: row.assignment.clone(),
+                        runtime: Arc::new(MfaRuntime::default()),
+                    }),
+                );
+            }
+            Change::EnableMfaDevice { serial, assignment } => {
+                self.update_user(&assignment.user_id, |u| u.mfa_serials.push(serial.clone()))?;
+                self.update_mfa_device(serial, |d| d.assignment = Some(assignment.clone()))?;
+            }
+            Change::ResyncMfaDevice {
+                serial,
+                drift_steps,
+            } => {
+                self.update_mfa_device(serial, |d| {
+                    if let Some(assignment) = &mut d.assignment {
+                        assignment.drift_steps = *drift_steps;
+                    }
+                })?;
+            }
+            Change::DeactivateMfaDevice { serial } => {
+                let device = self
+                    .mfa_devices
+                    .get(serial)
+                    .cloned()
+                    .ok_or(ApplyError::Missing("MFA device"))?;
+                if let Some(assignment) = &device.assignment {
+                    self.update_user(&assignment.user_id, |u| {
+                        u.mfa_serials.retain(|s| s != serial)
+                    })?;
+                }
+                self.update_mfa_device(serial, |d| d.assignment = None)?;
+            }
+            Change::DeleteMfaDevice { serial } => {
+                self.mfa_devices
+                    .remove(serial)
+                    .ok_or(ApplyError::Missing("MFA device"))?;
+            }
             Change::PutCredentialReport(row) => {
                 self.credential_reports.insert(
                     row.account_id.clone(),
@@ -575,6 +637,35 @@ impl State {
             }
         }
         Ok(())
+    }
+
+    /// Replaces a device with an edited copy; the copy keeps the device's runtime, so a code
+    /// accepted before the edit stays used.
+    fn update_mfa_device(
+        &mut self,
+        serial: &str,
+        edit: impl FnOnce(&mut MfaDevice),
+    ) -> Result<(), ApplyError> {
+        let device = self
+            .mfa_devices
+            .get(serial)
+            .ok_or(ApplyError::Missing("MFA device"))?;
+        let mut next = MfaDevice::clone(device);
+        edit(&mut next);
+        self.mfa_devices.insert(serial.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    /// The account's MFA devices in serial-number order.
+    pub fn mfa_devices_of_account<'a>(
+        &'a self,
+        account_id: &str,
+    ) -> impl Iterator<Item = &'a Arc<MfaDevice>> + 'a {
+        let prefix = format!("arn:aws:iam::{account_id}:mfa/");
+        self.mfa_devices
+            .range(prefix.clone()..)
+            .take_while(move |(serial, _)| serial.starts_with(&prefix))
+            .map(|(_, device)| device)
     }
 
     pub fn user(&self, user_id: &str) -> Result<Arc<User>, ApplyError> {

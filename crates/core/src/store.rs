@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::model::{KeyStatus, LastUsed, Tag};
+use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -23,6 +23,8 @@ pub const TAGS_PER_USER: usize = 50;
 pub const VERSIONS_PER_POLICY: usize = 5;
 /// The most managed policies attached to one user, group or role.
 pub const ATTACHED_POLICIES_PER_ENTITY: usize = 10;
+/// The most MFA devices assigned to one user (AWS's limit since 2022).
+pub const MFA_DEVICES_PER_USER: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRow {
@@ -136,6 +138,18 @@ pub struct AccessKeyRow {
     /// The secret, sealed under the master key with the key id as associated data.
     pub sealed_secret: Vec<u8>,
     pub last_used: Option<LastUsed>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MfaDeviceRow {
+    pub serial: String,
+    pub account_id: String,
+    pub name: String,
+    pub path: String,
+    pub created: DateTime<Utc>,
+    /// The TOTP seed, sealed under the master key with the serial as associated data.
+    pub sealed_seed: Vec<u8>,
+    pub assignment: Option<MfaAssignment>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -275,6 +289,27 @@ pub enum Change {
     DeleteAccessKey {
         access_key_id: String,
     },
+    /// Fails with [`StoreError::AlreadyExists`] when the account has a device of that name.
+    CreateMfaDevice(MfaDeviceRow),
+    /// Assigns a device to a user. Fails with [`StoreError::AlreadyExists`] when the device
+    /// is assigned already, and [`StoreError::LimitExceeded`] past [`MFA_DEVICES_PER_USER`].
+    EnableMfaDevice {
+        serial: String,
+        assignment: MfaAssignment,
+    },
+    /// Records the clock drift ResyncMFADevice learned.
+    ResyncMfaDevice {
+        serial: String,
+        drift_steps: i64,
+    },
+    /// Unassigns a device; the virtual device itself remains until it is deleted.
+    DeactivateMfaDevice {
+        serial: String,
+    },
+    /// Fails with [`StoreError::DeleteConflict`] while the device is assigned.
+    DeleteMfaDevice {
+        serial: String,
+    },
     PutCredentialReport(CredentialReportRow),
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
@@ -309,6 +344,7 @@ pub struct Contents {
     pub attachments: Vec<(Entity, String)>,
     pub inline_policies: Vec<InlinePolicyRow>,
     pub access_keys: Vec<AccessKeyRow>,
+    pub mfa_devices: Vec<MfaDeviceRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     /// The sealed check value that proves which master key this store was initialized with.
     pub master_key_check: Option<Vec<u8>>,

@@ -17,6 +17,11 @@ pub fn name_128(field: &str, name: &str) -> Result<(), IamError> {
     entity_name(field, name, 128)
 }
 
+/// `virtualMFADeviceName`: 1–226 characters of `[\w+=,.@-]`.
+pub fn mfa_device_name(name: &str) -> Result<(), IamError> {
+    entity_name("virtualMFADeviceName", name, 226)
+}
+
 fn entity_name(field: &str, name: &str, max: usize) -> Result<(), IamError> {
     if name.is_empty() {
         return Err(validation(format!(

@@ -8,6 +8,7 @@
 //! data = "/var/lib/latchkey"
 //! listen = "0.0.0.0:8765"
 //! store = "postgres://latchkey@db.internal/latchkey"
+//! encoded_denials = true
 //! ```
 
 use std::net::SocketAddr;
@@ -25,6 +26,7 @@ pub struct Config {
     pub data: Option<PathBuf>,
     pub listen: Option<SocketAddr>,
     pub store: Option<String>,
+    pub encoded_denials: Option<bool>,
 }
 
 impl Config {
@@ -55,12 +57,13 @@ mod tests {
     #[test]
     fn reads_every_setting_and_refuses_unknown_ones() {
         let config: Config = toml::from_str(
-            "data = \"/srv/lk\"\nlisten = \"0.0.0.0:9000\"\nstore = \"postgres://u@h/db\"\n",
+            "data = \"/srv/lk\"\nlisten = \"0.0.0.0:9000\"\nstore = \"postgres://u@h/db\"\nencoded_denials = true\n",
         )
         .unwrap();
         assert_eq!(config.data.as_deref(), Some(Path::new("/srv/lk")));
         assert_eq!(config.listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert_eq!(config.store.as_deref(), Some("postgres://u@h/db"));
+        assert_eq!(config.encoded_denials, Some(true));
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
     }
 

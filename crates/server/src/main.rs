@@ -50,6 +50,10 @@ enum Command {
         listen: Option<SocketAddr>,
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
+        /// Answer AccessDenied without the decision's details, which go into an encoded
+        /// message for STS DecodeAuthorizationMessage.
+        #[arg(long, env = "LATCHKEY_ENCODED_DENIALS")]
+        encoded_denials: bool,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -90,12 +94,18 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             data,
             listen,
             store,
+            encoded_denials,
         } => {
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
             };
-            server::serve(&data_or_default(data), listen, &store_of(store)?)
+            server::serve(
+                &data_or_default(data),
+                listen,
+                &store_of(store)?,
+                encoded_denials || file.encoded_denials.unwrap_or(false),
+            )
         }
         Command::Init {
             data,

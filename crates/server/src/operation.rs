@@ -76,6 +76,10 @@ pub enum ResourceKind {
     PolicySource,
     /// Roles under `PathPrefix` (listing).
     RolePath,
+    /// The MFA device named by `SerialNumber`.
+    MfaDevice,
+    /// The virtual MFA device named by `Path` and `VirtualMFADeviceName`, being created.
+    NewMfaDevice,
     /// Not scoped to a resource (`*`).
     Any,
 }
@@ -197,6 +201,14 @@ operations! {
     Iam DeleteRolePolicy => Role, true;
     Iam PutRolePermissionsBoundary => Role, true;
     Iam DeleteRolePermissionsBoundary => Role, true;
+    Iam CreateVirtualMFADevice => NewMfaDevice, true;
+    Iam EnableMFADevice => User, true;
+    Iam ResyncMFADevice => User, true;
+    Iam DeactivateMFADevice => User, true;
+    Iam DeleteVirtualMFADevice => MfaDevice, true;
+    Iam ListMFADevices => User, false;
+    Iam ListVirtualMFADevices => Any, false;
+    Iam GetMFADevice => User, false;
     Iam GetAccountAuthorizationDetails => Any, false;
     Iam SimulatePrincipalPolicy => PolicySource, false;
     Iam SimulateCustomPolicy => Any, false;
@@ -210,6 +222,7 @@ operations! {
     Sts AssumeRole => Any, false;
     Sts GetSessionToken => Any, false;
     Sts GetFederationToken => Any, false;
+    Sts DecodeAuthorizationMessage => Any, false;
     Organizations DescribeOrganization => Any, false;
     Organizations CreateAccount => Any, true;
     Organizations DescribeCreateAccountStatus => Any, false;

@@ -34,8 +34,13 @@ struct App {
 }
 
 /// `latchkey serve`.
-pub fn serve(data: &Path, listen: SocketAddr, store: &StoreLocation) -> anyhow::Result<()> {
-    let directory = Arc::new(datadir::open(data, store)?);
+pub fn serve(
+    data: &Path,
+    listen: SocketAddr,
+    store: &StoreLocation,
+    encoded_denials: bool,
+) -> anyhow::Result<()> {
+    let directory = Arc::new(datadir::open(data, store)?.with_encoded_denials(encoded_denials));
     crate::follow::start(&directory, store);
     if !directory.is_initialized() {
         let init = directory

@@ -30,12 +30,12 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
-    LoginProfileRow, PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER,
-    UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
+    Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
@@ -46,6 +46,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_change_log.sql"),
     include_str!("../migrations/0003_groups_policies_roles.sql"),
+    include_str!("../migrations/0004_mfa_devices.sql"),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -719,6 +720,7 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             if count(
                 tx,
                 "SELECT (SELECT count(*) FROM access_keys WHERE user_id = $1)
+                      + (SELECT count(*) FROM mfa_devices WHERE user_id = $1)
                       + (SELECT count(*) FROM group_members WHERE user_id = $1)
                       + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'user' AND entity_id = $1)
                       + (SELECT count(*) FROM inline_policies WHERE entity_type = 'user' AND entity_id = $1)",
@@ -1021,6 +1023,93 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             "DELETE FROM access_keys WHERE access_key_id = $1",
             &[access_key_id],
         )?,
+        Change::CreateMfaDevice(MfaDeviceRow {
+            serial,
+            account_id,
+            name,
+            path,
+            created,
+            sealed_seed,
+            assignment,
+        }) => tx.execute(
+            "INSERT INTO mfa_devices (serial_number, account_id, device_name, path, created_at, sealed_seed, user_id, enabled_at, drift_steps)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                serial,
+                account_id,
+                name,
+                path,
+                created,
+                sealed_seed,
+                &assignment.as_ref().map(|a| a.user_id.as_str()),
+                &assignment.as_ref().map(|a| a.enabled),
+                &assignment.as_ref().map_or(0, |a| a.drift_steps),
+            ],
+        )?,
+        Change::EnableMfaDevice { serial, assignment } => {
+            // The user's lock orders enablers of the same user; the device's row lock orders
+            // enablers of the same device.
+            lock_user(tx, &assignment.user_id)?;
+            if count(
+                tx,
+                "SELECT count(*) FROM mfa_devices WHERE user_id = $1",
+                &assignment.user_id,
+            )? >= MFA_DEVICES_PER_USER
+            {
+                return Err(StoreError::LimitExceeded {
+                    quota: "MFADevicesPerUser",
+                    limit: MFA_DEVICES_PER_USER,
+                }
+                .into());
+            }
+            let assigned: bool = tx
+                .query_opt(
+                    "SELECT user_id IS NOT NULL FROM mfa_devices WHERE serial_number = $1 FOR UPDATE",
+                    &[serial],
+                )?
+                .ok_or(StoreError::NotFound)?
+                .get(0);
+            if assigned {
+                return Err(StoreError::AlreadyExists.into());
+            }
+            tx.execute(
+                "UPDATE mfa_devices SET user_id = $2, enabled_at = $3, drift_steps = $4 WHERE serial_number = $1",
+                &[
+                    serial,
+                    &assignment.user_id,
+                    &assignment.enabled,
+                    &assignment.drift_steps,
+                ],
+            )?
+        }
+        Change::ResyncMfaDevice {
+            serial,
+            drift_steps,
+        } => tx.execute(
+            "UPDATE mfa_devices SET drift_steps = $2 WHERE serial_number = $1 AND user_id IS NOT NULL",
+            &[serial, drift_steps],
+        )?,
+        Change::DeactivateMfaDevice { serial } => tx.execute(
+            "UPDATE mfa_devices SET user_id = NULL, enabled_at = NULL, drift_steps = 0
+             WHERE serial_number = $1 AND user_id IS NOT NULL",
+            &[serial],
+        )?,
+        Change::DeleteMfaDevice { serial } => {
+            let assigned: bool = tx
+                .query_opt(
+                    "SELECT user_id IS NOT NULL FROM mfa_devices WHERE serial_number = $1 FOR UPDATE",
+                    &[serial],
+                )?
+                .ok_or(StoreError::NotFound)?
+                .get(0);
+            if assigned {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute(
+                "DELETE FROM mfa_devices WHERE serial_number = $1",
+                &[serial],
+            )?
+        }
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -1272,6 +1361,30 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             })
         })
         .collect::<Result<_, Failure>>()?;
+    let mfa_devices = tx
+        .query(
+            "SELECT serial_number, account_id, device_name, path, created_at, sealed_seed, user_id, enabled_at, drift_steps FROM mfa_devices",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let user_id: Option<String> = row.get(6);
+            let enabled: Option<DateTime<Utc>> = row.get(7);
+            MfaDeviceRow {
+                serial: row.get(0),
+                account_id: row.get(1),
+                name: row.get(2),
+                path: row.get(3),
+                created: row.get(4),
+                sealed_seed: row.get(5),
+                assignment: user_id.zip(enabled).map(|(user_id, enabled)| MfaAssignment {
+                    user_id,
+                    enabled,
+                    drift_steps: row.get(8),
+                }),
+            }
+        })
+        .collect();
     let credential_reports = tx
         .query(
             "SELECT account_id, generated_at, content FROM credential_reports",
@@ -1306,6 +1419,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         attachments,
         inline_policies,
         access_keys,
+        mfa_devices,
         credential_reports,
         master_key_check,
     })

@@ -9,12 +9,12 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
-    LoginProfileRow, PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER,
-    UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
+    Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -25,6 +25,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("../migrations/0001_initial.sql"),
     include_str!("../migrations/0002_change_log.sql"),
     include_str!("../migrations/0003_groups_policies_roles.sql"),
+    include_str!("../migrations/0004_mfa_devices.sql"),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -291,6 +292,7 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             let dependents = count(
                 tx,
                 "SELECT (SELECT count(*) FROM access_keys WHERE user_id = ?1)
+                      + (SELECT count(*) FROM mfa_devices WHERE user_id = ?1)
                       + (SELECT count(*) FROM group_members WHERE user_id = ?1)
                       + (SELECT count(*) FROM policy_attachments WHERE entity_type = 'user' AND entity_id = ?1)
                       + (SELECT count(*) FROM inline_policies WHERE entity_type = 'user' AND entity_id = ?1)",
@@ -536,6 +538,90 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "DELETE FROM access_keys WHERE access_key_id = ?1",
             params![access_key_id],
         ),
+        Change::CreateMfaDevice(MfaDeviceRow {
+            serial,
+            account_id,
+            name,
+            path,
+            created,
+            sealed_seed,
+            assignment,
+        }) => tx.execute(
+            "INSERT INTO mfa_devices (serial_number, account_id, device_name, path, created_at, sealed_seed, user_id, enabled_at, drift_steps)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                serial,
+                account_id,
+                name,
+                path,
+                time(created),
+                sealed_seed,
+                assignment.as_ref().map(|a| &a.user_id),
+                assignment.as_ref().map(|a| time(&a.enabled)),
+                assignment.as_ref().map_or(0, |a| a.drift_steps),
+            ],
+        ),
+        Change::EnableMfaDevice { serial, assignment } => {
+            let held = count(
+                tx,
+                "SELECT count(*) FROM mfa_devices WHERE user_id = ?1",
+                &assignment.user_id,
+            )?;
+            if held as usize >= MFA_DEVICES_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "MFADevicesPerUser",
+                    limit: MFA_DEVICES_PER_USER,
+                });
+            }
+            // Another writer may have assigned the device since the caller checked.
+            let assigned = tx
+                .query_row(
+                    "SELECT user_id IS NOT NULL FROM mfa_devices WHERE serial_number = ?1",
+                    params![serial],
+                    |row| row.get::<_, bool>(0),
+                )
+                .optional()
+                .map_err(backend)?
+                .ok_or(StoreError::NotFound)?;
+            if assigned {
+                return Err(StoreError::AlreadyExists);
+            }
+            tx.execute(
+                "UPDATE mfa_devices SET user_id = ?2, enabled_at = ?3, drift_steps = ?4 WHERE serial_number = ?1",
+                params![
+                    serial,
+                    assignment.user_id,
+                    time(&assignment.enabled),
+                    assignment.drift_steps
+                ],
+            )
+        }
+        Change::ResyncMfaDevice {
+            serial,
+            drift_steps,
+        } => tx.execute(
+            "UPDATE mfa_devices SET drift_steps = ?2 WHERE serial_number = ?1 AND user_id IS NOT NULL",
+            params![serial, drift_steps],
+        ),
+        Change::DeactivateMfaDevice { serial } => tx.execute(
+            "UPDATE mfa_devices SET user_id = NULL, enabled_at = NULL, drift_steps = 0
+             WHERE serial_number = ?1 AND user_id IS NOT NULL",
+            params![serial],
+        ),
+        Change::DeleteMfaDevice { serial } => {
+            if count(
+                tx,
+                "SELECT count(*) FROM mfa_devices WHERE serial_number = ?1 AND user_id IS NOT NULL",
+                serial,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute(
+                "DELETE FROM mfa_devices WHERE serial_number = ?1",
+                params![serial],
+            )
+        }
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -764,6 +850,32 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let mfa_devices = tx
+        .prepare(
+            "SELECT serial_number, account_id, device_name, path, created_at, sealed_seed, user_id, enabled_at, drift_steps FROM mfa_devices",
+        )?
+        .query_map([], |row| {
+            let user_id: Option<String> = row.get(6)?;
+            let enabled: Option<String> = row.get(7)?;
+            let assignment = match (user_id, enabled) {
+                (Some(user_id), Some(enabled)) => Some(MfaAssignment {
+                    user_id,
+                    enabled: parse_time(enabled)?,
+                    drift_steps: row.get(8)?,
+                }),
+                _ => None,
+            };
+            Ok(MfaDeviceRow {
+                serial: row.get(0)?,
+                account_id: row.get(1)?,
+                name: row.get(2)?,
+                path: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+                sealed_seed: row.get(5)?,
+                assignment,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let credential_reports = tx
         .prepare("SELECT account_id, generated_at, content FROM credential_reports")?
         .query_map([], |row| {
@@ -796,6 +908,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         attachments,
         inline_policies,
         access_keys,
+        mfa_devices,
         credential_reports,
         master_key_check,
     })

@@ -488,7 +488,7 @@ fn session_tokens_expire_to_the_second_and_cannot_be_altered() {
     let admin = dir.user(&init.account_id, "admin").unwrap();
     let issued_at = chrono::DateTime::from_timestamp(1_900_000_000, 0).unwrap();
     let issued = dir
-        .get_session_token(&Principal::User(admin), Some(900), issued_at)
+        .get_session_token(&Principal::User(admin), Some(900), None, issued_at)
         .unwrap();
     let key_id = issued.session.access_key_id.clone();
     assert!(key_id.starts_with("ASIA"));

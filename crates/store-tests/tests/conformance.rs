@@ -10,12 +10,12 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
-use latchkey_core::model::{KeyStatus, LastUsed, Tag};
+use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
-    CredentialReportRow, Entity, GroupRow, InlinePolicyRow, LoginProfileRow, PolicyRow,
-    PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
+    CredentialReportRow, Entity, GroupRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
+    PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -242,6 +242,7 @@ conformance!(
     catch_up_follows_another_instance,
     key_usage_is_saved_monotonically,
     policy_quotas_hold_under_concurrent_writers,
+    mfa_devices_are_assigned_once_and_hold_their_user,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -288,6 +289,18 @@ fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
         created: now(),
         sealed_secret: vec![7; 48],
         last_used: None,
+    }
+}
+
+fn mfa_row(account_id: &str, name: &str) -> MfaDeviceRow {
+    MfaDeviceRow {
+        serial: format!("arn:aws:iam::{account_id}:mfa/{name}"),
+        account_id: account_id.into(),
+        name: name.into(),
+        path: "/".into(),
+        created: now(),
+        sealed_seed: vec![1, 0, 2, 0],
+        assignment: None,
     }
 }
 
@@ -364,6 +377,7 @@ fn normalized(mut contents: Contents) -> Contents {
         attachments,
         inline_policies,
         access_keys,
+        mfa_devices,
         credential_reports,
         master_key_check: _,
     } = &mut contents;
@@ -384,6 +398,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(attachments);
     sort(inline_policies);
     sort(access_keys);
+    sort(mfa_devices);
     sort(credential_reports);
     contents
 }
@@ -480,12 +495,17 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateAccessKey(_) => "CreateAccessKey",
         Change::SetAccessKeyStatus { .. } => "SetAccessKeyStatus",
         Change::DeleteAccessKey { .. } => "DeleteAccessKey",
+        Change::CreateMfaDevice(_) => "CreateMfaDevice",
+        Change::EnableMfaDevice { .. } => "EnableMfaDevice",
+        Change::ResyncMfaDevice { .. } => "ResyncMfaDevice",
+        Change::DeactivateMfaDevice { .. } => "DeactivateMfaDevice",
+        Change::DeleteMfaDevice { .. } => "DeleteMfaDevice",
         Change::PutCredentialReport(_) => "PutCredentialReport",
         Change::SetMasterKeyCheck(_) => "SetMasterKeyCheck",
     }
 }
 
-const VARIANTS: usize = 36;
+const VARIANTS: usize = 41;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -550,6 +570,14 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         account_id: acct.into(),
         generated: now(),
         csv: b"user,arn\n".to_vec(),
+    };
+    let m1 = mfa_row(acct, "alice-phone");
+    let m2 = mfa_row(acct, "spare-phone");
+    let m3 = mfa_row(acct, "bob-phone");
+    let assigned = |user_id: &str, drift_steps: i64| MfaAssignment {
+        user_id: user_id.into(),
+        enabled: now(),
+        drift_steps,
     };
     let check = vec![1, 2, 3, 4];
 
@@ -617,6 +645,17 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::PutInlinePolicy(inline_role.clone()),
         Change::CreateAccessKey(k1.clone()),
         Change::CreateAccessKey(k_root.clone()),
+        Change::CreateMfaDevice(m1.clone()),
+        Change::CreateMfaDevice(m2.clone()),
+        Change::CreateMfaDevice(m3.clone()),
+        Change::EnableMfaDevice {
+            serial: m1.serial.clone(),
+            assignment: assigned(&u1.id, 0),
+        },
+        Change::EnableMfaDevice {
+            serial: m3.serial.clone(),
+            assignment: assigned(&u2.id, 0),
+        },
         Change::PutCredentialReport(report.clone()),
     ];
     let after_first = Contents {
@@ -658,6 +697,17 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             inline_role.clone(),
         ],
         access_keys: vec![k1.clone(), k_root.clone()],
+        mfa_devices: vec![
+            MfaDeviceRow {
+                assignment: Some(assigned(&u1.id, 0)),
+                ..m1.clone()
+            },
+            m2.clone(),
+            MfaDeviceRow {
+                assignment: Some(assigned(&u2.id, 0)),
+                ..m3.clone()
+            },
+        ],
         credential_reports: vec![report.clone()],
         master_key_check: Some(check.clone()),
     };
@@ -747,6 +797,16 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::DeletePolicy {
             policy_arn: p2.arn.clone(),
         },
+        Change::ResyncMfaDevice {
+            serial: m1.serial.clone(),
+            drift_steps: -2,
+        },
+        Change::DeactivateMfaDevice {
+            serial: m3.serial.clone(),
+        },
+        Change::DeleteMfaDevice {
+            serial: m2.serial.clone(),
+        },
         Change::DeleteUser {
             user_id: u2.id.clone(),
         },
@@ -782,6 +842,13 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             status: KeyStatus::Inactive,
             ..k1.clone()
         }],
+        mfa_devices: vec![
+            MfaDeviceRow {
+                assignment: Some(assigned(&u1.id, -2)),
+                ..m1.clone()
+            },
+            m3.clone(),
+        ],
         credential_reports: vec![report2],
         ..after_first.clone()
     };
@@ -1374,6 +1441,87 @@ fn race_stores<T: Send + 'static>(
         })
         .collect();
     handles.into_iter().map(|h| h.join().unwrap()).collect()
+}
+
+/// A device goes to one user even when instances race to enable it for different users; an
+/// assigned device keeps its user from being deleted and cannot be deleted itself; device
+/// names are unique in an account ignoring case.
+fn mfa_devices_are_assigned_once_and_hold_their_user(b: &dyn Backend) {
+    let account = "111111111111";
+    let device = mfa_row(account, "shared");
+    let mut setup = vec![
+        Change::CreateAccount(account_row(account)),
+        Change::CreateMfaDevice(device.clone()),
+    ];
+    for i in 0..4 {
+        setup.push(Change::CreateUser(user_row(
+            &format!("AIDA{i}"),
+            account,
+            &format!("user{i}"),
+        )));
+    }
+    b.open().apply(&setup).unwrap();
+    assert_eq!(
+        b.open().apply(&[Change::CreateMfaDevice(MfaDeviceRow {
+            serial: format!("arn:aws:iam::{account}:mfa/other/SHARED"),
+            ..mfa_row(account, "SHARED")
+        })]),
+        Err(StoreError::AlreadyExists)
+    );
+
+    let serial = device.serial.clone();
+    let enabled = race_stores(b, 4, move |store, i| {
+        store.apply(&[Change::EnableMfaDevice {
+            serial: serial.clone(),
+            assignment: MfaAssignment {
+                user_id: format!("AIDA{i}"),
+                enabled: now(),
+                drift_steps: 0,
+            },
+        }])
+    });
+    assert_eq!(
+        enabled.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{enabled:?}"
+    );
+    assert!(
+        enabled
+            .iter()
+            .all(|r| r.is_ok() || *r == Err(StoreError::AlreadyExists)),
+        "{enabled:?}"
+    );
+    let winner = enabled.iter().position(Result::is_ok).unwrap();
+    let store = b.open();
+    let loaded = store.load().unwrap();
+    let assignment = loaded.mfa_devices[0].assignment.as_ref().unwrap();
+    assert_eq!(assignment.user_id, format!("AIDA{winner}"));
+
+    let user_id = format!("AIDA{winner}");
+    assert_eq!(
+        store.apply(&[Change::DeleteUser {
+            user_id: user_id.clone()
+        }]),
+        Err(StoreError::DeleteConflict)
+    );
+    assert_eq!(
+        store.apply(&[Change::DeleteMfaDevice {
+            serial: device.serial.clone()
+        }]),
+        Err(StoreError::DeleteConflict)
+    );
+    store
+        .apply(&[
+            Change::DeactivateMfaDevice {
+                serial: device.serial.clone(),
+            },
+            Change::DeleteMfaDevice {
+                serial: device.serial.clone(),
+            },
+            Change::DeleteUser { user_id },
+        ])
+        .unwrap();
+    assert!(store.load().unwrap().mfa_devices.is_empty());
 }
 
 fn policy_quotas_hold_under_concurrent_writers(b: &dyn Backend) {

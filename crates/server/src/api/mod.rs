@@ -5,7 +5,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use latchkey_core::directory::{Page, ReportState, paginate_by_offset};
 use latchkey_core::model::{AccessKey, KeyStatus, Tag, User, user_arn};
-use latchkey_core::sessions::{AssumeRoleRequest, FederationRequest, IssuedSession};
+use latchkey_core::sessions::{AssumeRoleRequest, FederationRequest, IssuedSession, MfaCode};
 use latchkey_core::state::State;
 use latchkey_core::{Directory, ErrorCode, IamError, authz, ids};
 use latchkey_policy::Context;
@@ -13,6 +13,7 @@ use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
 
+mod mfa;
 pub mod organizations;
 mod policies;
 mod simulate;
@@ -135,6 +136,12 @@ fn resource_arn(
                 ),
             }
         }
+        ResourceKind::MfaDevice => params.required("SerialNumber").map_err(invalid)?.to_owned(),
+        ResourceKind::NewMfaDevice => latchkey_core::mfa::serial_number(
+            account,
+            params.get("Path").unwrap_or("/"),
+            params.required("VirtualMFADeviceName").map_err(invalid)?,
+        ),
         ResourceKind::PolicySource => params
             .required("PolicySourceArn")
             .map_err(invalid)?
@@ -164,7 +171,7 @@ fn resource_arn(
 pub(crate) fn base_context(caller: &Caller) -> Context {
     // The global keys plus a few of the operation's own.
     let mut context = Context::with_capacity(24);
-    authz::add_principal_keys(&caller.principal, &mut context);
+    authz::add_principal_keys(&caller.principal, &mut context, caller.at);
     context.set_request_time(caller.at);
     context.insert_bool("aws:SecureTransport", caller.secure_transport);
     if let Some(ip) = caller.source_ip {
@@ -237,7 +244,14 @@ pub fn execute(
         let state = directory.snapshot();
         let resource = resource_arn(&state, caller, op, params)?;
         let context = request_context(&state, caller, op, params)?;
-        authz::authorize(&state, &caller.principal, op.action(), &resource, &context)?;
+        directory.authorize(
+            &state,
+            &caller.principal,
+            op.action(),
+            &resource,
+            &context,
+            caller.at,
+        )?;
     }
     let account = caller.principal.account_id();
     let xmlns = op.service().xmlns();
@@ -423,13 +437,8 @@ pub fn execute(
                     .collect(),
                 external_id: params.get("ExternalId"),
                 source_identity: params.get("SourceIdentity"),
+                mfa: mfa_code(params)?,
             };
-            if params.get("SerialNumber").is_some() || params.get("TokenCode").is_some() {
-                return Err(IamError::new(
-                    ErrorCode::InvalidInput,
-                    "MFA devices are not supported by this server yet.",
-                ));
-            }
             let issued =
                 directory.assume_role(&caller.principal, request, &mut context, caller.at)?;
             write_credentials(&mut out, &issued);
@@ -470,18 +479,24 @@ pub fn execute(
             }
         }
         Operation::GetSessionToken => {
-            if params.get("SerialNumber").is_some() || params.get("TokenCode").is_some() {
-                return Err(IamError::new(
-                    ErrorCode::InvalidInput,
-                    "MFA devices are not supported by this server yet.",
-                ));
-            }
             let duration = params
                 .int_in("DurationSeconds", 900, 129_600)
                 .map_err(invalid)?
                 .map(|d| d as u32);
-            let issued = directory.get_session_token(&caller.principal, duration, caller.at)?;
+            let issued = directory.get_session_token(
+                &caller.principal,
+                duration,
+                mfa_code(params)?,
+                caller.at,
+            )?;
             write_credentials(&mut out, &issued);
+        }
+        Operation::DecodeAuthorizationMessage => {
+            let decoded = directory.decode_authorization_message(
+                account,
+                params.required("EncodedMessage").map_err(invalid)?,
+            )?;
+            out.element("DecodedMessage", &decoded);
         }
         Operation::GetAccessKeyInfo => {
             let key_id = params.required("AccessKeyId").map_err(invalid)?;
@@ -500,6 +515,18 @@ pub fn execute(
         | Operation::GetContextKeysForCustomPolicy => {
             simulate::run(op, directory, caller, params, &mut out)?;
         }
+        Operation::CreateVirtualMFADevice
+        | Operation::EnableMFADevice
+        | Operation::ResyncMFADevice
+        | Operation::DeactivateMFADevice
+        | Operation::DeleteVirtualMFADevice
+        | Operation::ListMFADevices
+        | Operation::ListVirtualMFADevices
+        | Operation::GetMFADevice => {
+            if !mfa::run(op, directory, caller, params, &mut out)? {
+                return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+            }
+        }
         // Groups, managed and inline policies, attachments and boundaries.
         op => {
             if !policies::run(op, directory, account, params, &mut out)? {
@@ -508,6 +535,18 @@ pub fn execute(
         }
     }
     Ok(out.finish(request_id))
+}
+
+/// STS's SerialNumber and TokenCode, which come together or not at all.
+fn mfa_code(params: &QueryRequest) -> Result<Option<MfaCode<'_>>, IamError> {
+    match (params.get("SerialNumber"), params.get("TokenCode")) {
+        (None, None) => Ok(None),
+        (Some(serial), Some(code)) => Ok(Some(MfaCode { serial, code })),
+        _ => Err(IamError::new(
+            ErrorCode::ValidationError,
+            "SerialNumber and TokenCode must be given together.",
+        )),
+    }
 }
 
 fn write_credentials(out: &mut XmlResponse, issued: &IssuedSession) {

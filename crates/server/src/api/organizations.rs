@@ -2,7 +2,7 @@
 
 use latchkey_core::model::Account;
 use latchkey_core::organizations::{CreateAccountOutcome, CreateAccountStatus, organization_id};
-use latchkey_core::{Directory, ErrorCode, IamError, authz};
+use latchkey_core::{Directory, ErrorCode, IamError};
 use serde_json::{Value, json};
 
 use super::base_context;
@@ -89,7 +89,14 @@ pub fn execute(
         ));
     }
     let context = base_context(caller);
-    authz::authorize(&state, &caller.principal, op.action(), "*", &context)?;
+    directory.authorize(
+        &state,
+        &caller.principal,
+        op.action(),
+        "*",
+        &context,
+        caller.at,
+    )?;
     match op {
         Operation::DescribeOrganization => {
             let organization = organization_id(&management.id);
