@@ -9,6 +9,7 @@ pub mod catalog;
 pub mod directory;
 pub mod error;
 pub mod groups;
+pub mod identitystore;
 pub mod ids;
 pub mod model;
 pub mod organizations;
