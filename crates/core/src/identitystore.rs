@@ -764,9 +764,10 @@ impl IdentityStoreState {
 }
 
 /// An `IdentityStoreId`: the id, and the account when it was given as an ARN.
-struct StoreId<'a> {
-    id: &'a str,
-    account: Option<&'a str>,
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreId<'a> {
+    pub id: &'a str,
+    pub account: Option<&'a str>,
 }
 
 fn is_hex(text: &str, lowercase: bool) -> bool {
@@ -789,7 +790,7 @@ fn is_uuid(text: &str, lowercase: bool) -> bool {
 
 /// The model's `IdentityStoreId`: `(arn:aws[a-z-]*:identitystore::\d{12}:identitystore/)?`
 /// and `d-[0-9a-f]{10}` or a lowercase UUID.
-fn parse_identity_store_id(given: &str) -> Result<StoreId<'_>, IamError> {
+pub fn parse_identity_store_id(given: &str) -> Result<StoreId<'_>, IamError> {
     let invalid = || {
         validation(format!(
             "1 validation error detected: Value '{given}' at 'identityStoreId' failed to satisfy constraint: Member must satisfy regular expression pattern: (arn:aws[a-z-]*:identitystore::\\d{{12}}:identitystore/)?(d-[0-9a-f]{{10}}|[0-9a-f]{{8}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{4}}-[0-9a-f]{{12}})"
