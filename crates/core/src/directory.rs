@@ -118,7 +118,7 @@ fn conflict_error(error: StoreError) -> IamError {
     }
 }
 
-fn store_failure(error: StoreError) -> IamError {
+pub(crate) fn store_failure(error: StoreError) -> IamError {
     if let StoreError::Unavailable(detail) = &error {
         tracing::warn!(%detail, "store unavailable");
         return IamError::new(
@@ -183,13 +183,23 @@ impl Directory {
         &self,
         plan: impl FnOnce(&State) -> Result<(Vec<Change>, T), IamError>,
     ) -> Result<(T, Arc<State>), IamError> {
+        self.write_or(plan, conflict_error)
+    }
+
+    /// [`Directory::write`], with the service's own report of a change the store refused
+    /// (the Identity Store API's ConflictException rather than IAM's EntityAlreadyExists).
+    pub(crate) fn write_or<T>(
+        &self,
+        plan: impl FnOnce(&State) -> Result<(Vec<Change>, T), IamError>,
+        refused: fn(StoreError) -> IamError,
+    ) -> Result<(T, Arc<State>), IamError> {
         let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
         let current = self.state.load_full();
         let (changes, output) = plan(&current)?;
         if changes.is_empty() {
             return Ok((output, current));
         }
-        let seq = self.store.apply(&changes).map_err(conflict_error)?;
+        let seq = self.store.apply(&changes).map_err(refused)?;
         let next = if seq == current.seq + 1 {
             // Nobody else wrote since our snapshot: apply our own batch.
             let mut next = State::clone(&current);
@@ -262,8 +272,9 @@ impl Directory {
         })
     }
 
-    /// Creates the first account: its root user (no access key), and the administrator
-    /// `admin` holding AdministratorAccess, a console password and one access key.
+    /// Creates the first account: its root user (no access key), the administrator `admin`
+    /// holding AdministratorAccess, a console password and one access key, and the
+    /// organization's IAM Identity Center instance with its identity store.
     pub fn initialize(&self, root_email: Option<&str>) -> Result<Initialized, IamError> {
         let ((init, _), _) = self.write(|state| {
             if !state.accounts.is_empty() {
@@ -308,6 +319,9 @@ impl Directory {
                     entity: Entity::User(user_id.clone()),
                     policy_arn: ADMINISTRATOR_ACCESS_ARN.into(),
                 },
+                Change::CreateIdentityCenter(crate::identitystore::new_identity_center(
+                    &account_id,
+                )),
                 Change::CreateAccessKey(AccessKeyRow {
                     id: access_key_id.clone(),
                     account_id: account_id.clone(),

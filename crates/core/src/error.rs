@@ -9,6 +9,8 @@ use std::fmt;
 pub enum ErrorCode {
     AccessDenied,
     AccountNotFound,
+    /// awsJson (Identity Store): a uniqueness claim or a concurrent change refused the write.
+    Conflict,
     CreateAccountStatusNotFound,
     DeleteConflict,
     DuplicateAccount,
@@ -20,6 +22,8 @@ pub enum ErrorCode {
     InvalidAuthorizationMessage,
     InvalidClientTokenId,
     InvalidInput,
+    /// awsJson (Identity Store): the server failed; the detail is in the log.
+    InternalServer,
     LimitExceeded,
     MalformedPolicyDocument,
     MissingAction,
@@ -31,11 +35,15 @@ pub enum ErrorCode {
     ReportInProgress,
     ReportNotPresent,
     RequestExpired,
+    /// awsJson (Identity Store): the identity store, user, group or membership is not there.
+    ResourceNotFound,
     RequestTimeTooSkewed,
     ServiceFailure,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     UnmodifiableEntity,
+    /// awsJson (Identity Store) spelling of a malformed request.
+    Validation,
     ValidationError,
 }
 
@@ -44,6 +52,7 @@ impl ErrorCode {
         match self {
             ErrorCode::AccessDenied => "AccessDenied",
             ErrorCode::AccountNotFound => "AccountNotFoundException",
+            ErrorCode::Conflict => "ConflictException",
             ErrorCode::CreateAccountStatusNotFound => "CreateAccountStatusNotFoundException",
             ErrorCode::DuplicateAccount => "DuplicateAccountException",
             ErrorCode::DeleteConflict => "DeleteConflict",
@@ -56,6 +65,7 @@ impl ErrorCode {
             ErrorCode::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
             ErrorCode::InvalidInput => "InvalidInput",
+            ErrorCode::InternalServer => "InternalServerException",
             ErrorCode::LimitExceeded => "LimitExceeded",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
@@ -67,10 +77,12 @@ impl ErrorCode {
             ErrorCode::ReportInProgress => "ReportInProgress",
             ErrorCode::ReportNotPresent => "ReportNotPresent",
             ErrorCode::RequestExpired => "RequestExpired",
+            ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::Validation => "ValidationException",
             ErrorCode::ValidationError => "ValidationError",
         }
     }
@@ -90,7 +102,7 @@ impl ErrorCode {
             | ErrorCode::EntityAlreadyExists
             | ErrorCode::LimitExceeded => 409,
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
-            ErrorCode::ServiceFailure => 500,
+            ErrorCode::ServiceFailure | ErrorCode::InternalServer => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::AccountNotFound
             | ErrorCode::CreateAccountStatusNotFound
@@ -106,6 +118,9 @@ impl ErrorCode {
             | ErrorCode::MissingAction
             | ErrorCode::RequestExpired
             | ErrorCode::ValidationError => 400,
+            // awsJson services without an HTTP status in their model answer client errors
+            // with 400.
+            ErrorCode::Conflict | ErrorCode::ResourceNotFound | ErrorCode::Validation => 400,
         }
     }
 
@@ -131,6 +146,10 @@ impl ErrorCode {
 pub struct IamError {
     pub code: ErrorCode,
     pub message: String,
+    /// Members the error's shape carries besides the message, in the awsJson body
+    /// (Identity Store's `ResourceType`, `ResourceId`, `Reason`); the query protocol's error
+    /// document has no place for them.
+    pub fields: Vec<(&'static str, String)>,
 }
 
 impl IamError {
@@ -138,7 +157,14 @@ impl IamError {
         IamError {
             code,
             message: message.into(),
+            fields: Vec::new(),
         }
+    }
+
+    /// Adds a member of the error's shape (see [`IamError::fields`]).
+    pub fn with_field(mut self, name: &'static str, value: impl Into<String>) -> Self {
+        self.fields.push((name, value.into()));
+        self
     }
 
     pub fn no_such_user(name: &str) -> Self {

@@ -62,6 +62,38 @@ pub fn random_lowercase(n: usize) -> String {
         .collect()
 }
 
+/// `n` random lowercase hexadecimal digits.
+fn random_hex(n: usize) -> String {
+    const ALPHABET: &[u8] = b"0123456789abcdef";
+    let mut rng = os_rng();
+    (0..n)
+        .map(|_| char::from(ALPHABET[rng.random_range(0..ALPHABET.len())]))
+        .collect()
+}
+
+/// An IAM Identity Center instance id: `ssoins-` and 16 hex digits, as AWS makes them.
+pub fn new_sso_instance_id() -> String {
+    format!("ssoins-{}", random_hex(16))
+}
+
+/// An identity store id: `d-` and 10 hex digits, the shape the Identity Store model's
+/// pattern (`d-[0-9a-f]{10}`) accepts.
+pub fn new_identity_store_id() -> String {
+    format!("d-{}", random_hex(10))
+}
+
+/// A user, group or membership id in an identity store: the store id's 10 digits, `-`, and
+/// a random (version 4) UUID, as AWS forms them (`([0-9a-f]{10}-|)<uuid>`).
+pub fn new_identity_store_resource_id(identity_store_id: &str) -> String {
+    let mut bytes = [0u8; 16];
+    os_rng().fill_bytes(&mut bytes);
+    let uuid = uuid::Builder::from_random_bytes(bytes).into_uuid();
+    let digits = identity_store_id
+        .strip_prefix("d-")
+        .unwrap_or(identity_store_id);
+    format!("{digits}-{}", uuid.hyphenated())
+}
+
 /// A stable `ANPA` id for an AWS managed policy, derived from its name so that it is the
 /// same on every instance and every start.
 pub fn aws_managed_policy_id(name: &str) -> String {
@@ -167,6 +199,23 @@ mod tests {
         assert!(account.len() == 12 && account.bytes().all(|b| b.is_ascii_digit()));
         let password = new_console_password();
         assert_eq!(password.len(), 24);
+        let instance = new_sso_instance_id();
+        assert!(instance.starts_with("ssoins-") && instance.len() == 23);
+        let store = new_identity_store_id();
+        assert!(store.starts_with("d-") && store.len() == 12);
+        assert!(
+            store[2..]
+                .bytes()
+                .all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase())
+        );
+        let resource = new_identity_store_resource_id(&store);
+        assert_eq!(resource.len(), 10 + 1 + 36);
+        assert!(resource.starts_with(&format!("{}-", &store[2..])));
+        assert_eq!(
+            &resource[11 + 14..11 + 15],
+            "4",
+            "a version 4 UUID: {resource}"
+        );
     }
 
     proptest! {

@@ -27,6 +27,34 @@ impl Account {
     }
 }
 
+/// The organization's IAM Identity Center instance, in the management account, and the
+/// identity store it owns. There is one per organization, made with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdentityCenter {
+    /// `ssoins-` and 16 hex digits.
+    pub instance_id: String,
+    /// `d-` and 10 hex digits.
+    pub identity_store_id: String,
+    /// The management account, which owns the instance.
+    pub account_id: String,
+    pub created: DateTime<Utc>,
+}
+
+impl IdentityCenter {
+    /// `arn:aws:sso:::instance/ssoins-...`, as SSO Admin's ListInstances reports it.
+    pub fn instance_arn(&self) -> String {
+        format!("arn:aws:sso:::instance/{}", self.instance_id)
+    }
+
+    /// `arn:aws:identitystore::<account>:identitystore/d-...`
+    pub fn identity_store_arn(&self) -> String {
+        format!(
+            "arn:aws:identitystore::{}:identitystore/{}",
+            self.account_id, self.identity_store_id
+        )
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Tag {
     pub key: String,

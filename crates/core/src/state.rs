@@ -12,6 +12,7 @@ use latchkey_policy::{Policy, PolicyKind};
 
 use crate::authz::EffectiveCache;
 use crate::catalog;
+use crate::identitystore::IdentityStoreState;
 use crate::model::{
     AccessKey, Account, CredentialReport, Group, InlinePolicy, KeyOwner, KeyRuntime, LoginProfile,
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
@@ -41,6 +42,8 @@ pub struct State {
     pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
     pub credential_reports: HashMap<String, Arc<CredentialReport>>,
     pub master_key_check: Option<Arc<Vec<u8>>>,
+    /// The Identity Center instance and its identity store's users, groups and memberships.
+    pub identity_store: IdentityStoreState,
     /// The last committed batch this snapshot includes.
     pub seq: Seq,
     /// Effective policy sets computed for this version, per user id.
@@ -92,6 +95,7 @@ impl Default for State {
             mfa_devices: OrdMap::new(),
             credential_reports: HashMap::new(),
             master_key_check: None,
+            identity_store: IdentityStoreState::default(),
             seq: 0,
             effective: EffectiveCache::default(),
         };
@@ -214,6 +218,18 @@ impl State {
         }
         for report in contents.credential_reports {
             state.apply(&Change::PutCredentialReport(report), master)?;
+        }
+        for center in contents.identity_centers {
+            state.apply(&Change::CreateIdentityCenter(center), master)?;
+        }
+        for user in contents.identity_store_users {
+            state.apply(&Change::CreateIdentityStoreUser(user), master)?;
+        }
+        for group in contents.identity_store_groups {
+            state.apply(&Change::CreateIdentityStoreGroup(group), master)?;
+        }
+        for membership in contents.group_memberships {
+            state.apply(&Change::CreateGroupMembership(membership), master)?;
         }
         Ok(state)
     }
@@ -634,6 +650,21 @@ impl State {
                         csv: row.csv.clone(),
                     }),
                 );
+            }
+            Change::CreateIdentityCenter(row) => self.identity_store.create_center(row),
+            Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
+            Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
+            Change::DeleteIdentityStoreUser { user_id } => {
+                self.identity_store.delete_user(user_id)?
+            }
+            Change::CreateIdentityStoreGroup(row) => self.identity_store.put_group(row, false)?,
+            Change::UpdateIdentityStoreGroup(row) => self.identity_store.put_group(row, true)?,
+            Change::DeleteIdentityStoreGroup { group_id } => {
+                self.identity_store.delete_group(group_id)?
+            }
+            Change::CreateGroupMembership(row) => self.identity_store.create_membership(row)?,
+            Change::DeleteGroupMembership { membership_id } => {
+                self.identity_store.delete_membership(membership_id)?
             }
         }
         Ok(())

@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
@@ -167,6 +168,54 @@ pub struct CredentialReportRow {
     pub csv: Vec<u8>,
 }
 
+/// The organization's IAM Identity Center instance and its identity store.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityCenterRow {
+    pub instance_id: String,
+    pub identity_store_id: String,
+    pub account_id: String,
+    pub created: DateTime<Utc>,
+}
+
+/// A user of the identity store (not an IAM user). The store keeps the attributes as one
+/// document and indexes the user name, which is unique in the store ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityStoreUserRow {
+    pub id: String,
+    pub identity_store_id: String,
+    pub attributes: UserAttributes,
+    /// 1 at creation, one more with every update.
+    pub revision: i64,
+    pub created: DateTime<Utc>,
+    pub created_by: String,
+    pub updated: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// A group of the identity store; its display name is unique in the store ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityStoreGroupRow {
+    pub id: String,
+    pub identity_store_id: String,
+    pub attributes: GroupAttributes,
+    pub revision: i64,
+    pub created: DateTime<Utc>,
+    pub created_by: String,
+    pub updated: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// A user's membership of an identity store group; one per (group, user).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupMembershipRow {
+    pub id: String,
+    pub identity_store_id: String,
+    pub group_id: String,
+    pub user_id: String,
+    pub created: DateTime<Utc>,
+    pub created_by: String,
+}
+
 /// One change to the stored state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
@@ -311,6 +360,31 @@ pub enum Change {
         serial: String,
     },
     PutCredentialReport(CredentialReportRow),
+    /// Fails with [`StoreError::AlreadyExists`] when the account already has an instance:
+    /// instances starting together on one database create it once.
+    CreateIdentityCenter(IdentityCenterRow),
+    /// Fails with [`StoreError::AlreadyExists`] when the user name is taken in the store.
+    CreateIdentityStoreUser(IdentityStoreUserRow),
+    /// Replaces the user's attributes; fails with [`StoreError::NotFound`] unless the stored
+    /// revision is the one before the row's (another writer changed or deleted the user).
+    UpdateIdentityStoreUser(IdentityStoreUserRow),
+    /// Deletes the user and its group memberships.
+    DeleteIdentityStoreUser {
+        user_id: String,
+    },
+    CreateIdentityStoreGroup(IdentityStoreGroupRow),
+    /// As [`Change::UpdateIdentityStoreUser`], for a group.
+    UpdateIdentityStoreGroup(IdentityStoreGroupRow),
+    /// Deletes the group and its memberships.
+    DeleteIdentityStoreGroup {
+        group_id: String,
+    },
+    /// Fails with [`StoreError::AlreadyExists`] when the user is already a member, and with
+    /// [`StoreError::NotFound`] when the group or user is gone.
+    CreateGroupMembership(GroupMembershipRow),
+    DeleteGroupMembership {
+        membership_id: String,
+    },
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
 }
@@ -346,6 +420,10 @@ pub struct Contents {
     pub access_keys: Vec<AccessKeyRow>,
     pub mfa_devices: Vec<MfaDeviceRow>,
     pub credential_reports: Vec<CredentialReportRow>,
+    pub identity_centers: Vec<IdentityCenterRow>,
+    pub identity_store_users: Vec<IdentityStoreUserRow>,
+    pub identity_store_groups: Vec<IdentityStoreGroupRow>,
+    pub group_memberships: Vec<GroupMembershipRow>,
     /// The sealed check value that proves which master key this store was initialized with.
     pub master_key_check: Option<Vec<u8>>,
 }

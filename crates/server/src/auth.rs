@@ -72,7 +72,7 @@ pub fn authenticate(
         IamError::new(
             ErrorCode::SignatureDoesNotMatch,
             format!(
-                "Credential should be scoped to correct service: 'iam' or 'sts', not '{}'.",
+                "Credential should be scoped to correct service: 'iam', 'sts', 'organizations' or 'identitystore', not '{}'.",
                 presented.scope.service
             ),
         )

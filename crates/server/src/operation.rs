@@ -7,6 +7,8 @@ pub enum Service {
     Sts,
     /// awsJson1_1, `X-Amz-Target: AWSOrganizationsV20161128.<Operation>`.
     Organizations,
+    /// awsJson1_1, `X-Amz-Target: AWSIdentityStore.<Operation>`.
+    IdentityStore,
 }
 
 impl Service {
@@ -27,6 +29,7 @@ impl Service {
             "iam" => Some(Service::Iam),
             "sts" => Some(Service::Sts),
             "organizations" => Some(Service::Organizations),
+            "identitystore" => Some(Service::IdentityStore),
             _ => None,
         }
     }
@@ -35,6 +38,7 @@ impl Service {
     pub fn target_prefix(self) -> Option<&'static str> {
         match self {
             Service::Organizations => Some("AWSOrganizationsV20161128"),
+            Service::IdentityStore => Some("AWSIdentityStore"),
             Service::Iam | Service::Sts => None,
         }
     }
@@ -44,12 +48,15 @@ impl Service {
             Service::Iam => "iam",
             Service::Sts => "sts",
             Service::Organizations => "organizations",
+            Service::IdentityStore => "identitystore",
         }
     }
 
     pub fn xmlns(self) -> &'static str {
         match self {
-            Service::Iam | Service::Organizations => latchkey_query::IAM_XMLNS,
+            Service::Iam | Service::Organizations | Service::IdentityStore => {
+                latchkey_query::IAM_XMLNS
+            }
             Service::Sts => latchkey_query::STS_XMLNS,
         }
     }
@@ -80,6 +87,9 @@ pub enum ResourceKind {
     MfaDevice,
     /// The virtual MFA device named by `Path` and `VirtualMFADeviceName`, being created.
     NewMfaDevice,
+    /// The identity store, and the users, groups and memberships the input names, as the
+    /// Service Authorization Reference lists them for the action (`api::identitystore`).
+    IdentityStore,
     /// Not scoped to a resource (`*`).
     Any,
 }
@@ -95,10 +105,24 @@ macro_rules! action_prefix {
     (Organizations) => {
         "organizations"
     };
+    (IdentityStore) => {
+        "identitystore"
+    };
+}
+
+/// The operation's name on the wire: the variant's, unless the line gives one (`as Name`)
+/// because two services share it (IAM's and Identity Store's `CreateUser`).
+macro_rules! wire_name {
+    ($name:ident) => {
+        stringify!($name)
+    };
+    ($name:ident, $wire:ident) => {
+        stringify!($wire)
+    };
 }
 
 macro_rules! operations {
-    ($($service:ident $name:ident => $resource:ident, $mutates:literal;)*) => {
+    ($($service:ident $name:ident $(as $wire:ident)? => $resource:ident, $mutates:literal;)*) => {
         #[derive(Debug, Clone, Copy, PartialEq, Eq)]
         pub enum Operation { $($name),* }
 
@@ -106,12 +130,12 @@ macro_rules! operations {
             pub const ALL: &'static [Operation] = &[$(Operation::$name),*];
 
             pub fn name(self) -> &'static str {
-                match self { $(Operation::$name => stringify!($name)),* }
+                match self { $(Operation::$name => wire_name!($name $(, $wire)?)),* }
             }
 
             /// The IAM action a policy must allow, e.g. `iam:CreateUser`.
             pub fn action(self) -> &'static str {
-                match self { $(Operation::$name => concat!(action_prefix!($service), ":", stringify!($name))),* }
+                match self { $(Operation::$name => concat!(action_prefix!($service), ":", wire_name!($name $(, $wire)?))),* }
             }
 
             pub fn service(self) -> Service {
@@ -228,6 +252,27 @@ operations! {
     Organizations DescribeCreateAccountStatus => Any, false;
     Organizations ListAccounts => Any, false;
     Organizations DescribeAccount => Any, false;
+    IdentityStore DescribeIdentityStore => IdentityStore, false;
+    IdentityStore ListIdentityStores => Any, false;
+    IdentityStore IdentityStoreCreateUser as CreateUser => IdentityStore, true;
+    IdentityStore DescribeUser => IdentityStore, false;
+    IdentityStore IdentityStoreListUsers as ListUsers => IdentityStore, false;
+    IdentityStore IdentityStoreUpdateUser as UpdateUser => IdentityStore, true;
+    IdentityStore IdentityStoreDeleteUser as DeleteUser => IdentityStore, true;
+    IdentityStore GetUserId => IdentityStore, false;
+    IdentityStore IdentityStoreCreateGroup as CreateGroup => IdentityStore, true;
+    IdentityStore DescribeGroup => IdentityStore, false;
+    IdentityStore IdentityStoreListGroups as ListGroups => IdentityStore, false;
+    IdentityStore IdentityStoreUpdateGroup as UpdateGroup => IdentityStore, true;
+    IdentityStore IdentityStoreDeleteGroup as DeleteGroup => IdentityStore, true;
+    IdentityStore GetGroupId => IdentityStore, false;
+    IdentityStore CreateGroupMembership => IdentityStore, true;
+    IdentityStore DescribeGroupMembership => IdentityStore, false;
+    IdentityStore DeleteGroupMembership => IdentityStore, true;
+    IdentityStore GetGroupMembershipId => IdentityStore, false;
+    IdentityStore ListGroupMemberships => IdentityStore, false;
+    IdentityStore ListGroupMembershipsForMember => IdentityStore, false;
+    IdentityStore IsMemberInGroups => IdentityStore, false;
 }
 
 impl Operation {
@@ -281,6 +326,22 @@ mod tests {
         assert_eq!(
             Operation::GetCallerIdentity.action(),
             "sts:GetCallerIdentity"
+        );
+        assert_eq!(
+            Operation::find(Service::IdentityStore, "CreateUser"),
+            Some(Operation::IdentityStoreCreateUser)
+        );
+        assert_eq!(
+            Operation::IdentityStoreCreateUser.action(),
+            "identitystore:CreateUser"
+        );
+        assert_eq!(
+            Operation::from_target("AWSIdentityStore.ListUsers"),
+            Some(Operation::IdentityStoreListUsers)
+        );
+        assert_eq!(
+            Operation::find(Service::Iam, "CreateUser"),
+            Some(Operation::CreateUser)
         );
     }
 }

@@ -48,6 +48,10 @@ pub fn serve(
             .map_err(|e| anyhow::anyhow!("initialization failed: {}", e.message))?;
         datadir::print_credentials(&init, false);
     }
+    // Data initialized before Identity Center instances existed gets its instance now.
+    directory
+        .ensure_identity_center()
+        .map_err(|e| anyhow::anyhow!("cannot make the Identity Center instance: {}", e.message))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -59,7 +63,7 @@ async fn run(directory: Arc<Directory>, listen: SocketAddr) -> anyhow::Result<()
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM and STS");
+    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations and Identity Store");
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
     let app = Router::new()
@@ -168,7 +172,11 @@ fn json_error(error: &IamError, request_id: &str) -> Response {
         }
     };
     let code = error.code.json_code();
-    let body = serde_json::json!({ "__type": code, "Message": error.message }).to_string();
+    let mut body = serde_json::json!({ "__type": code, "Message": error.message });
+    for (name, value) in &error.fields {
+        body[*name] = serde_json::Value::from(value.as_str());
+    }
+    let body = body.to_string();
     let mut response = json_response(status, body, request_id);
     response
         .headers_mut()
@@ -308,8 +316,8 @@ async fn handle(
     }
 }
 
-/// An awsJson request (Organizations): the operation from `X-Amz-Target`, the input from
-/// the JSON body.
+/// An awsJson request (Organizations, Identity Store): the operation from `X-Amz-Target`,
+/// the input from the JSON body.
 async fn handle_json(
     directory: Arc<Directory>,
     caller: Caller,
@@ -347,8 +355,9 @@ async fn handle_json(
             &caller.region,
         );
     }
-    let result = tokio::task::spawn_blocking(move || {
-        api::organizations::execute(&directory, &caller, op, &input)
+    let result = tokio::task::spawn_blocking(move || match op.service() {
+        Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
+        _ => api::organizations::execute(&directory, &caller, op, &input),
     })
     .await
     .unwrap_or_else(|_| Err(IamError::service_failure()));

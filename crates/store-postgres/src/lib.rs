@@ -33,20 +33,26 @@ use chrono::{DateTime, Utc};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
-    ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
+    ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
+    IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
     LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
     Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
-/// Migrations in order, numbered as the SQLite store's; the schema version is the number
-/// applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_change_log.sql"),
-    include_str!("../migrations/0003_groups_policies_roles.sql"),
-    include_str!("../migrations/0004_mfa_devices.sql"),
+/// Migrations by number, in order, numbered as the SQLite store's. Numbers may have gaps: a
+/// number can be taken by work that lands later, and its migration then runs after higher
+/// ones already applied (each is recorded by number in `schema_migrations`).
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_change_log.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_groups_policies_roles.sql"),
+    ),
+    (4, include_str!("../migrations/0004_mfa_devices.sql")),
+    (5, include_str!("../migrations/0005_identity_store.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -219,7 +225,7 @@ impl PostgresStore {
         })
     }
 
-    /// The number of migrations applied to the database.
+    /// The highest migration applied to the database.
     pub fn schema_version(&self) -> Result<usize, StoreError> {
         self.read(|tx| {
             let version: Option<i32> = tx
@@ -229,9 +235,14 @@ impl PostgresStore {
         })
     }
 
-    /// How many migrations this build knows.
+    /// The highest migration this build knows.
     pub fn latest_schema_version() -> usize {
-        MIGRATIONS.len()
+        Self::migration_versions().max().unwrap_or(0) as usize
+    }
+
+    /// The numbers of the migrations this build knows, in order.
+    pub fn migration_versions() -> impl Iterator<Item = i32> {
+        MIGRATIONS.iter().map(|(version, _)| *version)
     }
 
     /// Whether the database already holds an account or a master key check: `init` must not
@@ -428,8 +439,7 @@ fn migrate(client: &mut Client) -> Result<(), StoreError> {
         }
         tx.commit().map_err(fail)?;
     }
-    for (index, sql) in MIGRATIONS.iter().enumerate() {
-        let version = index as i32 + 1;
+    for &(version, sql) in MIGRATIONS {
         let mut tx = client.transaction().map_err(fail)?;
         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
             .map_err(fail)?;
@@ -1119,11 +1129,111 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
              ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, content = excluded.content",
             &[account_id, generated, csv],
         )?,
+        Change::CreateIdentityCenter(IdentityCenterRow {
+            instance_id,
+            identity_store_id,
+            account_id,
+            created,
+        }) => tx.execute(
+            "INSERT INTO identity_centers (instance_id, identity_store_id, account_id, created_at) VALUES ($1, $2, $3, $4)",
+            &[instance_id, identity_store_id, account_id, created],
+        )?,
+        Change::CreateIdentityStoreUser(row) => tx.execute(
+            "INSERT INTO identity_store_users (user_id, identity_store_id, user_name, attributes, revision, created_at, created_by, updated_at, updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &row.id,
+                &row.identity_store_id,
+                &row.attributes.user_name,
+                &document(&row.attributes)?,
+                &row.revision,
+                &row.created,
+                &row.created_by,
+                &row.updated,
+                &row.updated_by,
+            ],
+        )?,
+        // Only over the revision it was made from: the row lock orders concurrent writers,
+        // and one that changed the user first leaves no row to update.
+        Change::UpdateIdentityStoreUser(row) => tx.execute(
+            "UPDATE identity_store_users SET user_name = $2, attributes = $3, revision = $4::bigint, updated_at = $5, updated_by = $6
+             WHERE user_id = $1 AND revision = $4::bigint - 1",
+            &[
+                &row.id,
+                &row.attributes.user_name,
+                &document(&row.attributes)?,
+                &row.revision,
+                &row.updated,
+                &row.updated_by,
+            ],
+        )?,
+        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+            "DELETE FROM identity_store_users WHERE user_id = $1",
+            &[user_id],
+        )?,
+        Change::CreateIdentityStoreGroup(row) => tx.execute(
+            "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &row.id,
+                &row.identity_store_id,
+                &row.attributes.display_name,
+                &document(&row.attributes)?,
+                &row.revision,
+                &row.created,
+                &row.created_by,
+                &row.updated,
+                &row.updated_by,
+            ],
+        )?,
+        Change::UpdateIdentityStoreGroup(row) => tx.execute(
+            "UPDATE identity_store_groups SET display_name = $2, attributes = $3, revision = $4::bigint, updated_at = $5, updated_by = $6
+             WHERE group_id = $1 AND revision = $4::bigint - 1",
+            &[
+                &row.id,
+                &row.attributes.display_name,
+                &document(&row.attributes)?,
+                &row.revision,
+                &row.updated,
+                &row.updated_by,
+            ],
+        )?,
+        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+            "DELETE FROM identity_store_groups WHERE group_id = $1",
+            &[group_id],
+        )?,
+        // The foreign keys hold the group and user rows (KEY SHARE) until commit, so a
+        // concurrent delete of either waits and then removes this membership too.
+        Change::CreateGroupMembership(GroupMembershipRow {
+            id,
+            identity_store_id,
+            group_id,
+            user_id,
+            created,
+            created_by,
+        }) => tx.execute(
+            "INSERT INTO identity_store_memberships (membership_id, identity_store_id, group_id, user_id, created_at, created_by)
+             VALUES ($1, $2, $3, $4, $5, $6)",
+            &[id, identity_store_id, group_id, user_id, created, created_by],
+        )?,
+        Change::DeleteGroupMembership { membership_id } => tx.execute(
+            "DELETE FROM identity_store_memberships WHERE membership_id = $1",
+            &[membership_id],
+        )?,
     };
     if affected == 0 {
         return Err(StoreError::NotFound.into());
     }
     Ok(())
+}
+
+/// An identity store user's or group's attributes as stored: their JSON document.
+fn document(attributes: &impl serde::Serialize) -> Result<String, Failure> {
+    serde_json::to_string(attributes).map_err(|e| decode_error("attributes", e))
+}
+
+fn parse_document<T: serde::de::DeserializeOwned>(text: &str) -> Result<T, Failure> {
+    serde_json::from_str(text).map_err(|e| decode_error("attributes", e))
 }
 
 fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
@@ -1397,6 +1507,75 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             csv: row.get(2),
         })
         .collect();
+    let identity_centers = tx
+        .query(
+            "SELECT instance_id, identity_store_id, account_id, created_at FROM identity_centers",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| IdentityCenterRow {
+            instance_id: row.get(0),
+            identity_store_id: row.get(1),
+            account_id: row.get(2),
+            created: row.get(3),
+        })
+        .collect();
+    let identity_store_users = tx
+        .query(
+            "SELECT user_id, identity_store_id, attributes, revision, created_at, created_by, updated_at, updated_by
+             FROM identity_store_users",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            Ok(IdentityStoreUserRow {
+                id: row.get(0),
+                identity_store_id: row.get(1),
+                attributes: parse_document(row.get(2))?,
+                revision: row.get(3),
+                created: row.get(4),
+                created_by: row.get(5),
+                updated: row.get(6),
+                updated_by: row.get(7),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let identity_store_groups = tx
+        .query(
+            "SELECT group_id, identity_store_id, attributes, revision, created_at, created_by, updated_at, updated_by
+             FROM identity_store_groups",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            Ok(IdentityStoreGroupRow {
+                id: row.get(0),
+                identity_store_id: row.get(1),
+                attributes: parse_document(row.get(2))?,
+                revision: row.get(3),
+                created: row.get(4),
+                created_by: row.get(5),
+                updated: row.get(6),
+                updated_by: row.get(7),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let group_memberships = tx
+        .query(
+            "SELECT membership_id, identity_store_id, group_id, user_id, created_at, created_by
+             FROM identity_store_memberships",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| GroupMembershipRow {
+            id: row.get(0),
+            identity_store_id: row.get(1),
+            group_id: row.get(2),
+            user_id: row.get(3),
+            created: row.get(4),
+            created_by: row.get(5),
+        })
+        .collect();
     let seq: i64 = tx
         .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])?
         .get(0);
@@ -1421,6 +1600,10 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         access_keys,
         mfa_devices,
         credential_reports,
+        identity_centers,
+        identity_store_users,
+        identity_store_groups,
+        group_memberships,
         master_key_check,
     })
 }

@@ -12,7 +12,8 @@ use chrono::{DateTime, Utc};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
-    ChangesSince, Contents, CredentialReportRow, Entity, GroupRow, InlinePolicyRow,
+    ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
+    IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
     LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
     Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
@@ -20,12 +21,19 @@ use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
 };
 
-/// Migrations in order; the schema version is the number applied.
-const MIGRATIONS: &[&str] = &[
-    include_str!("../migrations/0001_initial.sql"),
-    include_str!("../migrations/0002_change_log.sql"),
-    include_str!("../migrations/0003_groups_policies_roles.sql"),
-    include_str!("../migrations/0004_mfa_devices.sql"),
+/// Migrations by number, in order. Numbers may have gaps: a number can be taken by work
+/// that lands later, and its migration then runs after higher ones already applied. Which
+/// ones were applied is recorded per number (`schema_migrations`); `user_version` holds the
+/// highest applied, for people and `latchkey migrate`.
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_initial.sql")),
+    (2, include_str!("../migrations/0002_change_log.sql")),
+    (
+        3,
+        include_str!("../migrations/0003_groups_policies_roles.sql"),
+    ),
+    (4, include_str!("../migrations/0004_mfa_devices.sql")),
+    (5, include_str!("../migrations/0005_identity_store.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -75,7 +83,7 @@ impl SqliteStore {
                  PRAGMA busy_timeout = 5000;",
             )
             .map_err(backend)?;
-        migrate(&mut connection)?;
+        migrate(&mut connection, MIGRATIONS)?;
         Ok(SqliteStore {
             connection: Mutex::new(connection),
         })
@@ -88,17 +96,67 @@ impl SqliteStore {
     }
 }
 
-/// Applies the migrations not yet applied, each in its own transaction.
-fn migrate(connection: &mut Connection) -> Result<(), StoreError> {
-    let version: usize = connection
-        .query_row("PRAGMA user_version", [], |row| row.get(0))
+/// Applies the migrations not yet applied, each in its own transaction with its record.
+///
+/// Databases made before migrations were recorded by number applied them without gaps, and
+/// their `user_version` counts them: those are recorded first.
+fn migrate(connection: &mut Connection, migrations: &[(i64, &str)]) -> Result<(), StoreError> {
+    let tx = connection
+        .transaction_with_behavior(TransactionBehavior::Immediate)
         .map_err(backend)?;
-    for (index, sql) in MIGRATIONS.iter().enumerate().skip(version) {
+    let recorded: bool = tx
+        .query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'",
+            [],
+            |row| row.get(0),
+        )
+        .map_err(backend)?;
+    if !recorded {
+        let counted: i64 = tx
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .map_err(backend)?;
+        tx.execute_batch(
+            "CREATE TABLE schema_migrations (
+                 version    INTEGER PRIMARY KEY,
+                 applied_at TEXT NOT NULL
+             ) STRICT",
+        )
+        .map_err(backend)?;
+        for version in 1..=counted {
+            tx.execute(
+                "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+                params![version, time(&Utc::now())],
+            )
+            .map_err(backend)?;
+        }
+    }
+    tx.commit().map_err(backend)?;
+    for (version, sql) in migrations {
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
+        let applied: bool = tx
+            .query_row(
+                "SELECT count(*) > 0 FROM schema_migrations WHERE version = ?1",
+                params![version],
+                |row| row.get(0),
+            )
+            .map_err(backend)?;
+        if applied {
+            continue;
+        }
         tx.execute_batch(sql).map_err(backend)?;
-        tx.pragma_update(None, "user_version", index + 1)
+        tx.execute(
+            "INSERT INTO schema_migrations (version, applied_at) VALUES (?1, ?2)",
+            params![version, time(&Utc::now())],
+        )
+        .map_err(backend)?;
+        let highest: i64 = tx
+            .query_row("SELECT max(version) FROM schema_migrations", [], |row| {
+                row.get(0)
+            })
+            .map_err(backend)?;
+        tx.pragma_update(None, "user_version", highest)
             .map_err(backend)?;
         tx.commit().map_err(backend)?;
     }
@@ -631,12 +689,113 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
              ON CONFLICT (account_id) DO UPDATE SET generated_at = excluded.generated_at, content = excluded.content",
             params![account_id, time(generated), csv],
         ),
+        Change::CreateIdentityCenter(IdentityCenterRow {
+            instance_id,
+            identity_store_id,
+            account_id,
+            created,
+        }) => tx.execute(
+            "INSERT INTO identity_centers (instance_id, identity_store_id, account_id, created_at) VALUES (?1, ?2, ?3, ?4)",
+            params![instance_id, identity_store_id, account_id, time(created)],
+        ),
+        Change::CreateIdentityStoreUser(row) => tx.execute(
+            "INSERT INTO identity_store_users (user_id, identity_store_id, user_name, attributes, revision, created_at, created_by, updated_at, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.id,
+                row.identity_store_id,
+                row.attributes.user_name,
+                document(&row.attributes)?,
+                row.revision,
+                time(&row.created),
+                row.created_by,
+                time(&row.updated),
+                row.updated_by,
+            ],
+        ),
+        // Only over the revision it was made from: a writer that changed the user since
+        // leaves no row to update.
+        Change::UpdateIdentityStoreUser(row) => tx.execute(
+            "UPDATE identity_store_users SET user_name = ?2, attributes = ?3, revision = ?4, updated_at = ?5, updated_by = ?6
+             WHERE user_id = ?1 AND revision = ?4 - 1",
+            params![
+                row.id,
+                row.attributes.user_name,
+                document(&row.attributes)?,
+                row.revision,
+                time(&row.updated),
+                row.updated_by,
+            ],
+        ),
+        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+            "DELETE FROM identity_store_users WHERE user_id = ?1",
+            params![user_id],
+        ),
+        Change::CreateIdentityStoreGroup(row) => tx.execute(
+            "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.id,
+                row.identity_store_id,
+                row.attributes.display_name,
+                document(&row.attributes)?,
+                row.revision,
+                time(&row.created),
+                row.created_by,
+                time(&row.updated),
+                row.updated_by,
+            ],
+        ),
+        Change::UpdateIdentityStoreGroup(row) => tx.execute(
+            "UPDATE identity_store_groups SET display_name = ?2, attributes = ?3, revision = ?4, updated_at = ?5, updated_by = ?6
+             WHERE group_id = ?1 AND revision = ?4 - 1",
+            params![
+                row.id,
+                row.attributes.display_name,
+                document(&row.attributes)?,
+                row.revision,
+                time(&row.updated),
+                row.updated_by,
+            ],
+        ),
+        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+            "DELETE FROM identity_store_groups WHERE group_id = ?1",
+            params![group_id],
+        ),
+        Change::CreateGroupMembership(GroupMembershipRow {
+            id,
+            identity_store_id,
+            group_id,
+            user_id,
+            created,
+            created_by,
+        }) => tx.execute(
+            "INSERT INTO identity_store_memberships (membership_id, identity_store_id, group_id, user_id, created_at, created_by)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            params![id, identity_store_id, group_id, user_id, time(created), created_by],
+        ),
+        Change::DeleteGroupMembership { membership_id } => tx.execute(
+            "DELETE FROM identity_store_memberships WHERE membership_id = ?1",
+            params![membership_id],
+        ),
     }
     .map_err(backend)?;
     if affected == 0 {
         return Err(StoreError::NotFound);
     }
     Ok(())
+}
+
+/// An identity store user's or group's attributes as stored: their JSON document.
+fn document(attributes: &impl serde::Serialize) -> Result<String, StoreError> {
+    serde_json::to_string(attributes).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+/// A stored attributes document, read back.
+fn parse_document<T: serde::de::DeserializeOwned>(text: String) -> rusqlite::Result<T> {
+    serde_json::from_str(&text).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(0, rusqlite::types::Type::Text, Box::new(e))
+    })
 }
 
 /// A single count from a query with one parameter.
@@ -886,6 +1045,71 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let identity_centers = tx
+        .prepare(
+            "SELECT instance_id, identity_store_id, account_id, created_at FROM identity_centers",
+        )?
+        .query_map([], |row| {
+            Ok(IdentityCenterRow {
+                instance_id: row.get(0)?,
+                identity_store_id: row.get(1)?,
+                account_id: row.get(2)?,
+                created: parse_time(row.get(3)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let identity_store_users = tx
+        .prepare(
+            "SELECT user_id, identity_store_id, attributes, revision, created_at, created_by, updated_at, updated_by
+             FROM identity_store_users",
+        )?
+        .query_map([], |row| {
+            Ok(IdentityStoreUserRow {
+                id: row.get(0)?,
+                identity_store_id: row.get(1)?,
+                attributes: parse_document(row.get(2)?)?,
+                revision: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+                created_by: row.get(5)?,
+                updated: parse_time(row.get(6)?)?,
+                updated_by: row.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let identity_store_groups = tx
+        .prepare(
+            "SELECT group_id, identity_store_id, attributes, revision, created_at, created_by, updated_at, updated_by
+             FROM identity_store_groups",
+        )?
+        .query_map([], |row| {
+            Ok(IdentityStoreGroupRow {
+                id: row.get(0)?,
+                identity_store_id: row.get(1)?,
+                attributes: parse_document(row.get(2)?)?,
+                revision: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+                created_by: row.get(5)?,
+                updated: parse_time(row.get(6)?)?,
+                updated_by: row.get(7)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let group_memberships = tx
+        .prepare(
+            "SELECT membership_id, identity_store_id, group_id, user_id, created_at, created_by
+             FROM identity_store_memberships",
+        )?
+        .query_map([], |row| {
+            Ok(GroupMembershipRow {
+                id: row.get(0)?,
+                identity_store_id: row.get(1)?,
+                group_id: row.get(2)?,
+                user_id: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+                created_by: row.get(5)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let seq = tx.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |row| {
         row.get(0)
     })?;
@@ -910,6 +1134,64 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         access_keys,
         mfa_devices,
         credential_reports,
+        identity_centers,
+        identity_store_users,
+        identity_store_groups,
+        group_memberships,
         master_key_check,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tables(connection: &Connection) -> Vec<String> {
+        connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name LIKE 't%' ORDER BY name")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap()
+    }
+
+    /// A migration whose number was free when a later one was applied still runs, once.
+    #[test]
+    fn migrations_tolerate_gaps_in_their_numbers() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(
+            &mut connection,
+            &[(1, "CREATE TABLE t1 (x)"), (3, "CREATE TABLE t3 (x)")],
+        )
+        .unwrap();
+        assert_eq!(tables(&connection), ["t1", "t3"]);
+        let all: &[(i64, &str)] = &[
+            (1, "CREATE TABLE t1 (x)"),
+            (2, "CREATE TABLE t2 (x)"),
+            (3, "CREATE TABLE t3 (x)"),
+        ];
+        migrate(&mut connection, all).unwrap();
+        migrate(&mut connection, all).unwrap();
+        assert_eq!(tables(&connection), ["t1", "t2", "t3"]);
+        let version: i64 = connection
+            .query_row("PRAGMA user_version", [], |row| row.get(0))
+            .unwrap();
+        assert_eq!(version, 3);
+    }
+
+    /// A database from before numbers were recorded counted its migrations in user_version.
+    #[test]
+    fn counted_migrations_are_recorded_as_applied() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        connection
+            .execute_batch("CREATE TABLE t1 (x); PRAGMA user_version = 1;")
+            .unwrap();
+        migrate(
+            &mut connection,
+            &[(1, "CREATE TABLE t1 (x)"), (2, "CREATE TABLE t2 (x)")],
+        )
+        .unwrap();
+        assert_eq!(tables(&connection), ["t1", "t2"]);
+    }
 }

@@ -10,11 +10,15 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::identitystore::{
+    AttributeOperation, ExternalId, GroupAttributes, Name, TypedValue, UserAttributes,
+};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
-    CredentialReportRow, Entity, GroupRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
+    CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
+    IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
     PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
@@ -68,7 +72,8 @@ impl Backend for Sqlite {
         let connection = rusqlite::Connection::open(&self.path).unwrap();
         let tables: Vec<String> = connection
             .prepare(
-                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'",
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'
+                 AND name <> 'schema_migrations'",
             )
             .unwrap()
             .query_map([], |row| row.get(0))
@@ -243,6 +248,10 @@ conformance!(
     key_usage_is_saved_monotonically,
     policy_quotas_hold_under_concurrent_writers,
     mfa_devices_are_assigned_once_and_hold_their_user,
+    identity_store_names_are_unique_ignoring_case,
+    identity_store_deletes_take_their_memberships,
+    identity_center_is_made_once_across_instances,
+    identity_store_writers_on_two_instances_conflict,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -339,6 +348,69 @@ fn role_row(id: &str, account_id: &str, name: &str) -> RoleRow {
     }
 }
 
+const STORE_ID: &str = "d-0123456789";
+
+fn center_row(account_id: &str) -> IdentityCenterRow {
+    IdentityCenterRow {
+        instance_id: "ssoins-0123456789abcdef".into(),
+        identity_store_id: STORE_ID.into(),
+        account_id: account_id.into(),
+        created: now(),
+    }
+}
+
+/// An id as the identity store makes them; `n` tells them apart.
+fn ids_id(n: u32) -> String {
+    format!("0123456789-00000000-0000-4000-8000-{n:012}")
+}
+
+fn ids_user_row(n: u32, user_name: &str) -> IdentityStoreUserRow {
+    IdentityStoreUserRow {
+        id: ids_id(n),
+        identity_store_id: STORE_ID.into(),
+        attributes: UserAttributes {
+            user_name: user_name.into(),
+            ..UserAttributes::default()
+        },
+        revision: 1,
+        created: now(),
+        created_by: "arn:aws:iam::111122223333:user/admin".into(),
+        updated: now(),
+        updated_by: "arn:aws:iam::111122223333:user/admin".into(),
+    }
+}
+
+fn ids_group_row(n: u32, display_name: &str) -> IdentityStoreGroupRow {
+    IdentityStoreGroupRow {
+        id: ids_id(n),
+        identity_store_id: STORE_ID.into(),
+        attributes: GroupAttributes {
+            display_name: display_name.into(),
+            ..GroupAttributes::default()
+        },
+        revision: 1,
+        created: now(),
+        created_by: "arn:aws:iam::111122223333:user/admin".into(),
+        updated: now(),
+        updated_by: "arn:aws:iam::111122223333:user/admin".into(),
+    }
+}
+
+fn membership_row(
+    n: u32,
+    group: &IdentityStoreGroupRow,
+    user: &IdentityStoreUserRow,
+) -> GroupMembershipRow {
+    GroupMembershipRow {
+        id: ids_id(n),
+        identity_store_id: STORE_ID.into(),
+        group_id: group.id.clone(),
+        user_id: user.id.clone(),
+        created: now(),
+        created_by: "arn:aws:iam::111122223333:user/admin".into(),
+    }
+}
+
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
 const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}"#;
@@ -379,6 +451,10 @@ fn normalized(mut contents: Contents) -> Contents {
         access_keys,
         mfa_devices,
         credential_reports,
+        identity_centers,
+        identity_store_users,
+        identity_store_groups,
+        group_memberships,
         master_key_check: _,
     } = &mut contents;
     sort(accounts);
@@ -400,6 +476,10 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(access_keys);
     sort(mfa_devices);
     sort(credential_reports);
+    sort(identity_centers);
+    sort(identity_store_users);
+    sort(identity_store_groups);
+    sort(group_memberships);
     contents
 }
 
@@ -502,10 +582,19 @@ fn variant(change: &Change) -> &'static str {
         Change::DeleteMfaDevice { .. } => "DeleteMfaDevice",
         Change::PutCredentialReport(_) => "PutCredentialReport",
         Change::SetMasterKeyCheck(_) => "SetMasterKeyCheck",
+        Change::CreateIdentityCenter(_) => "CreateIdentityCenter",
+        Change::CreateIdentityStoreUser(_) => "CreateIdentityStoreUser",
+        Change::UpdateIdentityStoreUser(_) => "UpdateIdentityStoreUser",
+        Change::DeleteIdentityStoreUser { .. } => "DeleteIdentityStoreUser",
+        Change::CreateIdentityStoreGroup(_) => "CreateIdentityStoreGroup",
+        Change::UpdateIdentityStoreGroup(_) => "UpdateIdentityStoreGroup",
+        Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
+        Change::CreateGroupMembership(_) => "CreateGroupMembership",
+        Change::DeleteGroupMembership { .. } => "DeleteGroupMembership",
     }
 }
 
-const VARIANTS: usize = 41;
+const VARIANTS: usize = 50;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -580,6 +669,46 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         drift_steps,
     };
     let check = vec![1, 2, 3, 4];
+    let center = center_row(acct);
+    let ids_alice = IdentityStoreUserRow {
+        attributes: UserAttributes {
+            user_name: "alice".into(),
+            name: Some(Name {
+                given_name: Some("Alice".into()),
+                family_name: Some("Liddell".into()),
+                ..Name::default()
+            }),
+            display_name: Some("Alice Liddell".into()),
+            emails: vec![TypedValue {
+                value: Some("alice@example.com".into()),
+                kind: Some("work".into()),
+                primary: Some(true),
+            }],
+            extensions: [(
+                latchkey_core::identitystore::ENTERPRISE_EXTENSION.to_owned(),
+                serde_json::json!({"costCenter": "42"}),
+            )]
+            .into(),
+            ..UserAttributes::default()
+        },
+        ..ids_user_row(1, "alice")
+    };
+    let ids_bob = ids_user_row(2, "bob");
+    let ids_team = IdentityStoreGroupRow {
+        attributes: GroupAttributes {
+            display_name: "Team".into(),
+            description: Some("the team".into()),
+            external_ids: vec![ExternalId {
+                issuer: "idp".into(),
+                id: "team-1".into(),
+            }],
+        },
+        ..ids_group_row(3, "Team")
+    };
+    let ids_spare = ids_group_row(4, "Spare");
+    let alice_in_team = membership_row(5, &ids_team, &ids_alice);
+    let bob_in_team = membership_row(6, &ids_team, &ids_bob);
+    let alice_in_spare = membership_row(7, &ids_spare, &ids_alice);
 
     let first = vec![
         Change::SetMasterKeyCheck(check.clone()),
@@ -657,6 +786,14 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             assignment: assigned(&u2.id, 0),
         },
         Change::PutCredentialReport(report.clone()),
+        Change::CreateIdentityCenter(center.clone()),
+        Change::CreateIdentityStoreUser(ids_alice.clone()),
+        Change::CreateIdentityStoreUser(ids_bob.clone()),
+        Change::CreateIdentityStoreGroup(ids_team.clone()),
+        Change::CreateIdentityStoreGroup(ids_spare.clone()),
+        Change::CreateGroupMembership(alice_in_team.clone()),
+        Change::CreateGroupMembership(bob_in_team.clone()),
+        Change::CreateGroupMembership(alice_in_spare.clone()),
     ];
     let after_first = Contents {
         seq: 1,
@@ -709,9 +846,34 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             },
         ],
         credential_reports: vec![report.clone()],
+        identity_centers: vec![center.clone()],
+        identity_store_users: vec![ids_alice.clone(), ids_bob.clone()],
+        identity_store_groups: vec![ids_team.clone(), ids_spare.clone()],
+        group_memberships: vec![
+            alice_in_team.clone(),
+            bob_in_team.clone(),
+            alice_in_spare.clone(),
+        ],
         master_key_check: Some(check.clone()),
     };
 
+    let alice_renamed = IdentityStoreUserRow {
+        attributes: UserAttributes {
+            user_name: "Alicia".into(),
+            title: Some("Engineer".into()),
+            ..ids_alice.attributes.clone()
+        },
+        revision: 2,
+        ..ids_alice.clone()
+    };
+    let team_described = IdentityStoreGroupRow {
+        attributes: GroupAttributes {
+            description: None,
+            ..ids_team.attributes.clone()
+        },
+        revision: 2,
+        ..ids_team.clone()
+    };
     let report2 = CredentialReportRow {
         csv: b"user,arn\nbob,x\n".to_vec(),
         ..report.clone()
@@ -810,6 +972,18 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::DeleteUser {
             user_id: u2.id.clone(),
         },
+        Change::UpdateIdentityStoreUser(alice_renamed.clone()),
+        Change::UpdateIdentityStoreGroup(team_described.clone()),
+        Change::DeleteGroupMembership {
+            membership_id: alice_in_team.id.clone(),
+        },
+        // Bob's and the spare group's memberships go with them.
+        Change::DeleteIdentityStoreUser {
+            user_id: ids_bob.id.clone(),
+        },
+        Change::DeleteIdentityStoreGroup {
+            group_id: ids_spare.id.clone(),
+        },
     ];
     let after_second = Contents {
         seq: 2,
@@ -850,6 +1024,9 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             m3.clone(),
         ],
         credential_reports: vec![report2],
+        identity_store_users: vec![alice_renamed],
+        identity_store_groups: vec![team_described],
+        group_memberships: vec![],
         ..after_first.clone()
     };
     vec![(first, after_first), (second, after_second)]
@@ -1619,6 +1796,224 @@ fn key_usage_is_saved_monotonically(b: &dyn Backend) {
     assert_eq!(batches(one.changes_since(seq).unwrap()), vec![]);
 }
 
+/// An account with the organization's Identity Center instance, through the store alone.
+fn identity_store_base(store: &dyn Store) {
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111122223333")),
+            Change::CreateIdentityCenter(center_row("111122223333")),
+        ])
+        .unwrap();
+}
+
+fn identity_store_names_are_unique_ignoring_case(b: &dyn Backend) {
+    let store = b.open();
+    identity_store_base(&*store);
+    let alice = ids_user_row(1, "Alice");
+    let team = ids_group_row(2, "Team");
+    store
+        .apply(&[
+            Change::CreateIdentityStoreUser(alice.clone()),
+            Change::CreateIdentityStoreUser(ids_user_row(3, "bob")),
+            Change::CreateIdentityStoreGroup(team.clone()),
+            Change::CreateGroupMembership(membership_row(4, &team, &alice)),
+        ])
+        .unwrap();
+    let refused = |change: Change| store.apply(&[change]);
+    assert_eq!(
+        refused(Change::CreateIdentityStoreUser(ids_user_row(5, "ALICE"))),
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        refused(Change::CreateIdentityStoreGroup(ids_group_row(5, "team"))),
+        Err(StoreError::AlreadyExists)
+    );
+    assert_eq!(
+        refused(Change::CreateGroupMembership(membership_row(
+            5, &team, &alice
+        ))),
+        Err(StoreError::AlreadyExists)
+    );
+    // A rename onto another user's name, too.
+    let mut bob = ids_user_row(3, "aLiCe");
+    bob.revision = 2;
+    assert_eq!(
+        refused(Change::UpdateIdentityStoreUser(bob)),
+        Err(StoreError::AlreadyExists)
+    );
+    // A second instance for the same account.
+    let second = IdentityCenterRow {
+        instance_id: "ssoins-fedcba9876543210".into(),
+        identity_store_id: "d-9876543210".into(),
+        ..center_row("111122223333")
+    };
+    assert_eq!(
+        refused(Change::CreateIdentityCenter(second)),
+        Err(StoreError::AlreadyExists)
+    );
+    // A membership of a user or group that is not there.
+    let ghost = ids_user_row(9, "ghost");
+    assert_eq!(
+        refused(Change::CreateGroupMembership(membership_row(
+            6, &team, &ghost
+        ))),
+        Err(StoreError::NotFound)
+    );
+}
+
+fn identity_store_deletes_take_their_memberships(b: &dyn Backend) {
+    let store = b.open();
+    identity_store_base(&*store);
+    let alice = ids_user_row(1, "alice");
+    let bob = ids_user_row(2, "bob");
+    let team = ids_group_row(3, "team");
+    let ops = ids_group_row(4, "ops");
+    store
+        .apply(&[
+            Change::CreateIdentityStoreUser(alice.clone()),
+            Change::CreateIdentityStoreUser(bob.clone()),
+            Change::CreateIdentityStoreGroup(team.clone()),
+            Change::CreateIdentityStoreGroup(ops.clone()),
+            Change::CreateGroupMembership(membership_row(5, &team, &alice)),
+            Change::CreateGroupMembership(membership_row(6, &team, &bob)),
+            Change::CreateGroupMembership(membership_row(7, &ops, &bob)),
+        ])
+        .unwrap();
+    store
+        .apply(&[Change::DeleteIdentityStoreUser {
+            user_id: alice.id.clone(),
+        }])
+        .unwrap();
+    store
+        .apply(&[Change::DeleteIdentityStoreGroup {
+            group_id: ops.id.clone(),
+        }])
+        .unwrap();
+    let left: Vec<String> = store
+        .load()
+        .unwrap()
+        .group_memberships
+        .into_iter()
+        .map(|m| m.id)
+        .collect();
+    assert_eq!(left, vec![ids_id(6)]);
+    // The snapshot built from the store and the one that applied the changes agree.
+    let master = MasterKey::generate();
+    let state = latchkey_core::state::State::from_contents(store.load().unwrap(), &master).unwrap();
+    assert_eq!(state.identity_store.memberships.len(), 1);
+    assert!(
+        state
+            .identity_store
+            .membership_of(&team.id, &bob.id)
+            .is_some()
+    );
+    assert_eq!(
+        store.apply(&[Change::DeleteIdentityStoreUser { user_id: alice.id }]),
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Data initialized before Identity Center instances existed gets one at start-up; two
+/// instances starting at once on one database make exactly one.
+fn identity_center_is_made_once_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let init = directory(b, &master).initialize(None).unwrap();
+    let made = init_center(b);
+    b.execute("DELETE FROM identity_centers");
+    let directories = [directory(b, &master), directory(b, &master)];
+    assert!(directories.iter().all(|d| d.identity_center().is_none()));
+    let centers = race(&directories, 4, |dir| {
+        dir.ensure_identity_center().map_err(|e| e.code)
+    });
+    let centers: BTreeSet<String> = centers
+        .into_iter()
+        .map(|c| c.unwrap().identity_store_id.clone())
+        .collect();
+    assert_eq!(centers.len(), 1, "{centers:?}");
+    let stored = b.open().load().unwrap().identity_centers;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].account_id, init.account_id);
+    assert_ne!(stored[0].identity_store_id, made);
+    for directory in &directories {
+        directory.catch_up().unwrap();
+        let center = directory.identity_center().unwrap();
+        assert_eq!(center.identity_store_id, stored[0].identity_store_id);
+        assert!(
+            center
+                .instance_arn()
+                .starts_with("arn:aws:sso:::instance/ssoins-")
+        );
+    }
+}
+
+/// The identity store id `initialize` made.
+fn init_center(b: &dyn Backend) -> String {
+    let stored = b.open().load().unwrap().identity_centers;
+    assert_eq!(stored.len(), 1, "initialize makes the instance");
+    stored[0].identity_store_id.clone()
+}
+
+/// Two directories whose snapshots lag each other: the store refuses what the second's
+/// snapshot allowed, and the API reports it as a ConflictException with its reason.
+fn identity_store_writers_on_two_instances_conflict(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    let store_id = a.identity_center().unwrap().identity_store_id.clone();
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let user = |name: &str| UserAttributes {
+        user_name: name.into(),
+        ..UserAttributes::default()
+    };
+    let dana = a
+        .identity_store()
+        .create_user(&store_id, user("dana"), by)
+        .unwrap();
+    let reason = |error: latchkey_core::IamError| {
+        assert_eq!(error.code, ErrorCode::Conflict, "{error:?}");
+        error
+            .fields
+            .iter()
+            .find(|(name, _)| *name == "Reason")
+            .map(|(_, value)| value.clone())
+            .unwrap()
+    };
+    // `other` does not know dana yet: only the unique index refuses the name.
+    let taken = other
+        .identity_store()
+        .create_user(&store_id, user("DANA"), by)
+        .unwrap_err();
+    assert_eq!(reason(taken), "UNIQUENESS_CONSTRAINT_VIOLATION");
+    other.catch_up().unwrap();
+    // Both update dana from revision 1; the second is refused by the store.
+    let rename = |name: &str| {
+        vec![AttributeOperation {
+            attribute_path: "displayName".into(),
+            attribute_value: Some(serde_json::json!(name)),
+        }]
+    };
+    let first = a
+        .identity_store()
+        .update_user(&store_id, &dana.id, &rename("Dana A."), None, by)
+        .unwrap();
+    assert_eq!(first.revision, 2);
+    let stale = other
+        .identity_store()
+        .update_user(&store_id, &dana.id, &rename("Dana B."), None, by)
+        .unwrap_err();
+    assert_eq!(reason(stale), "CONCURRENT_MODIFICATION");
+    other.catch_up().unwrap();
+    let current = other.identity_store().user(&store_id, &dana.id).unwrap();
+    assert_eq!(current.attributes.display_name.as_deref(), Some("Dana A."));
+    // A revision the caller read earlier is refused before anything is written.
+    let old = other
+        .identity_store()
+        .delete_user(&store_id, &dana.id, Some("1"))
+        .unwrap_err();
+    assert_eq!(reason(old), "CONCURRENT_MODIFICATION");
+}
+
 // ---------------------------------------------------------------------------------------
 // Across backends
 // ---------------------------------------------------------------------------------------
@@ -1725,9 +2120,12 @@ fn postgres_migrations_are_versioned_and_run_once() {
         .iter()
         .map(|row| row.get(0))
         .collect();
-    let latest = PostgresStore::latest_schema_version() as i32;
-    assert_eq!(versions, (1..=latest).collect::<Vec<_>>());
-    assert_eq!(db.store().schema_version().unwrap(), latest as usize);
+    assert_eq!(
+        versions,
+        PostgresStore::migration_versions().collect::<Vec<_>>()
+    );
+    let latest = PostgresStore::latest_schema_version();
+    assert_eq!(db.store().schema_version().unwrap(), latest);
 }
 
 #[test]

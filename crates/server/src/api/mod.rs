@@ -13,6 +13,7 @@ use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
 
+pub mod identitystore;
 mod mfa;
 pub mod organizations;
 mod policies;
@@ -97,6 +98,13 @@ fn resource_arn(
     let account = caller.principal.account_id();
     Ok(match op.resource_kind() {
         ResourceKind::Any => "*".to_owned(),
+        // awsJson operations are authorized by their own module, never here.
+        ResourceKind::IdentityStore => {
+            return Err(IamError::new(
+                ErrorCode::InvalidAction,
+                format!("Operation {} is not a query-protocol operation.", op.name()),
+            ));
+        }
         ResourceKind::UserPath => format!(
             "arn:aws:iam::{account}:user{}",
             params.get("PathPrefix").unwrap_or("/")
