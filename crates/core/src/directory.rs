@@ -87,6 +87,11 @@ pub struct Directory {
         Mutex<std::collections::VecDeque<crate::organizations::FailedRequest>>,
     /// Whether AccessDenied hides the decision's details in an encoded message.
     pub(crate) encoded_denials: bool,
+    /// How long an invitation link works.
+    pub(crate) invitation_ttl: chrono::Duration,
+    /// Committed invitations waiting for the mailer.
+    pub(crate) outgoing_mail:
+        Mutex<std::collections::VecDeque<crate::invitations::OutgoingInvitation>>,
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -154,6 +159,8 @@ impl Directory {
             used_keys: Mutex::default(),
             failed_account_requests: Mutex::default(),
             encoded_denials: false,
+            invitation_ttl: crate::invitations::DEFAULT_TTL,
+            outgoing_mail: Mutex::default(),
         })
     }
 
@@ -161,6 +168,12 @@ impl Directory {
     /// message for DecodeAuthorizationMessage.
     pub fn with_encoded_denials(mut self, on: bool) -> Self {
         self.encoded_denials = on;
+        self
+    }
+
+    /// Sets how long invitation links work.
+    pub fn with_invitation_ttl(mut self, ttl: chrono::Duration) -> Self {
+        self.invitation_ttl = ttl;
         self
     }
 

@@ -22,6 +22,7 @@ pub enum ErrorCode {
     InvalidAuthorizationMessage,
     InvalidClientTokenId,
     InvalidInput,
+    InvalidInvitation,
     /// awsJson (Identity Store): the server failed; the detail is in the log.
     InternalServer,
     LimitExceeded,
@@ -65,6 +66,7 @@ impl ErrorCode {
             ErrorCode::InvalidAuthorizationMessage => "InvalidAuthorizationMessageException",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
             ErrorCode::InvalidInput => "InvalidInput",
+            ErrorCode::InvalidInvitation => "InvalidInvitation",
             ErrorCode::InternalServer => "InternalServerException",
             ErrorCode::LimitExceeded => "LimitExceeded",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
@@ -111,6 +113,7 @@ impl ErrorCode {
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidAuthorizationMessage
             | ErrorCode::InvalidInput
+            | ErrorCode::InvalidInvitation
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::PackedPolicyTooLarge
             | ErrorCode::PolicyNotAttachable

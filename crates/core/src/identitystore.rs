@@ -13,6 +13,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use imbl::{HashMap, OrdMap};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
@@ -21,6 +22,7 @@ use serde_json::{Map, Value};
 use crate::directory::{Directory, Page, decode_marker, now, paginate, store_failure};
 use crate::error::{ErrorCode, IamError};
 use crate::ids;
+use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::IdentityCenter;
 use crate::state::{ApplyError, State};
 use crate::store::{
@@ -566,9 +568,41 @@ pub struct IdentityStoreState {
     pub members_of_group: OrdMap<(String, String), String>,
     /// (user id, group id) → membership id.
     pub groups_of_member: OrdMap<(String, String), String>,
+    /// Invitations by token hash, pending and accepted.
+    pub invitations: HashMap<String, Arc<InvitationRow>>,
+    /// Passwords set through invitations, by user id.
+    pub passwords: HashMap<String, Arc<IdentityPasswordRow>>,
 }
 
 impl IdentityStoreState {
+    pub(crate) fn put_invitation(&mut self, row: &InvitationRow) {
+        self.invitations
+            .retain(|_, i| i.user_id != row.user_id || i.accepted.is_some());
+        self.invitations
+            .insert(row.token_hash.clone(), Arc::new(row.clone()));
+    }
+
+    pub(crate) fn accept_invitation(
+        &mut self,
+        token_hash: &str,
+        at: DateTime<Utc>,
+    ) -> Result<(), ApplyError> {
+        let invitation = self
+            .invitations
+            .get(token_hash)
+            .ok_or(ApplyError::Missing("invitation"))?;
+        let mut next = InvitationRow::clone(invitation);
+        next.accepted = Some(at);
+        self.invitations
+            .insert(token_hash.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    pub(crate) fn set_password(&mut self, row: &IdentityPasswordRow) {
+        self.passwords
+            .insert(row.user_id.clone(), Arc::new(row.clone()));
+    }
+
     pub(crate) fn create_center(&mut self, row: &IdentityCenterRow) {
         self.center = Some(Arc::new(IdentityCenter {
             instance_id: row.instance_id.clone(),
@@ -603,6 +637,8 @@ impl IdentityStoreState {
             .ok_or(ApplyError::Missing("identity store user"))?;
         self.users_by_name
             .remove(&user.attributes.user_name.to_lowercase());
+        self.invitations.retain(|_, i| i.user_id != user_id);
+        self.passwords.remove(user_id);
         let memberships: Vec<String> = self
             .memberships_of_member(user_id, None)
             .map(|m| m.id.clone())
@@ -968,8 +1004,22 @@ impl IdentityStore<'_> {
                 updated: at,
                 updated_by: by.to_owned(),
             };
-            Ok((vec![Change::CreateIdentityStoreUser(row.clone())], row.id))
+            // A person with an e-mail address is invited in the same batch: a user that
+            // exists without the invitation it needs cannot be.
+            let mut changes = vec![Change::CreateIdentityStoreUser(row.clone())];
+            let invitation = self
+                .directory
+                .new_invitation(&row)
+                .map(|(change, outgoing)| {
+                    changes.push(change);
+                    outgoing
+                });
+            Ok((changes, (row.id, invitation)))
         })?;
+        let (id, invitation) = id;
+        if let Some(outgoing) = invitation {
+            self.directory.queue_mail(outgoing);
+        }
         state
             .identity_store
             .users

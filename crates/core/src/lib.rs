@@ -12,6 +12,7 @@ pub mod error;
 pub mod groups;
 pub mod identitystore;
 pub mod ids;
+pub mod invitations;
 pub mod mfa;
 pub mod model;
 pub mod organizations;

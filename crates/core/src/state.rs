@@ -231,6 +231,16 @@ impl State {
         for membership in contents.group_memberships {
             state.apply(&Change::CreateGroupMembership(membership), master)?;
         }
+        // As stored: at most one pending invitation per user, beside accepted ones.
+        for invitation in contents.invitations {
+            state
+                .identity_store
+                .invitations
+                .insert(invitation.token_hash.clone(), Arc::new(invitation));
+        }
+        for password in contents.identity_passwords {
+            state.apply(&Change::SetIdentityPassword(password), master)?;
+        }
         Ok(state)
     }
 
@@ -652,6 +662,11 @@ impl State {
                 );
             }
             Change::CreateIdentityCenter(row) => self.identity_store.create_center(row),
+            Change::CreateInvitation(row) => self.identity_store.put_invitation(row),
+            Change::AcceptInvitation { token_hash, at } => {
+                self.identity_store.accept_invitation(token_hash, *at)?
+            }
+            Change::SetIdentityPassword(row) => self.identity_store.set_password(row),
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {

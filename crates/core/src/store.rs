@@ -14,6 +14,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::identitystore::{GroupAttributes, UserAttributes};
+use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
@@ -359,6 +360,15 @@ pub enum Change {
     DeleteMfaDevice {
         serial: String,
     },
+    /// Replaces the user's pending invitations with this one.
+    CreateInvitation(InvitationRow),
+    /// Spends an invitation; fails with [`StoreError::NotFound`] when it was spent already.
+    AcceptInvitation {
+        token_hash: String,
+        at: DateTime<Utc>,
+    },
+    /// Sets or replaces an identity-store user's password.
+    SetIdentityPassword(IdentityPasswordRow),
     PutCredentialReport(CredentialReportRow),
     /// Fails with [`StoreError::AlreadyExists`] when the account already has an instance:
     /// instances starting together on one database create it once.
@@ -419,6 +429,8 @@ pub struct Contents {
     pub inline_policies: Vec<InlinePolicyRow>,
     pub access_keys: Vec<AccessKeyRow>,
     pub mfa_devices: Vec<MfaDeviceRow>,
+    pub invitations: Vec<InvitationRow>,
+    pub identity_passwords: Vec<IdentityPasswordRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     pub identity_centers: Vec<IdentityCenterRow>,
     pub identity_store_users: Vec<IdentityStoreUserRow>,

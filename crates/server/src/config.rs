@@ -9,6 +9,10 @@
 //! listen = "0.0.0.0:8765"
 //! store = "postgres://latchkey@db.internal/latchkey"
 //! encoded_denials = true
+//! public_url = "https://latchkey.example.com"
+//! mail_relay = "smtp://mail.internal:25"
+//! mail_from = "latchkey <latchkey@example.com>"
+//! invitation_ttl_seconds = 604800
 //! ```
 
 use std::net::SocketAddr;
@@ -27,6 +31,10 @@ pub struct Config {
     pub listen: Option<SocketAddr>,
     pub store: Option<String>,
     pub encoded_denials: Option<bool>,
+    pub public_url: Option<String>,
+    pub mail_relay: Option<String>,
+    pub mail_from: Option<String>,
+    pub invitation_ttl_seconds: Option<u64>,
 }
 
 impl Config {

@@ -11,6 +11,8 @@ mod auth;
 mod config;
 mod datadir;
 mod follow;
+mod invitation;
+mod mail;
 mod operation;
 mod server;
 
@@ -54,6 +56,19 @@ enum Command {
         /// message for STS DecodeAuthorizationMessage.
         #[arg(long, env = "LATCHKEY_ENCODED_DENIALS")]
         encoded_denials: bool,
+        /// Where people reach this server, for links in e-mail [default: http://<listen>].
+        #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+        public_url: Option<String>,
+        /// The SMTP relay for invitation e-mail (smtp://host:port, smtps://user:pass@host);
+        /// without one, messages are written to <data>/outbox/.
+        #[arg(long, env = "LATCHKEY_MAIL_RELAY")]
+        mail_relay: Option<String>,
+        /// The sender of invitation e-mail [default: latchkey <latchkey@localhost>].
+        #[arg(long, env = "LATCHKEY_MAIL_FROM")]
+        mail_from: Option<String>,
+        /// How long invitation links work, in seconds [default: 604800, 7 days].
+        #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
+        invitation_ttl: Option<u64>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -95,17 +110,31 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             listen,
             store,
             encoded_denials,
+            public_url,
+            mail_relay,
+            mail_from,
+            invitation_ttl,
         } => {
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
             };
-            server::serve(
-                &data_or_default(data),
-                listen,
-                &store_of(store)?,
-                encoded_denials || file.encoded_denials.unwrap_or(false),
-            )
+            let options = server::Options {
+                encoded_denials: encoded_denials || file.encoded_denials.unwrap_or(false),
+                public_url: public_url
+                    .or(file.public_url.clone())
+                    .unwrap_or_else(|| format!("http://{listen}")),
+                mail_relay: mail_relay.or(file.mail_relay.clone()),
+                mail_from: mail_from.or(file.mail_from.clone()),
+                invitation_ttl: chrono::Duration::seconds(
+                    invitation_ttl
+                        .or(file.invitation_ttl_seconds)
+                        .map_or(latchkey_core::invitations::DEFAULT_TTL.num_seconds(), |s| {
+                            s.min(365 * 86_400) as i64
+                        }),
+                ),
+            };
+            server::serve(&data_or_default(data), listen, &store_of(store)?, options)
         }
         Command::Init {
             data,

@@ -23,6 +23,7 @@ use crate::api;
 use crate::auth::{self, Caller, Origin};
 use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
+use crate::{invitation, mail};
 
 /// The largest request body accepted; IAM's largest documents are far below it.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -34,13 +35,34 @@ struct App {
 }
 
 /// `latchkey serve`.
+/// How `latchkey serve` behaves beyond where it listens and stores.
+#[derive(Debug)]
+pub struct Options {
+    pub encoded_denials: bool,
+    /// Where people reach this server, for links in e-mail.
+    pub public_url: String,
+    pub mail_relay: Option<String>,
+    pub mail_from: Option<String>,
+    pub invitation_ttl: chrono::Duration,
+}
+
 pub fn serve(
     data: &Path,
     listen: SocketAddr,
     store: &StoreLocation,
-    encoded_denials: bool,
+    options: Options,
 ) -> anyhow::Result<()> {
-    let directory = Arc::new(datadir::open(data, store)?.with_encoded_denials(encoded_denials));
+    let mailer = Arc::new(mail::Mailer::new(
+        options.mail_relay.as_deref(),
+        options.mail_from.as_deref(),
+        data,
+        &options.public_url,
+    )?);
+    let directory = Arc::new(
+        datadir::open(data, store)?
+            .with_encoded_denials(options.encoded_denials)
+            .with_invitation_ttl(options.invitation_ttl),
+    );
     crate::follow::start(&directory, store);
     if !directory.is_initialized() {
         let init = directory
@@ -56,17 +78,29 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(directory, listen))
+    runtime.block_on(run(directory, listen, mailer))
 }
 
-async fn run(directory: Arc<Directory>, listen: SocketAddr) -> anyhow::Result<()> {
+async fn run(
+    directory: Arc<Directory>,
+    listen: SocketAddr,
+    mailer: Arc<mail::Mailer>,
+) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations and Identity Store");
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
+    let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
+    let pages = Router::new()
+        .route(
+            "/invitation",
+            get(invitation::show).post(invitation::accept),
+        )
+        .with_state(directory.clone());
     let app = Router::new()
+        .merge(pages)
         .route("/healthz", get(|| async { "ok" }))
         .fallback(handle)
         .with_state(Arc::new(App {
@@ -80,6 +114,7 @@ async fn run(directory: Arc<Directory>, listen: SocketAddr) -> anyhow::Result<()
     .await
     .context("the server failed")?;
     saver.abort();
+    postman.abort();
     tokio::task::spawn_blocking(move || save_key_usage(&directory))
         .await
         .context("saving key usage at shutdown")?;

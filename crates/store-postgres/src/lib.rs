@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
@@ -53,6 +54,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
+    (7, include_str!("../migrations/0007_invitations.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -1120,6 +1122,33 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &[serial],
             )?
         }
+        Change::CreateInvitation(row) => {
+            tx.execute(
+                "DELETE FROM identity_store_invitations WHERE user_id = $1 AND accepted_at IS NULL",
+                &[&row.user_id],
+            )?;
+            tx.execute(
+                "INSERT INTO identity_store_invitations (token_hash, user_id, email, created_at, expires_at, accepted_at)
+                 VALUES ($1, $2, $3, $4, $5, $6)",
+                &[
+                    &row.token_hash,
+                    &row.user_id,
+                    &row.email,
+                    &row.created,
+                    &row.expires,
+                    &row.accepted,
+                ],
+            )?
+        }
+        Change::AcceptInvitation { token_hash, at } => tx.execute(
+            "UPDATE identity_store_invitations SET accepted_at = $2 WHERE token_hash = $1 AND accepted_at IS NULL",
+            &[token_hash, at],
+        )?,
+        Change::SetIdentityPassword(row) => tx.execute(
+            "INSERT INTO identity_store_passwords (user_id, password_hash, set_at) VALUES ($1, $2, $3)
+             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
+            &[&row.user_id, &row.password_hash, &row.set],
+        )?,
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -1495,6 +1524,33 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             }
         })
         .collect();
+    let invitations = tx
+        .query(
+            "SELECT token_hash, user_id, email, created_at, expires_at, accepted_at FROM identity_store_invitations",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| InvitationRow {
+            token_hash: row.get(0),
+            user_id: row.get(1),
+            email: row.get(2),
+            created: row.get(3),
+            expires: row.get(4),
+            accepted: row.get(5),
+        })
+        .collect();
+    let identity_passwords = tx
+        .query(
+            "SELECT user_id, password_hash, set_at FROM identity_store_passwords",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| IdentityPasswordRow {
+            user_id: row.get(0),
+            password_hash: row.get(1),
+            set: row.get(2),
+        })
+        .collect();
     let credential_reports = tx
         .query(
             "SELECT account_id, generated_at, content FROM credential_reports",
@@ -1599,6 +1655,8 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         inline_policies,
         access_keys,
         mfa_devices,
+        invitations,
+        identity_passwords,
         credential_reports,
         identity_centers,
         identity_store_users,

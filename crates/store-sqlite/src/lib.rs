@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
@@ -34,6 +35,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
+    (7, include_str!("../migrations/0007_invitations.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -680,6 +682,34 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 params![serial],
             )
         }
+        Change::CreateInvitation(row) => {
+            tx.execute(
+                "DELETE FROM identity_store_invitations WHERE user_id = ?1 AND accepted_at IS NULL",
+                params![row.user_id],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO identity_store_invitations (token_hash, user_id, email, created_at, expires_at, accepted_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                params![
+                    row.token_hash,
+                    row.user_id,
+                    row.email,
+                    time(&row.created),
+                    time(&row.expires),
+                    row.accepted.as_ref().map(time),
+                ],
+            )
+        }
+        Change::AcceptInvitation { token_hash, at } => tx.execute(
+            "UPDATE identity_store_invitations SET accepted_at = ?2 WHERE token_hash = ?1 AND accepted_at IS NULL",
+            params![token_hash, time(at)],
+        ),
+        Change::SetIdentityPassword(row) => tx.execute(
+            "INSERT INTO identity_store_passwords (user_id, password_hash, set_at) VALUES (?1, ?2, ?3)
+             ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
+            params![row.user_id, row.password_hash, time(&row.set)],
+        ),
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -1035,6 +1065,31 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let invitations = tx
+        .prepare(
+            "SELECT token_hash, user_id, email, created_at, expires_at, accepted_at FROM identity_store_invitations",
+        )?
+        .query_map([], |row| {
+            Ok(InvitationRow {
+                token_hash: row.get(0)?,
+                user_id: row.get(1)?,
+                email: row.get(2)?,
+                created: parse_time(row.get(3)?)?,
+                expires: parse_time(row.get(4)?)?,
+                accepted: row.get::<_, Option<String>>(5)?.map(parse_time).transpose()?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let identity_passwords = tx
+        .prepare("SELECT user_id, password_hash, set_at FROM identity_store_passwords")?
+        .query_map([], |row| {
+            Ok(IdentityPasswordRow {
+                user_id: row.get(0)?,
+                password_hash: row.get(1)?,
+                set: parse_time(row.get(2)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let credential_reports = tx
         .prepare("SELECT account_id, generated_at, content FROM credential_reports")?
         .query_map([], |row| {
@@ -1133,6 +1188,8 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         inline_policies,
         access_keys,
         mfa_devices,
+        invitations,
+        identity_passwords,
         credential_reports,
         identity_centers,
         identity_store_users,

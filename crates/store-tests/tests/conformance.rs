@@ -13,6 +13,7 @@ use chrono::{DateTime, SubsecRound, Utc};
 use latchkey_core::identitystore::{
     AttributeOperation, ExternalId, GroupAttributes, Name, TypedValue, UserAttributes,
 };
+use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
@@ -252,6 +253,7 @@ conformance!(
     identity_store_deletes_take_their_memberships,
     identity_center_is_made_once_across_instances,
     identity_store_writers_on_two_instances_conflict,
+    an_invitation_is_accepted_once_across_instances,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -298,6 +300,19 @@ fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
         created: now(),
         sealed_secret: vec![7; 48],
         last_used: None,
+    }
+}
+
+/// An invitation whose token hash is `hash` (the store keeps whatever it is given).
+fn invitation_row(user_id: &str, hash: &str) -> InvitationRow {
+    let created = now();
+    InvitationRow {
+        token_hash: hash.into(),
+        user_id: user_id.into(),
+        email: "person@example.com".into(),
+        created,
+        expires: created + chrono::Duration::days(7),
+        accepted: None,
     }
 }
 
@@ -450,6 +465,8 @@ fn normalized(mut contents: Contents) -> Contents {
         inline_policies,
         access_keys,
         mfa_devices,
+        invitations,
+        identity_passwords,
         credential_reports,
         identity_centers,
         identity_store_users,
@@ -475,6 +492,8 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(inline_policies);
     sort(access_keys);
     sort(mfa_devices);
+    sort(invitations);
+    sort(identity_passwords);
     sort(credential_reports);
     sort(identity_centers);
     sort(identity_store_users);
@@ -586,6 +605,9 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateIdentityStoreUser(_) => "CreateIdentityStoreUser",
         Change::UpdateIdentityStoreUser(_) => "UpdateIdentityStoreUser",
         Change::DeleteIdentityStoreUser { .. } => "DeleteIdentityStoreUser",
+        Change::CreateInvitation(_) => "CreateInvitation",
+        Change::AcceptInvitation { .. } => "AcceptInvitation",
+        Change::SetIdentityPassword(_) => "SetIdentityPassword",
         Change::CreateIdentityStoreGroup(_) => "CreateIdentityStoreGroup",
         Change::UpdateIdentityStoreGroup(_) => "UpdateIdentityStoreGroup",
         Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
@@ -594,7 +616,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 50;
+const VARIANTS: usize = 53;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -710,6 +732,9 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     let bob_in_team = membership_row(6, &ids_team, &ids_bob);
     let alice_in_spare = membership_row(7, &ids_spare, &ids_alice);
 
+    let invite_alice = invitation_row(&ids_alice.id, "a1");
+    let invite_bob = invitation_row(&ids_bob.id, "b1");
+    let invite_alice_again = invitation_row(&ids_alice.id, "a2");
     let first = vec![
         Change::SetMasterKeyCheck(check.clone()),
         Change::CreateAccount(account.clone()),
@@ -794,6 +819,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateGroupMembership(alice_in_team.clone()),
         Change::CreateGroupMembership(bob_in_team.clone()),
         Change::CreateGroupMembership(alice_in_spare.clone()),
+        Change::CreateInvitation(invite_alice.clone()),
+        Change::CreateInvitation(invite_bob.clone()),
+        // A new invitation replaces the pending one.
+        Change::CreateInvitation(invite_alice_again.clone()),
     ];
     let after_first = Contents {
         seq: 1,
@@ -854,7 +883,15 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             bob_in_team.clone(),
             alice_in_spare.clone(),
         ],
+        invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
+        identity_passwords: vec![],
         master_key_check: Some(check.clone()),
+    };
+    let accepted_at = now();
+    let alice_password = IdentityPasswordRow {
+        user_id: ids_alice.id.clone(),
+        password_hash: "$argon2id$alice".into(),
+        set: accepted_at,
     };
 
     let alice_renamed = IdentityStoreUserRow {
@@ -977,7 +1014,12 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::DeleteGroupMembership {
             membership_id: alice_in_team.id.clone(),
         },
-        // Bob's and the spare group's memberships go with them.
+        Change::AcceptInvitation {
+            token_hash: "a2".into(),
+            at: accepted_at,
+        },
+        Change::SetIdentityPassword(alice_password.clone()),
+        // Bob's and the spare group's memberships, and his invitation, go with them.
         Change::DeleteIdentityStoreUser {
             user_id: ids_bob.id.clone(),
         },
@@ -1027,6 +1069,11 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         identity_store_users: vec![alice_renamed],
         identity_store_groups: vec![team_described],
         group_memberships: vec![],
+        invitations: vec![InvitationRow {
+            accepted: Some(accepted_at),
+            ..invite_alice_again.clone()
+        }],
+        identity_passwords: vec![alice_password],
         ..after_first.clone()
     };
     vec![(first, after_first), (second, after_second)]
@@ -1955,6 +2002,66 @@ fn init_center(b: &dyn Backend) -> String {
 
 /// Two directories whose snapshots lag each other: the store refuses what the second's
 /// snapshot allowed, and the API reports it as a ConflictException with its reason.
+/// Two instances both see a pending invitation; the person submits the form to each at once.
+/// One sets the password; the other is refused, and the link is spent for both.
+fn an_invitation_is_accepted_once_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let store_id = a.identity_center().unwrap().identity_store_id.clone();
+    let person = UserAttributes {
+        user_name: "erin".into(),
+        emails: vec![TypedValue {
+            value: Some("erin@example.com".into()),
+            kind: Some("work".into()),
+            primary: Some(true),
+        }],
+        ..UserAttributes::default()
+    };
+    a.identity_store()
+        .create_user(&store_id, person, "arn:aws:iam::111122223333:user/admin")
+        .unwrap();
+    let mail = a.take_outgoing_mail();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].email, "erin@example.com");
+    let token = mail[0].token.to_string();
+    let other = directory(b, &master);
+    let at = now();
+    assert!(other.invitation(&token, at).is_ok());
+
+    // Each instance sets a different password, so the survivor tells who won.
+    let first = a.clone();
+    let results = race(&[a.clone(), other.clone()], 2, move |directory| {
+        let password = if std::ptr::eq(directory, &*first) {
+            "first password"
+        } else {
+            "second password"
+        };
+        directory
+            .accept_invitation(&token, password, at)
+            .map(|_| password)
+    });
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    let winner = *results.iter().find_map(|r| r.as_ref().ok()).unwrap();
+    let loser = if winner == "first password" {
+        "second password"
+    } else {
+        "first password"
+    };
+    for directory in [&a, &other] {
+        directory.catch_up().unwrap();
+        assert!(directory.verify_identity_password("ERIN", winner));
+        assert!(!directory.verify_identity_password("erin", loser));
+    }
+    let reopened = directory(b, &master);
+    assert!(reopened.verify_identity_password("erin", winner));
+    assert!(reopened.invitation(&mail[0].token, now()).is_err());
+}
+
 fn identity_store_writers_on_two_instances_conflict(b: &dyn Backend) {
     let master = MasterKey::generate();
     let a = directory(b, &master);

@@ -1,0 +1,177 @@
+//! The page behind an invitation link, where an invited person sets a password.
+//!
+//! Plain HTML with labelled fields, no script, and headers that keep the link's token out of
+//! caches and referrers. The token travels in the form as a hidden field, which also makes a
+//! cross-site post useless without the link.
+
+use std::sync::Arc;
+
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use latchkey_core::Directory;
+use latchkey_core::invitations::MIN_PASSWORD_CHARS;
+use serde::Deserialize;
+
+#[derive(Debug, Deserialize)]
+pub struct Link {
+    token: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SetPassword {
+    token: String,
+    password: String,
+    confirm: String,
+}
+
+impl std::fmt::Debug for SetPassword {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SetPassword { .. }")
+    }
+}
+
+fn escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{title} · latchkey</title></head>\n<body>\n<main>\n<h1>{title}</h1>\n{body}\n</main>\n</body></html>\n",
+        title = escape(title)
+    );
+    let mut response = (status, html).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn invalid_link(message: &str) -> Response {
+    page(
+        StatusCode::BAD_REQUEST,
+        "Invitation not valid",
+        &format!("<p role=\"alert\">{}</p>", escape(message)),
+    )
+}
+
+fn form(token: &str, user_name: &str, email: &str, error: Option<&str>) -> String {
+    let alert = error
+        .map(|e| format!("<p role=\"alert\">{}</p>\n", escape(e)))
+        .unwrap_or_default();
+    format!(
+        "<p>Welcome, <strong>{user}</strong> ({email}). Choose a password of at least \
+         {MIN_PASSWORD_CHARS} characters to finish setting up your account.</p>\n{alert}\
+         <form method=\"post\" action=\"/invitation\">\n\
+         <input type=\"hidden\" name=\"token\" value=\"{token}\">\n\
+         <input type=\"hidden\" name=\"username\" value=\"{user}\" autocomplete=\"username\">\n\
+         <p><label for=\"password\">Password</label><br>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"new-password\" minlength=\"{MIN_PASSWORD_CHARS}\" required></p>\n\
+         <p><label for=\"confirm\">Confirm password</label><br>\
+         <input id=\"confirm\" name=\"confirm\" type=\"password\" autocomplete=\"new-password\" required></p>\n\
+         <p><button type=\"submit\">Set password</button></p>\n</form>",
+        user = escape(user_name),
+        email = escape(email),
+        token = escape(token),
+    )
+}
+
+/// `GET /invitation?token=...`
+pub async fn show(State(directory): State<Arc<Directory>>, Query(link): Query<Link>) -> Response {
+    let Some(token) = link.token else {
+        return invalid_link("The link has no invitation in it.");
+    };
+    match directory.invitation(&token, chrono::Utc::now()) {
+        Ok(view) => page(
+            StatusCode::OK,
+            "Set your password",
+            &form(&token, &view.user_name, &view.email, None),
+        ),
+        Err(error) => invalid_link(&error.message),
+    }
+}
+
+/// `POST /invitation` (token, password, confirm).
+pub async fn accept(
+    State(directory): State<Arc<Directory>>,
+    Form(input): Form<SetPassword>,
+) -> Response {
+    let at = chrono::Utc::now();
+    let view = match directory.invitation(&input.token, at) {
+        Ok(view) => view,
+        Err(error) => return invalid_link(&error.message),
+    };
+    if input.password != input.confirm {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Set your password",
+            &form(
+                &input.token,
+                &view.user_name,
+                &view.email,
+                Some("The passwords do not match."),
+            ),
+        );
+    }
+    // Argon2 takes a while: off the async workers.
+    let result = tokio::task::spawn_blocking(move || {
+        directory
+            .accept_invitation(&input.token, &input.password, at)
+            .map_err(|e| (e, input.token))
+    })
+    .await;
+    match result {
+        Ok(Ok(view)) => page(
+            StatusCode::OK,
+            "Password set",
+            &format!(
+                "<p role=\"status\">Your password is set, <strong>{}</strong>. You can now sign in \
+                 to the access portal or with <code>aws sso login</code>.</p>",
+                escape(&view.user_name)
+            ),
+        ),
+        Ok(Err((error, token))) if error.code == latchkey_core::ErrorCode::ValidationError => page(
+            StatusCode::BAD_REQUEST,
+            "Set your password",
+            &form(&token, &view.user_name, &view.email, Some(&error.message)),
+        ),
+        Ok(Err((error, _))) if error.code == latchkey_core::ErrorCode::InvalidInvitation => {
+            invalid_link(&error.message)
+        }
+        Ok(Err((error, _))) => page(
+            StatusCode::from_u16(error.code.http_status())
+                .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            "Something went wrong",
+            &format!("<p role=\"alert\">{}</p>", escape(&error.message)),
+        ),
+        Err(_) => page(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "<p role=\"alert\">Please try again.</p>",
+        ),
+    }
+}
