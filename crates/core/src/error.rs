@@ -8,6 +8,16 @@ use std::fmt;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ErrorCode {
     AccessDenied,
+    AuthorizationPending,
+    InvalidClient,
+    InvalidClientMetadata,
+    InvalidGrant,
+    InvalidRequest,
+    OidcAccessDenied,
+    OidcExpiredToken,
+    SlowDown,
+    UnauthorizedClient,
+    UnsupportedGrantType,
     AccountNotFound,
     /// awsJson (Identity Store): a uniqueness claim or a concurrent change refused the write.
     Conflict,
@@ -52,6 +62,16 @@ impl ErrorCode {
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::AccessDenied => "AccessDenied",
+            ErrorCode::AuthorizationPending => "AuthorizationPendingException",
+            ErrorCode::InvalidClient => "InvalidClientException",
+            ErrorCode::InvalidClientMetadata => "InvalidClientMetadataException",
+            ErrorCode::InvalidGrant => "InvalidGrantException",
+            ErrorCode::InvalidRequest => "InvalidRequestException",
+            ErrorCode::OidcAccessDenied => "AccessDeniedException",
+            ErrorCode::OidcExpiredToken => "ExpiredTokenException",
+            ErrorCode::SlowDown => "SlowDownException",
+            ErrorCode::UnauthorizedClient => "UnauthorizedClientException",
+            ErrorCode::UnsupportedGrantType => "UnsupportedGrantTypeException",
             ErrorCode::AccountNotFound => "AccountNotFoundException",
             ErrorCode::Conflict => "ConflictException",
             ErrorCode::CreateAccountStatusNotFound => "CreateAccountStatusNotFoundException",
@@ -124,6 +144,17 @@ impl ErrorCode {
             // awsJson services without an HTTP status in their model answer client errors
             // with 400.
             ErrorCode::Conflict | ErrorCode::ResourceNotFound | ErrorCode::Validation => 400,
+            // SSO OIDC: the OAuth errors, 400 but for a client that failed to authenticate.
+            ErrorCode::InvalidClient => 401,
+            ErrorCode::AuthorizationPending
+            | ErrorCode::InvalidClientMetadata
+            | ErrorCode::InvalidGrant
+            | ErrorCode::InvalidRequest
+            | ErrorCode::OidcAccessDenied
+            | ErrorCode::OidcExpiredToken
+            | ErrorCode::SlowDown
+            | ErrorCode::UnauthorizedClient
+            | ErrorCode::UnsupportedGrantType => 400,
         }
     }
 
@@ -136,6 +167,23 @@ impl ErrorCode {
             ErrorCode::ServiceUnavailable => "ServiceException",
             other => other.as_str(),
         }
+    }
+
+    /// The OAuth 2.0 `error` SSO OIDC puts in its error bodies, for its own codes.
+    pub fn oauth_error(self) -> Option<&'static str> {
+        Some(match self {
+            ErrorCode::AuthorizationPending => "authorization_pending",
+            ErrorCode::InvalidClient => "invalid_client",
+            ErrorCode::InvalidClientMetadata => "invalid_client_metadata",
+            ErrorCode::InvalidGrant => "invalid_grant",
+            ErrorCode::InvalidRequest => "invalid_request",
+            ErrorCode::OidcAccessDenied => "access_denied",
+            ErrorCode::OidcExpiredToken => "expired_token",
+            ErrorCode::SlowDown => "slow_down",
+            ErrorCode::UnauthorizedClient => "unauthorized_client",
+            ErrorCode::UnsupportedGrantType => "unsupported_grant_type",
+            _ => return None,
+        })
     }
 
     /// Whether the fault is the server's (`Receiver`) rather than the client's (`Sender`).

@@ -15,6 +15,7 @@ pub mod ids;
 pub mod invitations;
 pub mod mfa;
 pub mod model;
+pub mod oidc;
 pub mod organizations;
 pub mod password;
 pub mod policies;

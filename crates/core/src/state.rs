@@ -37,6 +37,8 @@ pub struct State {
     /// (account id or `aws`, lowercased policy name) → ARN, in name order.
     pub policies_by_name: OrdMap<(String, String), String>,
     pub access_keys: HashMap<String, Arc<AccessKey>>,
+    /// SSO OIDC device authorizations by the hash of their device code.
+    pub device_authorizations: HashMap<String, Arc<crate::oidc::DeviceAuthorizationRow>>,
     /// Virtual MFA devices by serial number, which starts with the account's ARN prefix, so
     /// one account's devices are a range.
     pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
@@ -93,6 +95,7 @@ impl Default for State {
             policies_by_name: OrdMap::new(),
             access_keys: HashMap::new(),
             mfa_devices: OrdMap::new(),
+            device_authorizations: HashMap::new(),
             credential_reports: HashMap::new(),
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
@@ -240,6 +243,11 @@ impl State {
         }
         for password in contents.identity_passwords {
             state.apply(&Change::SetIdentityPassword(password), master)?;
+        }
+        for device in contents.device_authorizations {
+            state
+                .device_authorizations
+                .insert(device.device_code_hash.clone(), Arc::new(device));
         }
         Ok(state)
     }
@@ -667,6 +675,22 @@ impl State {
                 self.identity_store.accept_invitation(token_hash, *at)?
             }
             Change::SetIdentityPassword(row) => self.identity_store.set_password(row),
+            Change::CreateDeviceAuthorization(row) => {
+                // Expired authorizations are of no use to anyone: drop them as new ones come.
+                let now = row.created;
+                self.device_authorizations
+                    .retain(|_, d| now - d.expires < chrono::Duration::hours(1));
+                self.device_authorizations
+                    .insert(row.device_code_hash.clone(), Arc::new(row.clone()));
+            }
+            Change::DecideDeviceAuthorization {
+                device_code_hash,
+                decision,
+            } => self.update_device(device_code_hash, |d| d.decision = Some(decision.clone()))?,
+            Change::RedeemDeviceAuthorization {
+                device_code_hash,
+                at,
+            } => self.update_device(device_code_hash, |d| d.redeemed = Some(*at))?,
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {
@@ -699,6 +723,22 @@ impl State {
         let mut next = MfaDevice::clone(device);
         edit(&mut next);
         self.mfa_devices.insert(serial.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    fn update_device(
+        &mut self,
+        device_code_hash: &str,
+        edit: impl FnOnce(&mut crate::oidc::DeviceAuthorizationRow),
+    ) -> Result<(), ApplyError> {
+        let device = self
+            .device_authorizations
+            .get(device_code_hash)
+            .ok_or(ApplyError::Missing("device authorization"))?;
+        let mut next = crate::oidc::DeviceAuthorizationRow::clone(device);
+        edit(&mut next);
+        self.device_authorizations
+            .insert(device_code_hash.to_owned(), Arc::new(next));
         Ok(())
     }
 

@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
+use crate::oidc::{DeviceAuthorizationRow, DeviceDecision};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -369,6 +370,17 @@ pub enum Change {
     },
     /// Sets or replaces an identity-store user's password.
     SetIdentityPassword(IdentityPasswordRow),
+    CreateDeviceAuthorization(DeviceAuthorizationRow),
+    /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
+    DecideDeviceAuthorization {
+        device_code_hash: String,
+        decision: DeviceDecision,
+    },
+    /// Spends an approved device code; fails with [`StoreError::NotFound`] once spent.
+    RedeemDeviceAuthorization {
+        device_code_hash: String,
+        at: DateTime<Utc>,
+    },
     PutCredentialReport(CredentialReportRow),
     /// Fails with [`StoreError::AlreadyExists`] when the account already has an instance:
     /// instances starting together on one database create it once.
@@ -431,6 +443,7 @@ pub struct Contents {
     pub mfa_devices: Vec<MfaDeviceRow>,
     pub invitations: Vec<InvitationRow>,
     pub identity_passwords: Vec<IdentityPasswordRow>,
+    pub device_authorizations: Vec<DeviceAuthorizationRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     pub identity_centers: Vec<IdentityCenterRow>,
     pub identity_store_users: Vec<IdentityStoreUserRow>,

@@ -11,8 +11,10 @@ mod auth;
 mod config;
 mod datadir;
 mod follow;
+mod html;
 mod invitation;
 mod mail;
+mod oidc;
 mod operation;
 mod server;
 

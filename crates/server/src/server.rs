@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use latchkey_core::{Directory, ErrorCode, IamError};
 use latchkey_query::{ErrorType, QueryRequest, error_document};
 use latchkey_sigv4::HttpRequest;
@@ -23,7 +23,8 @@ use crate::api;
 use crate::auth::{self, Caller, Origin};
 use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
-use crate::{invitation, mail};
+use crate::{invitation, mail, oidc};
+use latchkey_core::oidc::PollTimes;
 
 /// The largest request body accepted; IAM's largest documents are far below it.
 const MAX_BODY_BYTES: usize = 1024 * 1024;
@@ -78,13 +79,14 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(directory, listen, mailer))
+    runtime.block_on(run(directory, listen, mailer, options.public_url))
 }
 
 async fn run(
     directory: Arc<Directory>,
     listen: SocketAddr,
     mailer: Arc<mail::Mailer>,
+    public_url: String,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -99,8 +101,23 @@ async fn run(
             get(invitation::show).post(invitation::accept),
         )
         .with_state(directory.clone());
+    let sso_oidc = Router::new()
+        .route("/client/register", post(oidc::register_client))
+        .route(
+            "/device_authorization",
+            post(oidc::start_device_authorization),
+        )
+        .route("/token", post(oidc::create_token))
+        .route("/device", get(oidc::device_page).post(oidc::device_sign_in))
+        .route("/device/decision", post(oidc::device_decision))
+        .with_state(Arc::new(oidc::Oidc {
+            directory: directory.clone(),
+            polls: PollTimes::default(),
+            public_url,
+        }));
     let app = Router::new()
         .merge(pages)
+        .merge(sso_oidc)
         .route("/healthz", get(|| async { "ok" }))
         .fallback(handle)
         .with_state(Arc::new(App {

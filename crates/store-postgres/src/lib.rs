@@ -32,6 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -55,6 +56,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
     (7, include_str!("../migrations/0007_invitations.sql")),
+    (
+        8,
+        include_str!("../migrations/0008_device_authorizations.sql"),
+    ),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -1149,6 +1154,50 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             &[&row.user_id, &row.password_hash, &row.set],
         )?,
+        Change::CreateDeviceAuthorization(row) => {
+            tx.execute(
+                "DELETE FROM device_authorizations WHERE expires_at < $1",
+                &[&(row.created - chrono::Duration::hours(1))],
+            )?;
+            let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
+            tx.execute(
+                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                &[
+                    &row.device_code_hash,
+                    &row.user_code,
+                    &row.client_id,
+                    &row.client_name,
+                    &serde_json::to_string(&row.scopes).map_err(|e| StoreError::Backend(e.to_string()))?,
+                    &row.start_url,
+                    &row.created,
+                    &row.expires,
+                    &decision,
+                    &user_id,
+                    &decided_at,
+                    &row.redeemed,
+                ],
+            )?
+        }
+        Change::DecideDeviceAuthorization {
+            device_code_hash,
+            decision,
+        } => {
+            let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
+            tx.execute(
+                "UPDATE device_authorizations SET decision = $2, decided_user_id = $3, decided_at = $4
+                 WHERE device_code_hash = $1 AND decision IS NULL",
+                &[device_code_hash, &decision, &user_id, &decided_at],
+            )?
+        }
+        Change::RedeemDeviceAuthorization {
+            device_code_hash,
+            at,
+        } => tx.execute(
+            "UPDATE device_authorizations SET redeemed_at = $2
+             WHERE device_code_hash = $1 AND decision = 'approved' AND redeemed_at IS NULL",
+            &[device_code_hash, at],
+        )?,
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -1551,6 +1600,28 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             set: row.get(2),
         })
         .collect();
+    let device_authorizations = tx
+        .query(
+            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let scopes: String = row.get(4);
+            DeviceAuthorizationRow {
+                device_code_hash: row.get(0),
+                user_code: row.get(1),
+                client_id: row.get(2),
+                client_name: row.get(3),
+                scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+                start_url: row.get(5),
+                created: row.get(6),
+                expires: row.get(7),
+                decision: DeviceDecision::from_columns(row.get(8), row.get(9), row.get(10)),
+                redeemed: row.get(11),
+            }
+        })
+        .collect();
     let credential_reports = tx
         .query(
             "SELECT account_id, generated_at, content FROM credential_reports",
@@ -1657,6 +1728,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         mfa_devices,
         invitations,
         identity_passwords,
+        device_authorizations,
         credential_reports,
         identity_centers,
         identity_store_users,

@@ -11,6 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -36,6 +37,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
     (7, include_str!("../migrations/0007_invitations.sql")),
+    (
+        8,
+        include_str!("../migrations/0008_device_authorizations.sql"),
+    ),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -710,6 +715,51 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             params![row.user_id, row.password_hash, time(&row.set)],
         ),
+        Change::CreateDeviceAuthorization(row) => {
+            tx.execute(
+                "DELETE FROM device_authorizations WHERE expires_at < ?1",
+                params![time(&(row.created - chrono::Duration::hours(1)))],
+            )
+            .map_err(backend)?;
+            let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
+            tx.execute(
+                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                params![
+                    row.device_code_hash,
+                    row.user_code,
+                    row.client_id,
+                    row.client_name,
+                    serde_json::to_string(&row.scopes).map_err(|e| StoreError::Backend(e.to_string()))?,
+                    row.start_url,
+                    time(&row.created),
+                    time(&row.expires),
+                    decision,
+                    user_id,
+                    decided_at.as_ref().map(time),
+                    row.redeemed.as_ref().map(time),
+                ],
+            )
+        }
+        Change::DecideDeviceAuthorization {
+            device_code_hash,
+            decision,
+        } => {
+            let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
+            tx.execute(
+                "UPDATE device_authorizations SET decision = ?2, decided_user_id = ?3, decided_at = ?4
+                 WHERE device_code_hash = ?1 AND decision IS NULL",
+                params![device_code_hash, decision, user_id, decided_at.as_ref().map(time)],
+            )
+        }
+        Change::RedeemDeviceAuthorization {
+            device_code_hash,
+            at,
+        } => tx.execute(
+            "UPDATE device_authorizations SET redeemed_at = ?2
+             WHERE device_code_hash = ?1 AND decision = 'approved' AND redeemed_at IS NULL",
+            params![device_code_hash, time(at)],
+        ),
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
             generated,
@@ -1090,6 +1140,27 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let device_authorizations = tx
+        .prepare(
+            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+        )?
+        .query_map([], |row| {
+            let scopes: String = row.get(4)?;
+            let decided_at = row.get::<_, Option<String>>(10)?.map(parse_time).transpose()?;
+            Ok(DeviceAuthorizationRow {
+                device_code_hash: row.get(0)?,
+                user_code: row.get(1)?,
+                client_id: row.get(2)?,
+                client_name: row.get(3)?,
+                scopes: serde_json::from_str(&scopes).unwrap_or_default(),
+                start_url: row.get(5)?,
+                created: parse_time(row.get(6)?)?,
+                expires: parse_time(row.get(7)?)?,
+                decision: DeviceDecision::from_columns(row.get(8)?, row.get(9)?, decided_at),
+                redeemed: row.get::<_, Option<String>>(11)?.map(parse_time).transpose()?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let credential_reports = tx
         .prepare("SELECT account_id, generated_at, content FROM credential_reports")?
         .query_map([], |row| {
@@ -1190,6 +1261,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         mfa_devices,
         invitations,
         identity_passwords,
+        device_authorizations,
         credential_reports,
         identity_centers,
         identity_store_users,

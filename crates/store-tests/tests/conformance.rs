@@ -15,6 +15,7 @@ use latchkey_core::identitystore::{
 };
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
@@ -303,6 +304,23 @@ fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
     }
 }
 
+/// A pending device authorization whose device code hash is `hash`.
+fn device_row(hash: &str, user_code: &str) -> DeviceAuthorizationRow {
+    let created = now();
+    DeviceAuthorizationRow {
+        device_code_hash: hash.into(),
+        user_code: user_code.into(),
+        client_id: "client".into(),
+        client_name: "aws-cli".into(),
+        scopes: vec!["sso:account:access".into()],
+        start_url: "https://d-0123456789.awsapps.com/start".into(),
+        created,
+        expires: created + chrono::Duration::minutes(10),
+        decision: None,
+        redeemed: None,
+    }
+}
+
 /// An invitation whose token hash is `hash` (the store keeps whatever it is given).
 fn invitation_row(user_id: &str, hash: &str) -> InvitationRow {
     let created = now();
@@ -467,6 +485,7 @@ fn normalized(mut contents: Contents) -> Contents {
         mfa_devices,
         invitations,
         identity_passwords,
+        device_authorizations,
         credential_reports,
         identity_centers,
         identity_store_users,
@@ -494,6 +513,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(mfa_devices);
     sort(invitations);
     sort(identity_passwords);
+    sort(device_authorizations);
     sort(credential_reports);
     sort(identity_centers);
     sort(identity_store_users);
@@ -608,6 +628,9 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateInvitation(_) => "CreateInvitation",
         Change::AcceptInvitation { .. } => "AcceptInvitation",
         Change::SetIdentityPassword(_) => "SetIdentityPassword",
+        Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
+        Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
+        Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
         Change::CreateIdentityStoreGroup(_) => "CreateIdentityStoreGroup",
         Change::UpdateIdentityStoreGroup(_) => "UpdateIdentityStoreGroup",
         Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
@@ -616,7 +639,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 53;
+const VARIANTS: usize = 56;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -735,6 +758,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     let invite_alice = invitation_row(&ids_alice.id, "a1");
     let invite_bob = invitation_row(&ids_bob.id, "b1");
     let invite_alice_again = invitation_row(&ids_alice.id, "a2");
+    let device_approved = device_row("d1", "BCDF-GHJK");
+    let device_denied = device_row("d2", "LMNP-QRST");
     let first = vec![
         Change::SetMasterKeyCheck(check.clone()),
         Change::CreateAccount(account.clone()),
@@ -823,6 +848,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateInvitation(invite_bob.clone()),
         // A new invitation replaces the pending one.
         Change::CreateInvitation(invite_alice_again.clone()),
+        Change::CreateDeviceAuthorization(device_approved.clone()),
+        Change::CreateDeviceAuthorization(device_denied.clone()),
     ];
     let after_first = Contents {
         seq: 1,
@@ -885,6 +912,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         ],
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
+        device_authorizations: vec![device_approved.clone(), device_denied.clone()],
         master_key_check: Some(check.clone()),
     };
     let accepted_at = now();
@@ -893,6 +921,11 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         password_hash: "$argon2id$alice".into(),
         set: accepted_at,
     };
+    let approved = DeviceDecision::Approved {
+        user_id: ids_alice.id.clone(),
+        at: accepted_at,
+    };
+    let denied = DeviceDecision::Denied { at: accepted_at };
 
     let alice_renamed = IdentityStoreUserRow {
         attributes: UserAttributes {
@@ -1019,6 +1052,18 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             at: accepted_at,
         },
         Change::SetIdentityPassword(alice_password.clone()),
+        Change::DecideDeviceAuthorization {
+            device_code_hash: "d1".into(),
+            decision: approved.clone(),
+        },
+        Change::RedeemDeviceAuthorization {
+            device_code_hash: "d1".into(),
+            at: accepted_at,
+        },
+        Change::DecideDeviceAuthorization {
+            device_code_hash: "d2".into(),
+            decision: denied.clone(),
+        },
         // Bob's and the spare group's memberships, and his invitation, go with them.
         Change::DeleteIdentityStoreUser {
             user_id: ids_bob.id.clone(),
@@ -1074,6 +1119,17 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
+        device_authorizations: vec![
+            DeviceAuthorizationRow {
+                decision: Some(approved),
+                redeemed: Some(accepted_at),
+                ..device_approved
+            },
+            DeviceAuthorizationRow {
+                decision: Some(denied),
+                ..device_denied
+            },
+        ],
         ..after_first.clone()
     };
     vec![(first, after_first), (second, after_second)]

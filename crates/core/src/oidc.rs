@@ -1,0 +1,657 @@
+//! IAM Identity Center's OIDC service (`sso-oidc`): client registration, the device
+//! authorization grant (what `aws sso login --use-device-code` runs), refresh tokens, and the
+//! bearer tokens the access portal takes.
+//!
+//! Client credentials and tokens are sealed under the master key rather than stored, so every
+//! instance verifies them without a lookup (as sessions are, `docs/design/sessions.md`). A
+//! device authorization is stored: the CLI polls one instance while the person approves on
+//! another, and a device code must yield tokens once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, Utc};
+use rand::{Rng, RngCore};
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+use zeroize::Zeroizing;
+
+use crate::Directory;
+use crate::error::{ErrorCode, IamError};
+use crate::ids::os_rng;
+use crate::store::Change;
+
+/// How long a user code and its device code can be approved and redeemed.
+pub const DEVICE_CODE_TTL: Duration = Duration::minutes(10);
+/// Seconds the client is told to wait between polls; faster polls get `slow_down`.
+pub const POLL_INTERVAL_SECONDS: i64 = 1;
+/// How long an access token works.
+pub const ACCESS_TOKEN_TTL: Duration = Duration::hours(8);
+/// How long a refresh token works.
+pub const REFRESH_TOKEN_TTL: Duration = Duration::days(7);
+/// How long a registered client's credentials work (AWS: 90 days).
+pub const CLIENT_TTL: Duration = Duration::days(90);
+/// How long the proof of a sign-in on the verification page lets the person decide.
+pub const APPROVAL_TTL: Duration = Duration::minutes(5);
+
+pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
+pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+
+/// User codes use letters that cannot be mistaken for one another or for digits, and no
+/// vowels, so no word is spelled by accident.
+const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
+
+const CLIENT_AAD: &[u8] = b"latchkey/oidc-client/v1";
+const TOKEN_AAD: &[u8] = b"latchkey/oidc-token/v1";
+const APPROVAL_AAD: &[u8] = b"latchkey/oidc-approval/v1";
+const ACCESS_TOKEN_PREFIX: &str = "aoa";
+const REFRESH_TOKEN_PREFIX: &str = "aor";
+
+/// What a registered client's secret carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ClientClaims {
+    pub client_id: String,
+    pub name: String,
+    pub scopes: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub redirect_uris: Vec<String>,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// A registered client, as RegisterClient returns it.
+#[derive(Debug)]
+pub struct RegisteredClient {
+    pub claims: ClientClaims,
+    pub client_secret: Zeroizing<String>,
+}
+
+/// A stored device authorization.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceAuthorizationRow {
+    /// Lowercase hex SHA-256 of the device code.
+    pub device_code_hash: String,
+    pub user_code: String,
+    pub client_id: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+    pub start_url: String,
+    pub created: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+    pub decision: Option<DeviceDecision>,
+    /// When the device code was exchanged for tokens; it works once.
+    pub redeemed: Option<DateTime<Utc>>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DeviceDecision {
+    Approved { user_id: String, at: DateTime<Utc> },
+    Denied { at: DateTime<Utc> },
+}
+
+impl DeviceDecision {
+    /// As the stores keep it: (`approved` | `denied`, the approving user, when).
+    pub fn to_columns(
+        decision: Option<&Self>,
+    ) -> (Option<&'static str>, Option<String>, Option<DateTime<Utc>>) {
+        match decision {
+            None => (None, None, None),
+            Some(DeviceDecision::Approved { user_id, at }) => {
+                (Some("approved"), Some(user_id.clone()), Some(*at))
+            }
+            Some(DeviceDecision::Denied { at }) => (Some("denied"), None, Some(*at)),
+        }
+    }
+
+    pub fn from_columns(
+        decision: Option<String>,
+        user_id: Option<String>,
+        at: Option<DateTime<Utc>>,
+    ) -> Option<Self> {
+        match (decision.as_deref(), user_id, at) {
+            (Some("approved"), Some(user_id), Some(at)) => {
+                Some(DeviceDecision::Approved { user_id, at })
+            }
+            (Some("denied"), _, Some(at)) => Some(DeviceDecision::Denied { at }),
+            _ => None,
+        }
+    }
+}
+
+/// StartDeviceAuthorization's answer.
+#[derive(Debug)]
+pub struct DeviceAuthorization {
+    pub device_code: Zeroizing<String>,
+    pub user_code: String,
+    pub expires_in: i64,
+    pub interval: i64,
+}
+
+/// What the verification page shows about a pending user code.
+#[derive(Debug, Clone)]
+pub struct PendingDevice {
+    pub user_code: String,
+    pub client_name: String,
+    pub scopes: Vec<String>,
+}
+
+/// What an access or refresh token carries.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TokenClaims {
+    pub refresh: bool,
+    /// The identity-store user.
+    pub user_id: String,
+    pub client_id: String,
+    pub scopes: Vec<String>,
+    pub issued: DateTime<Utc>,
+    pub expires: DateTime<Utc>,
+}
+
+/// CreateToken's answer.
+#[derive(Debug)]
+pub struct IssuedTokens {
+    pub access_token: Zeroizing<String>,
+    pub expires_in: i64,
+    pub refresh_token: Option<Zeroizing<String>>,
+}
+
+/// Proof, carried by the verification page between sign-in and decision, that `user_id`
+/// signed in to decide on `user_code`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct ApprovalTicket {
+    user_id: String,
+    user_code: String,
+    expires: DateTime<Utc>,
+}
+
+/// When each device code was last polled, per instance, for `slow_down`.
+#[derive(Debug, Default)]
+pub struct PollTimes(Mutex<HashMap<String, DateTime<Utc>>>);
+
+fn oidc_error(code: ErrorCode, description: impl Into<String>) -> IamError {
+    IamError::new(code, description)
+}
+
+fn invalid_client() -> IamError {
+    oidc_error(ErrorCode::InvalidClient, "Invalid client credentials.")
+}
+
+fn hash(secret: &str) -> String {
+    data_encoding::HEXLOWER.encode(&Sha256::digest(secret.as_bytes()))
+}
+
+fn random_token(bytes: usize) -> Zeroizing<String> {
+    let mut raw = Zeroizing::new(vec![0u8; bytes]);
+    os_rng().fill_bytes(&mut raw);
+    Zeroizing::new(base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw.as_slice()))
+}
+
+/// `XXXX-XXXX` from [`USER_CODE_ALPHABET`]: about 35 bits, enough for a code that lives ten
+/// minutes behind a sign-in.
+fn new_user_code() -> String {
+    let mut rng = os_rng();
+    let mut code = String::with_capacity(9);
+    for i in 0..8 {
+        if i == 4 {
+            code.push('-');
+        }
+        code.push(char::from(
+            USER_CODE_ALPHABET[rng.random_range(0..USER_CODE_ALPHABET.len())],
+        ));
+    }
+    code
+}
+
+/// A user code as typed: case, spaces and the dash do not matter.
+pub fn normalize_user_code(typed: &str) -> String {
+    let letters: String = typed
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .map(|c| c.to_ascii_uppercase())
+        .collect();
+    if letters.len() == 8 {
+        format!("{}-{}", &letters[..4], &letters[4..])
+    } else {
+        letters
+    }
+}
+
+impl Directory {
+    fn seal_json<T: Serialize>(&self, value: &T, aad: &[u8]) -> String {
+        let plain = Zeroizing::new(serde_json::to_vec(value).expect("claims serialize"));
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.master().seal(&plain, aad))
+    }
+
+    fn open_json<T: for<'de> Deserialize<'de>>(&self, sealed: &str, aad: &[u8]) -> Option<T> {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(sealed.trim())
+            .ok()?;
+        let plain = self.master().open(&bytes, aad).ok()?;
+        serde_json::from_slice(&plain).ok()
+    }
+
+    /// RegisterClient.
+    pub fn register_oidc_client(
+        &self,
+        name: &str,
+        client_type: &str,
+        scopes: Vec<String>,
+        grant_types: Vec<String>,
+        redirect_uris: Vec<String>,
+        at: DateTime<Utc>,
+    ) -> Result<RegisteredClient, IamError> {
+        if client_type != "public" {
+            return Err(oidc_error(
+                ErrorCode::InvalidClientMetadata,
+                "Only public clients are supported.",
+            ));
+        }
+        if name.is_empty() || name.len() > 256 {
+            return Err(oidc_error(
+                ErrorCode::InvalidClientMetadata,
+                "The client name must have 1 to 256 characters.",
+            ));
+        }
+        for grant in &grant_types {
+            if grant != GRANT_DEVICE_CODE && grant != GRANT_REFRESH_TOKEN {
+                return Err(oidc_error(
+                    ErrorCode::UnsupportedGrantType,
+                    format!("Unsupported grant type: {grant}"),
+                ));
+            }
+        }
+        let claims = ClientClaims {
+            client_id: random_token(16).to_string(),
+            name: name.to_owned(),
+            scopes,
+            grant_types,
+            redirect_uris,
+            issued: at,
+            expires: at + CLIENT_TTL,
+        };
+        let client_secret = Zeroizing::new(self.seal_json(&claims, CLIENT_AAD));
+        Ok(RegisteredClient {
+            claims,
+            client_secret,
+        })
+    }
+
+    fn client(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        at: DateTime<Utc>,
+    ) -> Result<ClientClaims, IamError> {
+        self.open_json::<ClientClaims>(client_secret, CLIENT_AAD)
+            .filter(|c| c.client_id == client_id && at < c.expires)
+            .ok_or_else(invalid_client)
+    }
+
+    /// StartDeviceAuthorization: a device code for the client, a user code for the person.
+    pub fn start_device_authorization(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        start_url: &str,
+        at: DateTime<Utc>,
+    ) -> Result<DeviceAuthorization, IamError> {
+        let client = self.client(client_id, client_secret, at)?;
+        if !client.grant_types.is_empty()
+            && !client.grant_types.iter().any(|g| g == GRANT_DEVICE_CODE)
+        {
+            return Err(oidc_error(
+                ErrorCode::UnauthorizedClient,
+                "The client is not registered for the device code grant.",
+            ));
+        }
+        let device_code = random_token(32);
+        let ((), _) = self.write(|state| {
+            // A fresh user code, unique among the codes still pending.
+            let user_code = loop {
+                let code = new_user_code();
+                if !state
+                    .device_authorizations
+                    .values()
+                    .any(|d| d.user_code == code && at < d.expires)
+                {
+                    break code;
+                }
+            };
+            Ok((
+                vec![Change::CreateDeviceAuthorization(DeviceAuthorizationRow {
+                    device_code_hash: hash(&device_code),
+                    user_code,
+                    client_id: client.client_id.clone(),
+                    client_name: client.name.clone(),
+                    scopes: client.scopes.clone(),
+                    start_url: start_url.to_owned(),
+                    created: at,
+                    expires: at + DEVICE_CODE_TTL,
+                    decision: None,
+                    redeemed: None,
+                })],
+                (),
+            ))
+        })?;
+        let row = self
+            .snapshot()
+            .device_authorizations
+            .get(&hash(&device_code))
+            .cloned()
+            .ok_or_else(IamError::service_failure)?;
+        Ok(DeviceAuthorization {
+            device_code,
+            user_code: row.user_code.clone(),
+            expires_in: DEVICE_CODE_TTL.num_seconds(),
+            interval: POLL_INTERVAL_SECONDS,
+        })
+    }
+
+    /// The pending authorization a person's typed user code names.
+    pub fn pending_device(&self, user_code: &str, at: DateTime<Utc>) -> Option<PendingDevice> {
+        let code = normalize_user_code(user_code);
+        let state = self.snapshot();
+        state
+            .device_authorizations
+            .values()
+            .find(|d| d.user_code == code && d.decision.is_none() && at < d.expires)
+            .map(|d| PendingDevice {
+                user_code: d.user_code.clone(),
+                client_name: d.client_name.clone(),
+                scopes: d.scopes.clone(),
+            })
+    }
+
+    /// Signs an identity-store user in on the verification page: a ticket that lets them
+    /// decide on `user_code` for a few minutes.
+    pub fn device_sign_in(
+        &self,
+        user_code: &str,
+        user_name: &str,
+        password: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, IamError> {
+        let pending = self.pending_device(user_code, at).ok_or_else(|| {
+            oidc_error(
+                ErrorCode::InvalidGrant,
+                "The code is not valid or has expired.",
+            )
+        })?;
+        if !self.verify_identity_password(user_name, password) {
+            return Err(oidc_error(
+                ErrorCode::OidcAccessDenied,
+                "The user name or password is not correct.",
+            ));
+        }
+        let state = self.snapshot();
+        let user_id = state
+            .identity_store
+            .users_by_name
+            .get(&user_name.to_lowercase())
+            .cloned()
+            .ok_or_else(|| {
+                oidc_error(
+                    ErrorCode::OidcAccessDenied,
+                    "The user name or password is not correct.",
+                )
+            })?;
+        Ok(self.seal_json(
+            &ApprovalTicket {
+                user_id,
+                user_code: pending.user_code,
+                expires: at + APPROVAL_TTL,
+            },
+            APPROVAL_AAD,
+        ))
+    }
+
+    /// The person's decision on the verification page, with the ticket of their sign-in.
+    pub fn decide_device(
+        &self,
+        ticket: &str,
+        allow: bool,
+        at: DateTime<Utc>,
+    ) -> Result<PendingDevice, IamError> {
+        let ticket: ApprovalTicket = self
+            .open_json(ticket, APPROVAL_AAD)
+            .filter(|t: &ApprovalTicket| at < t.expires)
+            .ok_or_else(|| {
+                oidc_error(
+                    ErrorCode::InvalidGrant,
+                    "The sign-in has expired; sign in again.",
+                )
+            })?;
+        let (pending, _) = self.write(|state| {
+            let row = state
+                .device_authorizations
+                .values()
+                .find(|d| d.user_code == ticket.user_code && d.decision.is_none() && at < d.expires)
+                .ok_or_else(|| {
+                    oidc_error(
+                        ErrorCode::InvalidGrant,
+                        "The code is not valid or has expired.",
+                    )
+                })?;
+            let decision = if allow {
+                DeviceDecision::Approved {
+                    user_id: ticket.user_id.clone(),
+                    at,
+                }
+            } else {
+                DeviceDecision::Denied { at }
+            };
+            Ok((
+                vec![Change::DecideDeviceAuthorization {
+                    device_code_hash: row.device_code_hash.clone(),
+                    decision,
+                }],
+                PendingDevice {
+                    user_code: row.user_code.clone(),
+                    client_name: row.client_name.clone(),
+                    scopes: row.scopes.clone(),
+                },
+            ))
+        })?;
+        Ok(pending)
+    }
+
+    fn issue_tokens(
+        &self,
+        user_id: &str,
+        client: &ClientClaims,
+        at: DateTime<Utc>,
+    ) -> IssuedTokens {
+        let access = TokenClaims {
+            refresh: false,
+            user_id: user_id.to_owned(),
+            client_id: client.client_id.clone(),
+            scopes: client.scopes.clone(),
+            issued: at,
+            expires: at + ACCESS_TOKEN_TTL,
+        };
+        // Refresh tokens go to clients that registered the grant, and, as AWS does, to those
+        // that registered scopes without naming grants (the CLI's `sso-session` device flow).
+        let refreshable = client.grant_types.iter().any(|g| g == GRANT_REFRESH_TOKEN)
+            || (client.grant_types.is_empty() && !client.scopes.is_empty());
+        let refresh_token = refreshable.then(|| {
+            let claims = TokenClaims {
+                refresh: true,
+                expires: at + REFRESH_TOKEN_TTL,
+                ..access.clone()
+            };
+            Zeroizing::new(format!(
+                "{REFRESH_TOKEN_PREFIX}{}",
+                self.seal_json(&claims, TOKEN_AAD)
+            ))
+        });
+        IssuedTokens {
+            access_token: Zeroizing::new(format!(
+                "{ACCESS_TOKEN_PREFIX}{}",
+                self.seal_json(&access, TOKEN_AAD)
+            )),
+            expires_in: ACCESS_TOKEN_TTL.num_seconds(),
+            refresh_token,
+        }
+    }
+
+    /// CreateToken with the device code or refresh token grant.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_oidc_token(
+        &self,
+        client_id: &str,
+        client_secret: &str,
+        grant_type: &str,
+        device_code: Option<&str>,
+        refresh_token: Option<&str>,
+        polls: &PollTimes,
+        at: DateTime<Utc>,
+    ) -> Result<IssuedTokens, IamError> {
+        let client = self.client(client_id, client_secret, at)?;
+        match grant_type {
+            GRANT_DEVICE_CODE => {
+                let device_code = device_code.ok_or_else(|| {
+                    oidc_error(ErrorCode::InvalidRequest, "deviceCode is required.")
+                })?;
+                self.redeem_device_code(&client, device_code, polls, at)
+            }
+            GRANT_REFRESH_TOKEN => {
+                let claims = refresh_token
+                    .and_then(|t| t.strip_prefix(REFRESH_TOKEN_PREFIX))
+                    .and_then(|t| self.open_json::<TokenClaims>(t, TOKEN_AAD))
+                    .filter(|c| c.refresh && c.client_id == client.client_id && at < c.expires)
+                    .ok_or_else(|| {
+                        oidc_error(ErrorCode::InvalidGrant, "Invalid refresh token provided")
+                    })?;
+                if !self
+                    .snapshot()
+                    .identity_store
+                    .users
+                    .contains_key(&claims.user_id)
+                {
+                    return Err(oidc_error(
+                        ErrorCode::InvalidGrant,
+                        "Invalid refresh token provided",
+                    ));
+                }
+                Ok(self.issue_tokens(&claims.user_id, &client, at))
+            }
+            "authorization_code" => Err(oidc_error(
+                ErrorCode::UnsupportedGrantType,
+                "The authorization code grant is not supported by this server yet; use --use-device-code.",
+            )),
+            other => Err(oidc_error(
+                ErrorCode::UnsupportedGrantType,
+                format!("Unsupported grant type: {other}"),
+            )),
+        }
+    }
+
+    fn redeem_device_code(
+        &self,
+        client: &ClientClaims,
+        device_code: &str,
+        polls: &PollTimes,
+        at: DateTime<Utc>,
+    ) -> Result<IssuedTokens, IamError> {
+        let device_hash = hash(device_code);
+        let state = self.snapshot();
+        let row = state
+            .device_authorizations
+            .get(&device_hash)
+            .filter(|d| d.client_id == client.client_id)
+            .ok_or_else(|| oidc_error(ErrorCode::InvalidGrant, "Invalid device code provided"))?;
+        if row.redeemed.is_some() {
+            return Err(oidc_error(
+                ErrorCode::InvalidGrant,
+                "Invalid device code provided",
+            ));
+        }
+        if at >= row.expires {
+            return Err(oidc_error(
+                ErrorCode::OidcExpiredToken,
+                "Device code has expired",
+            ));
+        }
+        match &row.decision {
+            None => {
+                let mut polls = polls.0.lock().unwrap_or_else(|p| p.into_inner());
+                polls.retain(|_, last| at - *last < DEVICE_CODE_TTL);
+                let previous = polls.insert(device_hash, at);
+                if previous.is_some_and(|last| at - last < Duration::seconds(POLL_INTERVAL_SECONDS))
+                {
+                    return Err(oidc_error(
+                        ErrorCode::SlowDown,
+                        "Client is polling too fast",
+                    ));
+                }
+                Err(oidc_error(
+                    ErrorCode::AuthorizationPending,
+                    "Authorization is still pending",
+                ))
+            }
+            Some(DeviceDecision::Denied { .. }) => Err(oidc_error(
+                ErrorCode::OidcAccessDenied,
+                "The user denied the authorization request.",
+            )),
+            Some(DeviceDecision::Approved { user_id, .. }) => {
+                let user_id = user_id.clone();
+                self.write(|state| {
+                    // Another instance may have redeemed it since our snapshot.
+                    if state
+                        .device_authorizations
+                        .get(&device_hash)
+                        .is_none_or(|d| d.redeemed.is_some())
+                    {
+                        return Err(oidc_error(
+                            ErrorCode::InvalidGrant,
+                            "Invalid device code provided",
+                        ));
+                    }
+                    Ok((
+                        vec![Change::RedeemDeviceAuthorization {
+                            device_code_hash: device_hash.clone(),
+                            at,
+                        }],
+                        (),
+                    ))
+                })?;
+                Ok(self.issue_tokens(&user_id, client, at))
+            }
+        }
+    }
+
+    /// The identity-store user an access token (the portal's bearer token) stands for.
+    pub fn oidc_access_token_user(&self, token: &str, at: DateTime<Utc>) -> Option<TokenClaims> {
+        let claims = token
+            .strip_prefix(ACCESS_TOKEN_PREFIX)
+            .and_then(|t| self.open_json::<TokenClaims>(t, TOKEN_AAD))
+            .filter(|c| !c.refresh && at < c.expires)?;
+        self.snapshot()
+            .identity_store
+            .users
+            .contains_key(&claims.user_id)
+            .then_some(claims)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_codes_are_two_groups_of_four_unambiguous_letters() {
+        for _ in 0..100 {
+            let code = new_user_code();
+            assert_eq!(code.len(), 9);
+            assert_eq!(&code[4..5], "-");
+            assert!(
+                code.bytes()
+                    .filter(|b| *b != b'-')
+                    .all(|b| USER_CODE_ALPHABET.contains(&b))
+            );
+        }
+        assert_eq!(normalize_user_code(" bcdf ghjk"), "BCDF-GHJK");
+        assert_eq!(normalize_user_code("BCDF-GHJK"), "BCDF-GHJK");
+    }
+}

@@ -1,0 +1,351 @@
+//! SSO OIDC over HTTP (rest-json, unsigned): `POST /client/register`,
+//! `POST /device_authorization`, `POST /token`; and the verification page at `/device` where a
+//! person signs in and allows or denies a device.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Form, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use chrono::Utc;
+use latchkey_core::oidc::{PollTimes, normalize_user_code};
+use latchkey_core::{Directory, ErrorCode, IamError};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::html::{escape, page};
+
+pub struct Oidc {
+    pub directory: Arc<Directory>,
+    pub polls: PollTimes,
+    /// Where people reach this server: the verification URI is built from it.
+    pub public_url: String,
+}
+
+impl std::fmt::Debug for Oidc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Oidc")
+            .field("public_url", &self.public_url)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The error SSO OIDC sends: the OAuth body and the code in `x-amzn-ErrorType`.
+fn error_response(error: &IamError) -> Response {
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let body = json!({
+        "error": error.code.oauth_error().unwrap_or("server_error"),
+        "error_description": error.message,
+    });
+    let mut response = (status, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(
+        "x-amzn-errortype",
+        HeaderValue::from_static(error.code.as_str()),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn ok(body: Value) -> Response {
+    let mut response = (StatusCode::OK, body.to_string()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn invalid_request(message: &str) -> IamError {
+    IamError::new(ErrorCode::InvalidRequest, message)
+}
+
+fn parse(body: &Bytes) -> Result<Value, IamError> {
+    let value: Value = serde_json::from_slice(body)
+        .map_err(|_| invalid_request("The request body is not valid JSON."))?;
+    if !value.is_object() {
+        return Err(invalid_request("The request body is not a JSON object."));
+    }
+    Ok(value)
+}
+
+fn text<'a>(input: &'a Value, name: &str) -> Option<&'a str> {
+    input.get(name).and_then(Value::as_str)
+}
+
+fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, IamError> {
+    text(input, name).ok_or_else(|| invalid_request(&format!("{name} is required.")))
+}
+
+fn strings(input: &Value, name: &str) -> Vec<String> {
+    input
+        .get(name)
+        .and_then(Value::as_array)
+        .map(|items| {
+            items
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Runs a blocking domain call (writes wait for the disk) off the async workers.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, IamError> + Send + 'static,
+) -> Result<T, IamError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|_| Err(IamError::service_failure()))
+}
+
+/// `POST /client/register`
+pub async fn register_client(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
+    let result = parse(&body).and_then(|input| {
+        oidc.directory.register_oidc_client(
+            required(&input, "clientName")?,
+            required(&input, "clientType")?,
+            strings(&input, "scopes"),
+            strings(&input, "grantTypes"),
+            strings(&input, "redirectUris"),
+            Utc::now(),
+        )
+    });
+    match result {
+        Ok(client) => ok(json!({
+            "clientId": client.claims.client_id,
+            "clientSecret": client.client_secret.as_str(),
+            "clientIdIssuedAt": client.claims.issued.timestamp(),
+            "clientSecretExpiresAt": client.claims.expires.timestamp(),
+        })),
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `POST /device_authorization`
+pub async fn start_device_authorization(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
+    let input = match parse(&body) {
+        Ok(input) => input,
+        Err(error) => return error_response(&error),
+    };
+    let directory = oidc.directory.clone();
+    let result = blocking(move || {
+        directory.start_device_authorization(
+            required(&input, "clientId")?,
+            required(&input, "clientSecret")?,
+            required(&input, "startUrl")?,
+            Utc::now(),
+        )
+    })
+    .await;
+    match result {
+        Ok(started) => {
+            let verification = format!("{}/device", oidc.public_url);
+            ok(json!({
+                "deviceCode": started.device_code.as_str(),
+                "userCode": started.user_code,
+                "verificationUri": verification,
+                "verificationUriComplete": format!("{verification}?user_code={}", started.user_code),
+                "expiresIn": started.expires_in,
+                "interval": started.interval,
+            }))
+        }
+        Err(error) => error_response(&error),
+    }
+}
+
+/// `POST /token`
+pub async fn create_token(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
+    let input = match parse(&body) {
+        Ok(input) => input,
+        Err(error) => return error_response(&error),
+    };
+    let state = oidc.clone();
+    let result = blocking(move || {
+        state.directory.create_oidc_token(
+            required(&input, "clientId")?,
+            required(&input, "clientSecret")?,
+            required(&input, "grantType")?,
+            text(&input, "deviceCode"),
+            text(&input, "refreshToken"),
+            &state.polls,
+            Utc::now(),
+        )
+    })
+    .await;
+    match result {
+        Ok(tokens) => {
+            let mut body = json!({
+                "accessToken": tokens.access_token.as_str(),
+                "tokenType": "Bearer",
+                "expiresIn": tokens.expires_in,
+            });
+            if let Some(refresh) = &tokens.refresh_token {
+                body["refreshToken"] = Value::from(refresh.as_str());
+            }
+            ok(body)
+        }
+        Err(error) => error_response(&error),
+    }
+}
+
+// --- the verification page ------------------------------------------------------------------
+
+#[derive(Debug, Deserialize)]
+pub struct Code {
+    user_code: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct SignIn {
+    user_code: String,
+    username: String,
+    password: String,
+}
+
+impl std::fmt::Debug for SignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SignIn")
+            .field("user_code", &self.user_code)
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Decision {
+    ticket: String,
+    decision: String,
+}
+
+fn sign_in_form(user_code: &str, alert: Option<&str>) -> String {
+    let alert = alert
+        .map(|a| format!("<p role=\"alert\">{}</p>\n", escape(a)))
+        .unwrap_or_default();
+    format!(
+        "<p>Sign in to allow a device or application to use your access.</p>\n{alert}\
+         <form method=\"post\" action=\"/device\">\n\
+         <p><label for=\"user_code\">Code</label><br>\
+         <input id=\"user_code\" name=\"user_code\" value=\"{code}\" autocomplete=\"off\" required></p>\n\
+         <p><label for=\"username\">Username</label><br>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required></p>\n\
+         <p><label for=\"password\">Password</label><br>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\n\
+         <p><button type=\"submit\">Sign in</button></p>\n</form>",
+        code = escape(user_code),
+    )
+}
+
+/// `GET /device?user_code=...`
+pub async fn device_page(Query(code): Query<Code>) -> Response {
+    page(
+        StatusCode::OK,
+        "Authorize request",
+        &sign_in_form(code.user_code.as_deref().unwrap_or(""), None),
+    )
+}
+
+/// `POST /device`: sign in, then the approval form.
+pub async fn device_sign_in(State(oidc): State<Arc<Oidc>>, Form(input): Form<SignIn>) -> Response {
+    let directory = oidc.directory.clone();
+    let code = input.user_code.clone();
+    let result = blocking(move || {
+        let ticket = directory.device_sign_in(
+            &input.user_code,
+            &input.username,
+            &input.password,
+            Utc::now(),
+        )?;
+        let pending = directory
+            .pending_device(&input.user_code, Utc::now())
+            .ok_or_else(|| {
+                IamError::new(
+                    ErrorCode::InvalidGrant,
+                    "The code is not valid or has expired.",
+                )
+            })?;
+        Ok((ticket, pending))
+    })
+    .await;
+    match result {
+        Ok((ticket, pending)) => page(
+            StatusCode::OK,
+            "Allow access?",
+            &format!(
+                "<p><strong>{client}</strong> is asking to use your access{scopes}.</p>\n\
+                 <p>Code: <strong id=\"user-code\">{code}</strong>. Allow only if this is the code \
+                 your device or terminal shows.</p>\n\
+                 <form method=\"post\" action=\"/device/decision\">\n\
+                 <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\n\
+                 <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+                 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p>\n</form>",
+                client = escape(&pending.client_name),
+                scopes = if pending.scopes.is_empty() {
+                    String::new()
+                } else {
+                    format!(" ({})", escape(&pending.scopes.join(", ")))
+                },
+                code = escape(&pending.user_code),
+                ticket = escape(&ticket),
+            ),
+        ),
+        Err(error) => page(
+            if error.code == ErrorCode::OidcAccessDenied {
+                StatusCode::UNAUTHORIZED
+            } else {
+                StatusCode::BAD_REQUEST
+            },
+            "Authorize request",
+            &sign_in_form(&normalize_user_code(&code), Some(&error.message)),
+        ),
+    }
+}
+
+/// `POST /device/decision`: Allow or Deny.
+pub async fn device_decision(
+    State(oidc): State<Arc<Oidc>>,
+    Form(input): Form<Decision>,
+) -> Response {
+    let allow = match input.decision.as_str() {
+        "allow" => true,
+        "deny" => false,
+        _ => {
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Authorize request",
+                "<p role=\"alert\">Choose Allow or Deny.</p>",
+            );
+        }
+    };
+    let directory = oidc.directory.clone();
+    let result = blocking(move || directory.decide_device(&input.ticket, allow, Utc::now())).await;
+    match result {
+        Ok(pending) if allow => page(
+            StatusCode::OK,
+            "Request approved",
+            &format!(
+                "<p role=\"status\">{} now has your access. You can close this window.</p>",
+                escape(&pending.client_name)
+            ),
+        ),
+        Ok(_) => page(
+            StatusCode::OK,
+            "Request denied",
+            "<p role=\"status\">The request was denied. You can close this window.</p>",
+        ),
+        Err(error) => page(
+            StatusCode::BAD_REQUEST,
+            "Authorize request",
+            &format!("<p role=\"alert\">{}</p>", escape(&error.message)),
+        ),
+    }
+}

@@ -1,0 +1,217 @@
+"""SSO OIDC: client registration, the device authorization grant with its verification page,
+refresh tokens, the OAuth errors; and `aws sso login --use-device-code` with the unmodified
+AWS CLI v2, approved by a test that follows the verification page as a person would.
+
+The invited person sets a password through the invitation link (the outbox, no relay).
+"""
+
+from __future__ import annotations
+
+import email
+import email.policy
+import html
+import os
+import re
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore import UNSIGNED
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+from helpers import REPO_ROOT, unique
+
+DEVICE_GRANT = "urn:ietf:params:oauth:grant-type:device_code"
+PASSWORD = "correct horse battery staple"
+# Where scripts/test unpacks the AWS CLI v2 (npm @aws-cdk/asset-awscli-v2); AWS_CLI_V2 overrides.
+AWS_CLI_V2 = Path(os.environ.get("AWS_CLI_V2", REPO_ROOT / ".tools/awscli-v2/aws"))
+
+
+def fetch(url: str, form: dict | None = None) -> tuple[int, str]:
+    data = urllib.parse.urlencode(form).encode() if form is not None else None
+    try:
+        with urllib.request.urlopen(url, data=data, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+@pytest.fixture(scope="module")
+def server(module_server_pool):
+    return module_server_pool.new("oidc")
+
+
+def invite(server) -> dict:
+    """An identity-store person who accepted their invitation: {UserName, UserId}."""
+    ids = server.client("identitystore")
+    store = ids.list_identity_stores()["IdentityStores"][0]["IdentityStoreId"]
+    name = unique("sso")
+    user_id = ids.create_user(IdentityStoreId=store, UserName=name, DisplayName="Sam Sso",
+                              Emails=[{"Value": f"{name}@example.com", "Primary": True}])["UserId"]
+    outbox = server.data_dir / "outbox"
+    deadline = time.monotonic() + 10
+    link = None
+    while link is None and time.monotonic() < deadline:
+        for path in outbox.glob(f"*{name}*.eml"):
+            body = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            link = re.search(r"(http://\S+/invitation\?token=\S+)", body.get_content()).group(1)
+        time.sleep(0.05)
+    assert link, "no invitation in the outbox"
+    page = fetch(link)[1]
+    token = html.unescape(re.search(r'name="token" value="([^"]+)"', page).group(1))
+    status, page = fetch(server.url + "/invitation",
+                         {"token": token, "password": PASSWORD, "confirm": PASSWORD})
+    assert status == 200, page
+    return {"UserName": name, "UserId": user_id, "StoreId": store}
+
+
+@pytest.fixture(scope="module")
+def person(server):
+    return invite(server)
+
+
+def oidc(server):
+    return boto3.client("sso-oidc", endpoint_url=server.url, region_name="us-east-1",
+                        config=Config(signature_version=UNSIGNED,
+                                      retries={"total_max_attempts": 1}))
+
+
+def approve(server, user_code: str, user_name: str, password: str, decision: str = "allow"):
+    """What a person does on the verification page: sign in, then Allow (or Deny)."""
+    status, page = fetch(f"{server.url}/device?user_code={user_code}")
+    assert status == 200 and '<label for="username">Username</label>' in page
+    assert '<label for="password">Password</label>' in page and ">Sign in</button>" in page
+    status, page = fetch(server.url + "/device",
+                         {"user_code": user_code, "username": user_name, "password": password})
+    assert status == 200, page
+    assert ">Allow</button>" in page and ">Deny</button>" in page and user_code.upper() in page
+    ticket = html.unescape(re.search(r'name="ticket" value="([^"]+)"', page).group(1))
+    status, page = fetch(server.url + "/device/decision",
+                         {"ticket": ticket, "decision": decision})
+    assert status == 200, page
+    return page
+
+
+def test_device_grant_with_boto3(server, person):
+    client = oidc(server)
+    registered = client.register_client(clientName="test-client", clientType="public",
+                                        grantTypes=[DEVICE_GRANT, "refresh_token"])
+    assert registered["clientSecretExpiresAt"] > registered["clientIdIssuedAt"]
+    ids = {"clientId": registered["clientId"], "clientSecret": registered["clientSecret"]}
+    started = client.start_device_authorization(
+        **ids, startUrl="https://d-0123456789.awsapps.com/start")
+    assert re.fullmatch(r"[BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4}",
+                        started["userCode"])
+    assert started["verificationUri"] == server.url + "/device"
+    assert started["verificationUriComplete"].endswith("?user_code=" + started["userCode"])
+    assert started["expiresIn"] == 600 and started["interval"] == 1
+
+    def token(**extra):
+        return client.create_token(**ids, grantType=DEVICE_GRANT,
+                                   deviceCode=started["deviceCode"], **extra)
+
+    with pytest.raises(ClientError) as pending:
+        token()
+    assert pending.value.response["Error"]["Code"] == "AuthorizationPendingException"
+    assert pending.value.response["error"] == "authorization_pending"
+    with pytest.raises(ClientError) as fast:
+        token()
+    assert fast.value.response["Error"]["Code"] == "SlowDownException"
+
+    # A wrong password does not get to the approval.
+    status, page = fetch(server.url + "/device", {"user_code": started["userCode"],
+                                                  "username": person["UserName"],
+                                                  "password": "wrong password"})
+    assert status == 401 and "not correct" in page
+    assert "Request approved" in approve(server, started["userCode"].lower(),
+                                         person["UserName"], PASSWORD)
+    time.sleep(1.1)
+    tokens = token()
+    assert tokens["tokenType"] == "Bearer" and tokens["accessToken"].startswith("aoa")
+    assert tokens["expiresIn"] == 8 * 3600 and tokens["refreshToken"].startswith("aor")
+    # The device code works once.
+    with pytest.raises(ClientError) as again:
+        token()
+    assert again.value.response["Error"]["Code"] == "InvalidGrantException"
+
+    refreshed = client.create_token(**ids, grantType="refresh_token",
+                                    refreshToken=tokens["refreshToken"])
+    assert refreshed["accessToken"].startswith("aoa")
+    with pytest.raises(ClientError) as bad:
+        client.create_token(**ids, grantType="refresh_token", refreshToken="aorforged")
+    assert bad.value.response["Error"]["Code"] == "InvalidGrantException"
+
+
+def test_denied_and_wrong_client(server, person):
+    client = oidc(server)
+    registered = client.register_client(clientName="denied-client", clientType="public")
+    ids = {"clientId": registered["clientId"], "clientSecret": registered["clientSecret"]}
+    started = client.start_device_authorization(**ids, startUrl="https://x.awsapps.com/start")
+    assert "Request denied" in approve(server, started["userCode"], person["UserName"],
+                                       PASSWORD, decision="deny")
+    with pytest.raises(ClientError) as denied:
+        client.create_token(**ids, grantType=DEVICE_GRANT, deviceCode=started["deviceCode"])
+    assert denied.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert denied.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    other = client.register_client(clientName="other", clientType="public")
+    for secret in (other["clientSecret"], "forged"):
+        with pytest.raises(ClientError) as wrong:
+            client.start_device_authorization(clientId=registered["clientId"],
+                                              clientSecret=secret, startUrl="https://x/start")
+        assert wrong.value.response["Error"]["Code"] == "InvalidClientException"
+        assert wrong.value.response["ResponseMetadata"]["HTTPStatusCode"] == 401
+    with pytest.raises(ClientError) as unsupported:
+        client.create_token(**ids, grantType="password")
+    assert unsupported.value.response["Error"]["Code"] == "UnsupportedGrantTypeException"
+    # A used or unknown user code leads nowhere.
+    status, page = fetch(server.url + "/device", {"user_code": started["userCode"],
+                                                  "username": person["UserName"],
+                                                  "password": PASSWORD})
+    assert status == 400 and "not valid" in page
+
+
+def test_aws_cli_v2_sso_login_with_the_device_code(server, person, tmp_path):
+    if not AWS_CLI_V2.exists():
+        pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    start_url = f"https://{person['StoreId']}.awsapps.com/start"
+    (home / ".aws" / "config").write_text(
+        "[profile lk]\nsso_session = lk\nsso_account_id = 111122223333\n"
+        "sso_role_name = ReadOnly\nregion = us-east-1\n\n"
+        f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
+        "sso_registration_scopes = sso:account:access\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
+           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    cli = subprocess.Popen([str(AWS_CLI_V2), "sso", "login", "--profile", "lk",
+                            "--use-device-code", "--no-browser"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           stdin=subprocess.DEVNULL)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(cli.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    code = None
+    while code is None and time.monotonic() < deadline:
+        found = re.search(r"\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b",
+                          "".join(output))
+        code = found.group(1) if found else None
+        time.sleep(0.1)
+    assert code, "".join(output)
+    assert f"{server.url}/device" in "".join(output)
+    approve(server, code, person["UserName"], PASSWORD)
+    assert cli.wait(timeout=60) == 0, "".join(output)
+    reader.join(timeout=5)
+    assert f"Successfully logged into Start URL: {start_url}" in "".join(output)
+    cached = list((home / ".aws" / "sso" / "cache").glob("*.json"))
+    tokens = [p.read_text() for p in cached]
+    assert any('"accessToken": "aoa' in t for t in tokens), tokens
+    assert any('"refreshToken": "aor' in t for t in tokens), tokens
