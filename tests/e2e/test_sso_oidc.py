@@ -215,3 +215,107 @@ def test_aws_cli_v2_sso_login_with_the_device_code(server, person, tmp_path):
     tokens = [p.read_text() for p in cached]
     assert any('"accessToken": "aoa' in t for t in tokens), tokens
     assert any('"refreshToken": "aor' in t for t in tokens), tokens
+
+
+def follow_authorization(server, url: str, user_name: str, password: str,
+                         decision: str = "allow") -> str:
+    """What a person does in the browser the CLI would open: sign in, Allow (or Deny).
+    Returns where the browser is sent back to (the CLI's loopback listener)."""
+    status, page = fetch(url)
+    assert status == 200, page
+    assert '<label for="username">Username</label>' in page and ">Sign in</button>" in page
+    request = html.unescape(re.search(r'name="request" value="([^"]+)"', page).group(1))
+    status, page = fetch(server.url + "/authorize",
+                         {"request": request, "username": user_name, "password": password})
+    assert status == 200, page
+    ticket = html.unescape(re.search(r'name="ticket" value="([^"]+)"', page).group(1))
+
+    class NoRedirect(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, *args, **kwargs):
+            return None
+
+    opener = urllib.request.build_opener(NoRedirect)
+    data = urllib.parse.urlencode({"ticket": ticket, "decision": decision}).encode()
+    with pytest.raises(urllib.error.HTTPError) as found:
+        opener.open(server.url + "/authorize/decision", data=data, timeout=10)
+    assert found.value.code == 302
+    return found.value.headers["Location"]
+
+
+def test_aws_cli_v2_sso_login_in_the_browser_with_pkce(server, person, tmp_path):
+    if not AWS_CLI_V2.exists():
+        pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    start_url = f"https://{person['StoreId']}.awsapps.com/start"
+    (home / ".aws" / "config").write_text(
+        "[profile lk]\nsso_session = lk\nsso_account_id = 111122223333\n"
+        "sso_role_name = ReadOnly\nregion = us-east-1\n\n"
+        f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
+        "sso_registration_scopes = sso:account:access\n")
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
+           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    cli = subprocess.Popen([str(AWS_CLI_V2), "sso", "login", "--profile", "lk", "--no-browser"],
+                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                           stdin=subprocess.DEVNULL)
+    output: list[str] = []
+    reader = threading.Thread(target=lambda: output.extend(cli.stdout), daemon=True)
+    reader.start()
+    deadline = time.monotonic() + 30
+    url = None
+    while url is None and time.monotonic() < deadline:
+        found = re.search(r"(http://\S+/authorize\?\S+)", "".join(output))
+        url = found.group(1) if found else None
+        time.sleep(0.1)
+    assert url, "".join(output)
+    callback = follow_authorization(server, url, person["UserName"], PASSWORD)
+    assert callback.startswith("http://127.0.0.1:"), callback
+    assert "code=" in callback
+    fetch(callback)  # the browser lands on the CLI's listener
+    assert cli.wait(timeout=60) == 0, "".join(output)
+    reader.join(timeout=5)
+    assert f"Successfully logged into Start URL: {start_url}" in "".join(output)
+    tokens = [p.read_text() for p in (home / ".aws" / "sso" / "cache").glob("*.json")]
+    assert any('"accessToken": "aoa' in t for t in tokens), tokens
+
+
+def test_pkce_codes_are_bound_to_the_verifier_and_work_once(server, person):
+    import base64
+    import hashlib
+    import secrets
+    client = oidc(server)
+    registered = client.register_client(
+        clientName="pkce-test", clientType="public",
+        grantTypes=["authorization_code", "refresh_token"],
+        redirectUris=["http://127.0.0.1/oauth/callback"])
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(
+        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    redirect_uri = "http://127.0.0.1:9/oauth/callback"
+    url = server.url + "/authorize?" + urllib.parse.urlencode({
+        "response_type": "code", "client_id": registered["clientId"],
+        "redirect_uri": redirect_uri, "state": "st4te", "code_challenge": challenge,
+        "code_challenge_method": "S256", "scopes": "sso:account:access"})
+    location = follow_authorization(server, url, person["UserName"], PASSWORD)
+    query = urllib.parse.parse_qs(urllib.parse.urlsplit(location).query)
+    assert query["state"] == ["st4te"]
+    code = query["code"][0]
+    ids = {"clientId": registered["clientId"], "clientSecret": registered["clientSecret"]}
+    for wrong in ({"codeVerifier": verifier + "x", "redirectUri": redirect_uri},
+                  {"codeVerifier": verifier, "redirectUri": "http://127.0.0.1:10/other"}):
+        with pytest.raises(ClientError) as bad:
+            client.create_token(**ids, grantType="authorization_code", code=code, **wrong)
+        assert bad.value.response["Error"]["Code"] == "InvalidGrantException"
+    tokens = client.create_token(**ids, grantType="authorization_code", code=code,
+                                 codeVerifier=verifier, redirectUri=redirect_uri)
+    assert tokens["accessToken"].startswith("aoa") and tokens["refreshToken"].startswith("aor")
+    with pytest.raises(ClientError) as reused:
+        client.create_token(**ids, grantType="authorization_code", code=code,
+                            codeVerifier=verifier, redirectUri=redirect_uri)
+    assert reused.value.response["Error"]["Code"] == "InvalidGrantException"
+    # Deny sends the browser back with access_denied; a non-loopback redirect is refused.
+    denied = follow_authorization(server, url, person["UserName"], PASSWORD, decision="deny")
+    assert "error=access_denied" in denied and "state=st4te" in denied
+    status, page = fetch(url.replace(urllib.parse.quote(redirect_uri, safe=""),
+                                     urllib.parse.quote("https://evil.example/cb", safe="")))
+    assert status == 400 and "loopback" in page

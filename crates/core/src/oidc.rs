@@ -37,6 +37,9 @@ pub const APPROVAL_TTL: Duration = Duration::minutes(5);
 
 pub const GRANT_DEVICE_CODE: &str = "urn:ietf:params:oauth:grant-type:device_code";
 pub const GRANT_REFRESH_TOKEN: &str = "refresh_token";
+pub const GRANT_AUTHORIZATION_CODE: &str = "authorization_code";
+/// How long an authorization code can be exchanged.
+pub const AUTHORIZATION_CODE_TTL: Duration = Duration::minutes(5);
 
 /// User codes use letters that cannot be mistaken for one another or for digits, and no
 /// vowels, so no word is spelled by accident.
@@ -45,6 +48,7 @@ const USER_CODE_ALPHABET: &[u8] = b"BCDFGHJKLMNPQRSTVWXZ";
 const CLIENT_AAD: &[u8] = b"latchkey/oidc-client/v1";
 const TOKEN_AAD: &[u8] = b"latchkey/oidc-token/v1";
 const APPROVAL_AAD: &[u8] = b"latchkey/oidc-approval/v1";
+const CODE_AAD: &[u8] = b"latchkey/oidc-authorization-code/v1";
 const ACCESS_TOKEN_PREFIX: &str = "aoa";
 const REFRESH_TOKEN_PREFIX: &str = "aor";
 
@@ -165,6 +169,64 @@ struct ApprovalTicket {
     expires: DateTime<Utc>,
 }
 
+/// A browser's authorization request (`GET /authorize`), as the page carries it from sign-in
+/// to decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AuthorizationRequest {
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub state: String,
+    pub code_challenge: String,
+    pub scopes: Vec<String>,
+}
+
+/// What an authorization code carries; sealed, and spent once (the store records it).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct CodeClaims {
+    request: AuthorizationRequest,
+    user_id: String,
+    expires: DateTime<Utc>,
+    /// Makes every code distinct even for identical requests in one second.
+    nonce: String,
+}
+
+/// The sign-in proof for an authorization request, between sign-in and decision.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct AuthorizationTicket {
+    request: AuthorizationRequest,
+    user_id: String,
+    expires: DateTime<Utc>,
+}
+
+/// A stored, spent authorization code: its hash and until when it could have been used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SpentCodeRow {
+    pub code_hash: String,
+    pub expires: DateTime<Utc>,
+}
+
+/// Checks an authorization request's redirect URI: only loopback addresses, any port, as
+/// for native apps (RFC 8252, section 7.3); nothing else could receive a code safely here.
+pub fn check_redirect_uri(uri: &str) -> Result<(), IamError> {
+    let rest = uri.strip_prefix("http://").unwrap_or("");
+    let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let host = host.rsplit_once(':').map_or(host, |(h, port)| {
+        if port.bytes().all(|b| b.is_ascii_digit()) {
+            h
+        } else {
+            ""
+        }
+    });
+    if matches!(host, "127.0.0.1" | "localhost" | "[::1]") {
+        Ok(())
+    } else {
+        Err(oidc_error(
+            ErrorCode::InvalidRequest,
+            "The redirect URI must be a loopback address (http://127.0.0.1:<port>/...).",
+        ))
+    }
+}
+
 /// When each device code was last polled, per instance, for `slow_down`.
 #[derive(Debug, Default)]
 pub struct PollTimes(Mutex<HashMap<String, DateTime<Utc>>>);
@@ -254,7 +316,10 @@ impl Directory {
             ));
         }
         for grant in &grant_types {
-            if grant != GRANT_DEVICE_CODE && grant != GRANT_REFRESH_TOKEN {
+            if grant != GRANT_DEVICE_CODE
+                && grant != GRANT_REFRESH_TOKEN
+                && grant != GRANT_AUTHORIZATION_CODE
+            {
                 return Err(oidc_error(
                     ErrorCode::UnsupportedGrantType,
                     format!("Unsupported grant type: {grant}"),
@@ -504,6 +569,9 @@ impl Directory {
         grant_type: &str,
         device_code: Option<&str>,
         refresh_token: Option<&str>,
+        code: Option<&str>,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
         polls: &PollTimes,
         at: DateTime<Utc>,
     ) -> Result<IssuedTokens, IamError> {
@@ -536,10 +604,11 @@ impl Directory {
                 }
                 Ok(self.issue_tokens(&claims.user_id, &client, at))
             }
-            "authorization_code" => Err(oidc_error(
-                ErrorCode::UnsupportedGrantType,
-                "The authorization code grant is not supported by this server yet; use --use-device-code.",
-            )),
+            GRANT_AUTHORIZATION_CODE => {
+                let code =
+                    code.ok_or_else(|| oidc_error(ErrorCode::InvalidRequest, "code is required."))?;
+                self.redeem_authorization_code(&client, code, redirect_uri, code_verifier, at)
+            }
             other => Err(oidc_error(
                 ErrorCode::UnsupportedGrantType,
                 format!("Unsupported grant type: {other}"),
@@ -619,6 +688,129 @@ impl Directory {
                 Ok(self.issue_tokens(&user_id, client, at))
             }
         }
+    }
+
+    /// Signs an identity-store user in for a browser's authorization request: a ticket that
+    /// lets them decide on it for a few minutes.
+    pub fn authorization_sign_in(
+        &self,
+        request: AuthorizationRequest,
+        user_name: &str,
+        password: &str,
+        at: DateTime<Utc>,
+    ) -> Result<String, IamError> {
+        check_redirect_uri(&request.redirect_uri)?;
+        let denied = || {
+            oidc_error(
+                ErrorCode::OidcAccessDenied,
+                "The user name or password is not correct.",
+            )
+        };
+        if !self.verify_identity_password(user_name, password) {
+            return Err(denied());
+        }
+        let user_id = self
+            .snapshot()
+            .identity_store
+            .users_by_name
+            .get(&user_name.to_lowercase())
+            .cloned()
+            .ok_or_else(denied)?;
+        Ok(self.seal_json(
+            &AuthorizationTicket {
+                request,
+                user_id,
+                expires: at + APPROVAL_TTL,
+            },
+            APPROVAL_AAD,
+        ))
+    }
+
+    /// The authorization request a sign-in ticket is for, if it is still valid.
+    pub fn authorization_ticket(
+        &self,
+        ticket: &str,
+        at: DateTime<Utc>,
+    ) -> Option<AuthorizationRequest> {
+        self.open_json::<AuthorizationTicket>(ticket, APPROVAL_AAD)
+            .filter(|t| at < t.expires)
+            .map(|t| t.request)
+    }
+
+    /// Allowing a signed-in authorization request: the code for the redirect.
+    pub fn authorization_code(&self, ticket: &str, at: DateTime<Utc>) -> Result<String, IamError> {
+        let ticket: AuthorizationTicket = self
+            .open_json(ticket, APPROVAL_AAD)
+            .filter(|t: &AuthorizationTicket| at < t.expires)
+            .ok_or_else(|| {
+                oidc_error(
+                    ErrorCode::InvalidGrant,
+                    "The sign-in has expired; sign in again.",
+                )
+            })?;
+        Ok(self.seal_json(
+            &CodeClaims {
+                request: ticket.request,
+                user_id: ticket.user_id,
+                expires: at + AUTHORIZATION_CODE_TTL,
+                nonce: random_token(12).to_string(),
+            },
+            CODE_AAD,
+        ))
+    }
+
+    fn redeem_authorization_code(
+        &self,
+        client: &ClientClaims,
+        code: &str,
+        redirect_uri: Option<&str>,
+        code_verifier: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<IssuedTokens, IamError> {
+        let invalid = || {
+            oidc_error(
+                ErrorCode::InvalidGrant,
+                "Invalid authorization code provided",
+            )
+        };
+        let claims: CodeClaims = self
+            .open_json(code, CODE_AAD)
+            .filter(|c: &CodeClaims| c.request.client_id == client.client_id && at < c.expires)
+            .ok_or_else(invalid)?;
+        if redirect_uri != Some(claims.request.redirect_uri.as_str()) {
+            return Err(invalid());
+        }
+        // PKCE (RFC 7636, S256): the verifier must hash to the challenge the browser carried.
+        let verifier = code_verifier.ok_or_else(invalid)?;
+        let challenge = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(Sha256::digest(verifier.as_bytes()));
+        if !bool::from(subtle::ConstantTimeEq::ct_eq(
+            challenge.as_bytes(),
+            claims.request.code_challenge.as_bytes(),
+        )) {
+            return Err(invalid());
+        }
+        let code_hash = hash(code);
+        self.write(|state| {
+            if state.spent_codes.contains_key(&code_hash) {
+                return Err(invalid());
+            }
+            Ok((
+                vec![Change::SpendAuthorizationCode(SpentCodeRow {
+                    code_hash: code_hash.clone(),
+                    expires: claims.expires,
+                })],
+                (),
+            ))
+        })
+        .map_err(|e| {
+            if e.code == ErrorCode::ServiceFailure {
+                e
+            } else {
+                invalid()
+            }
+        })?;
+        Ok(self.issue_tokens(&claims.user_id, client, at))
     }
 
     /// The identity-store user an access token (the portal's bearer token) stands for.

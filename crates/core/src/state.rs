@@ -39,6 +39,8 @@ pub struct State {
     pub access_keys: HashMap<String, Arc<AccessKey>>,
     /// SSO OIDC device authorizations by the hash of their device code.
     pub device_authorizations: HashMap<String, Arc<crate::oidc::DeviceAuthorizationRow>>,
+    /// SSO OIDC authorization codes already exchanged, by hash, until they expire.
+    pub spent_codes: HashMap<String, Arc<crate::oidc::SpentCodeRow>>,
     /// Virtual MFA devices by serial number, which starts with the account's ARN prefix, so
     /// one account's devices are a range.
     pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
@@ -96,6 +98,7 @@ impl Default for State {
             access_keys: HashMap::new(),
             mfa_devices: OrdMap::new(),
             device_authorizations: HashMap::new(),
+            spent_codes: HashMap::new(),
             credential_reports: HashMap::new(),
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
@@ -243,6 +246,11 @@ impl State {
         }
         for password in contents.identity_passwords {
             state.apply(&Change::SetIdentityPassword(password), master)?;
+        }
+        for code in contents.spent_codes {
+            state
+                .spent_codes
+                .insert(code.code_hash.clone(), Arc::new(code));
         }
         for device in contents.device_authorizations {
             state
@@ -682,6 +690,13 @@ impl State {
                     .retain(|_, d| now - d.expires < chrono::Duration::hours(1));
                 self.device_authorizations
                     .insert(row.device_code_hash.clone(), Arc::new(row.clone()));
+            }
+            Change::SpendAuthorizationCode(row) => {
+                // A code past its expiry is refused anyway: forget the spent ones.
+                let now = row.expires - crate::oidc::AUTHORIZATION_CODE_TTL;
+                self.spent_codes.retain(|_, c| now < c.expires);
+                self.spent_codes
+                    .insert(row.code_hash.clone(), Arc::new(row.clone()));
             }
             Change::DecideDeviceAuthorization {
                 device_code_hash,

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use crate::oidc::{DeviceAuthorizationRow, DeviceDecision};
+use crate::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -376,6 +376,9 @@ pub enum Change {
         device_code_hash: String,
         decision: DeviceDecision,
     },
+    /// Records an authorization code as spent; fails with [`StoreError::AlreadyExists`] when
+    /// it was spent before.
+    SpendAuthorizationCode(SpentCodeRow),
     /// Spends an approved device code; fails with [`StoreError::NotFound`] once spent.
     RedeemDeviceAuthorization {
         device_code_hash: String,
@@ -444,6 +447,7 @@ pub struct Contents {
     pub invitations: Vec<InvitationRow>,
     pub identity_passwords: Vec<IdentityPasswordRow>,
     pub device_authorizations: Vec<DeviceAuthorizationRow>,
+    pub spent_codes: Vec<SpentCodeRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     pub identity_centers: Vec<IdentityCenterRow>,
     pub identity_store_users: Vec<IdentityStoreUserRow>,

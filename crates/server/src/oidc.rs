@@ -9,7 +9,9 @@ use axum::extract::{Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
-use latchkey_core::oidc::{PollTimes, normalize_user_code};
+use latchkey_core::oidc::{
+    AuthorizationRequest, PollTimes, check_redirect_uri, normalize_user_code,
+};
 use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -177,6 +179,9 @@ pub async fn create_token(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Respons
             required(&input, "grantType")?,
             text(&input, "deviceCode"),
             text(&input, "refreshToken"),
+            text(&input, "code"),
+            text(&input, "redirectUri"),
+            text(&input, "codeVerifier"),
             &state.polls,
             Utc::now(),
         )
@@ -345,6 +350,190 @@ pub async fn device_decision(
         Err(error) => page(
             StatusCode::BAD_REQUEST,
             "Authorize request",
+            &format!("<p role=\"alert\">{}</p>", escape(&error.message)),
+        ),
+    }
+}
+
+// --- the browser flow: GET /authorize (authorization code with PKCE) ---------------------------
+
+/// `GET /authorize` as the CLI opens it, and the sign-in form's hidden copy of it.
+#[derive(Debug, Deserialize)]
+pub struct Authorize {
+    response_type: Option<String>,
+    client_id: String,
+    redirect_uri: String,
+    state: Option<String>,
+    code_challenge: Option<String>,
+    code_challenge_method: Option<String>,
+    /// The CLI sends `scopes` (comma or space separated); OAuth clients send `scope`.
+    scopes: Option<String>,
+    scope: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub struct AuthorizeSignIn {
+    request: String,
+    username: String,
+    password: String,
+}
+
+impl std::fmt::Debug for AuthorizeSignIn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeSignIn")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+fn authorization_request(query: Authorize) -> Result<AuthorizationRequest, String> {
+    if query.response_type.as_deref() != Some("code") {
+        return Err("response_type must be code.".into());
+    }
+    if query.code_challenge_method.as_deref() != Some("S256") {
+        return Err("code_challenge_method must be S256 (PKCE).".into());
+    }
+    let code_challenge = query
+        .code_challenge
+        .filter(|c| (43..=128).contains(&c.len()))
+        .ok_or("code_challenge is required (43 to 128 characters).")?;
+    check_redirect_uri(&query.redirect_uri).map_err(|e| e.message)?;
+    let scopes = query
+        .scopes
+        .or(query.scope)
+        .unwrap_or_default()
+        .split([',', ' '])
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect();
+    Ok(AuthorizationRequest {
+        client_id: query.client_id,
+        redirect_uri: query.redirect_uri,
+        state: query.state.unwrap_or_default(),
+        code_challenge,
+        scopes,
+    })
+}
+
+fn authorize_form(request_json: &str, alert: Option<&str>) -> String {
+    let alert = alert
+        .map(|a| format!("<p role=\"alert\">{}</p>\n", escape(a)))
+        .unwrap_or_default();
+    format!(
+        "<p>Sign in to let the application on this computer use your access.</p>\n{alert}\
+         <form method=\"post\" action=\"/authorize\">\n\
+         <input type=\"hidden\" name=\"request\" value=\"{request}\">\n\
+         <p><label for=\"username\">Username</label><br>\
+         <input id=\"username\" name=\"username\" autocomplete=\"username\" required></p>\n\
+         <p><label for=\"password\">Password</label><br>\
+         <input id=\"password\" name=\"password\" type=\"password\" autocomplete=\"current-password\" required></p>\n\
+         <p><button type=\"submit\">Sign in</button></p>\n</form>",
+        request = escape(request_json),
+    )
+}
+
+/// Where the browser goes back to the application: the redirect URI with these parameters.
+fn redirect(uri: &str, params: &[(&str, &str)]) -> Response {
+    let query: String = form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params)
+        .finish();
+    let separator = if uri.contains('?') { '&' } else { '?' };
+    let location = format!("{uri}{separator}{query}");
+    let mut response = StatusCode::FOUND.into_response();
+    if let Ok(value) = HeaderValue::from_str(&location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+/// `GET /authorize?response_type=code&client_id=..&redirect_uri=..&code_challenge=..`
+pub async fn authorize_page(Query(query): Query<Authorize>) -> Response {
+    match authorization_request(query) {
+        Ok(request) => page(
+            StatusCode::OK,
+            "Sign in",
+            &authorize_form(&serde_json::to_string(&request).unwrap_or_default(), None),
+        ),
+        Err(message) => page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            &format!("<p role=\"alert\">{}</p>", escape(&message)),
+        ),
+    }
+}
+
+/// `POST /authorize`: sign in, then Allow or Deny.
+pub async fn authorize_sign_in(
+    State(oidc): State<Arc<Oidc>>,
+    Form(input): Form<AuthorizeSignIn>,
+) -> Response {
+    let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&input.request) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            "<p role=\"alert\">The sign-in request is not valid; start again from the application.</p>",
+        );
+    };
+    let directory = oidc.directory.clone();
+    let client_id = request.client_id.clone();
+    let attempt = request.clone();
+    let result = blocking(move || {
+        directory.authorization_sign_in(attempt, &input.username, &input.password, Utc::now())
+    })
+    .await;
+    match result {
+        Ok(ticket) => page(
+            StatusCode::OK,
+            "Allow access?",
+            &format!(
+                "<p>An application on this computer (client <code>{client}</code>) is asking to \
+                 use your access.</p>\n\
+                 <form method=\"post\" action=\"/authorize/decision\">\n\
+                 <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\n\
+                 <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+                 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p>\n</form>",
+                client = escape(&client_id),
+                ticket = escape(&ticket),
+            ),
+        ),
+        Err(error) => page(
+            StatusCode::UNAUTHORIZED,
+            "Sign in",
+            &authorize_form(&input.request, Some(&error.message)),
+        ),
+    }
+}
+
+/// `POST /authorize/decision`: back to the application with a code, or with `access_denied`.
+pub async fn authorize_decision(
+    State(oidc): State<Arc<Oidc>>,
+    Form(input): Form<Decision>,
+) -> Response {
+    let at = Utc::now();
+    let Some(request) = oidc.directory.authorization_ticket(&input.ticket, at) else {
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
+            "<p role=\"alert\">The sign-in has expired; start again from the application.</p>",
+        );
+    };
+    if input.decision != "allow" {
+        return redirect(
+            &request.redirect_uri,
+            &[("error", "access_denied"), ("state", &request.state)],
+        );
+    }
+    match oidc.directory.authorization_code(&input.ticket, at) {
+        Ok(code) => redirect(
+            &request.redirect_uri,
+            &[("code", &code), ("state", &request.state)],
+        ),
+        Err(error) => page(
+            StatusCode::BAD_REQUEST,
+            "Sign in",
             &format!("<p role=\"alert\">{}</p>", escape(&error.message)),
         ),
     }

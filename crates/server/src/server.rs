@@ -110,6 +110,11 @@ async fn run(
         .route("/token", post(oidc::create_token))
         .route("/device", get(oidc::device_page).post(oidc::device_sign_in))
         .route("/device/decision", post(oidc::device_decision))
+        .route(
+            "/authorize",
+            get(oidc::authorize_page).post(oidc::authorize_sign_in),
+        )
+        .route("/authorize/decision", post(oidc::authorize_decision))
         .with_state(Arc::new(oidc::Oidc {
             directory: directory.clone(),
             polls: PollTimes::default(),

@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -59,6 +59,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (
         8,
         include_str!("../migrations/0008_device_authorizations.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/0009_spent_authorization_codes.sql"),
     ),
 ];
 
@@ -1190,6 +1194,16 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &[device_code_hash, &decision, &user_id, &decided_at],
             )?
         }
+        Change::SpendAuthorizationCode(row) => {
+            tx.execute(
+                "DELETE FROM spent_authorization_codes WHERE expires_at < $1",
+                &[&(row.expires - latchkey_core::oidc::AUTHORIZATION_CODE_TTL)],
+            )?;
+            tx.execute(
+                "INSERT INTO spent_authorization_codes (code_hash, expires_at) VALUES ($1, $2)",
+                &[&row.code_hash, &row.expires],
+            )?
+        }
         Change::RedeemDeviceAuthorization {
             device_code_hash,
             at,
@@ -1600,6 +1614,17 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             set: row.get(2),
         })
         .collect();
+    let spent_codes = tx
+        .query(
+            "SELECT code_hash, expires_at FROM spent_authorization_codes",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| SpentCodeRow {
+            code_hash: row.get(0),
+            expires: row.get(1),
+        })
+        .collect();
     let device_authorizations = tx
         .query(
             "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
@@ -1729,6 +1754,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         invitations,
         identity_passwords,
         device_authorizations,
+        spent_codes,
         credential_reports,
         identity_centers,
         identity_store_users,

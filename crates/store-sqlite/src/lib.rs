@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -40,6 +40,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (
         8,
         include_str!("../migrations/0008_device_authorizations.sql"),
+    ),
+    (
+        9,
+        include_str!("../migrations/0009_spent_authorization_codes.sql"),
     ),
 ];
 
@@ -752,6 +756,17 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 params![device_code_hash, decision, user_id, decided_at.as_ref().map(time)],
             )
         }
+        Change::SpendAuthorizationCode(row) => {
+            tx.execute(
+                "DELETE FROM spent_authorization_codes WHERE expires_at < ?1",
+                params![time(&(row.expires - latchkey_core::oidc::AUTHORIZATION_CODE_TTL))],
+            )
+            .map_err(backend)?;
+            tx.execute(
+                "INSERT INTO spent_authorization_codes (code_hash, expires_at) VALUES (?1, ?2)",
+                params![row.code_hash, time(&row.expires)],
+            )
+        }
         Change::RedeemDeviceAuthorization {
             device_code_hash,
             at,
@@ -1140,6 +1155,15 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let spent_codes = tx
+        .prepare("SELECT code_hash, expires_at FROM spent_authorization_codes")?
+        .query_map([], |row| {
+            Ok(SpentCodeRow {
+                code_hash: row.get(0)?,
+                expires: parse_time(row.get(1)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let device_authorizations = tx
         .prepare(
             "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
@@ -1262,6 +1286,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         invitations,
         identity_passwords,
         device_authorizations,
+        spent_codes,
         credential_reports,
         identity_centers,
         identity_store_users,

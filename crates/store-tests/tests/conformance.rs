@@ -15,7 +15,7 @@ use latchkey_core::identitystore::{
 };
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
@@ -486,6 +486,7 @@ fn normalized(mut contents: Contents) -> Contents {
         invitations,
         identity_passwords,
         device_authorizations,
+        spent_codes,
         credential_reports,
         identity_centers,
         identity_store_users,
@@ -514,6 +515,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(invitations);
     sort(identity_passwords);
     sort(device_authorizations);
+    sort(spent_codes);
     sort(credential_reports);
     sort(identity_centers);
     sort(identity_store_users);
@@ -631,6 +633,7 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
         Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
         Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
+        Change::SpendAuthorizationCode(_) => "SpendAuthorizationCode",
         Change::CreateIdentityStoreGroup(_) => "CreateIdentityStoreGroup",
         Change::UpdateIdentityStoreGroup(_) => "UpdateIdentityStoreGroup",
         Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
@@ -639,7 +642,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 56;
+const VARIANTS: usize = 57;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -913,6 +916,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
+        spent_codes: vec![],
         master_key_check: Some(check.clone()),
     };
     let accepted_at = now();
@@ -926,6 +930,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         at: accepted_at,
     };
     let denied = DeviceDecision::Denied { at: accepted_at };
+    let spent = SpentCodeRow {
+        code_hash: "c1".into(),
+        expires: accepted_at + chrono::Duration::minutes(5),
+    };
 
     let alice_renamed = IdentityStoreUserRow {
         attributes: UserAttributes {
@@ -1064,6 +1072,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             device_code_hash: "d2".into(),
             decision: denied.clone(),
         },
+        Change::SpendAuthorizationCode(spent.clone()),
         // Bob's and the spare group's memberships, and his invitation, go with them.
         Change::DeleteIdentityStoreUser {
             user_id: ids_bob.id.clone(),
@@ -1119,6 +1128,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
+        spent_codes: vec![spent],
         device_authorizations: vec![
             DeviceAuthorizationRow {
                 decision: Some(approved),
