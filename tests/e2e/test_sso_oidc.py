@@ -319,3 +319,25 @@ def test_pkce_codes_are_bound_to_the_verifier_and_work_once(server, person):
     status, page = fetch(url.replace(urllib.parse.quote(redirect_uri, safe=""),
                                      urllib.parse.quote("https://evil.example/cb", safe="")))
     assert status == 400 and "loopback" in page
+
+
+def test_password_guessing_is_slowed_per_user(server, person):
+    client = oidc(server)
+    registered = client.register_client(clientName="guesser", clientType="public")
+    started = client.start_device_authorization(
+        clientId=registered["clientId"], clientSecret=registered["clientSecret"],
+        startUrl="https://x.awsapps.com/start")
+    target = unique("victim")
+    statuses = []
+    for attempt in range(11):
+        status, page = fetch(server.url + "/device", {
+            "user_code": started["userCode"], "username": target,
+            "password": f"guess {attempt}"})
+        statuses.append(status)
+    # Ten failures are allowed in a burst; the eleventh attempt is refused before any check.
+    assert statuses == [401] * 10 + [429], statuses
+    assert "Too many failed sign-ins" in page
+    # Another person is not slowed by it.
+    status, page = fetch(server.url + "/device", {
+        "user_code": started["userCode"], "username": person["UserName"], "password": PASSWORD})
+    assert status == 200, page

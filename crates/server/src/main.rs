@@ -17,6 +17,7 @@ mod mail;
 mod oidc;
 mod operation;
 mod server;
+mod throttle;
 
 /// Where data lives when `--data` is not given.
 const DEFAULT_DATA_DIR: &str = "latchkey-data";

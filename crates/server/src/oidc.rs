@@ -2,10 +2,11 @@
 //! `POST /device_authorization`, `POST /token`; and the verification page at `/device` where a
 //! person signs in and allows or denies a device.
 
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::{Form, Query, State};
+use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
@@ -17,12 +18,66 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::html::{escape, page};
+use crate::throttle::{FailureThrottle, Limit};
 
 pub struct Oidc {
     pub directory: Arc<Directory>,
     pub polls: PollTimes,
     /// Where people reach this server: the verification URI is built from it.
     pub public_url: String,
+    /// Failed sign-ins per source address and per user name.
+    pub sign_in_failures: SignInThrottle,
+}
+
+/// Password guessing on the sign-in pages is slowed per source address (20 failures, then one
+/// every 5 s) and per user name (10, then one every 10 s), whichever is hit first.
+#[derive(Debug)]
+pub struct SignInThrottle {
+    by_address: FailureThrottle,
+    by_user: FailureThrottle,
+}
+
+impl Default for SignInThrottle {
+    fn default() -> Self {
+        SignInThrottle {
+            by_address: FailureThrottle::new(Limit {
+                burst: 20.0,
+                per_second: 0.2,
+            }),
+            by_user: FailureThrottle::new(Limit {
+                burst: 10.0,
+                per_second: 0.1,
+            }),
+        }
+    }
+}
+
+impl SignInThrottle {
+    /// Seconds to wait before `user` may try from `address`, if any.
+    fn wait(&self, address: IpAddr, user: &str) -> Option<u64> {
+        let by_address = self.by_address.wait(&address.to_string());
+        let by_user = self.by_user.wait(&user.to_lowercase());
+        by_address
+            .max(by_user)
+            .map(|wait| wait.as_secs_f64().ceil() as u64)
+    }
+
+    fn fail(&self, address: IpAddr, user: &str) {
+        self.by_address.fail(&address.to_string());
+        self.by_user.fail(&user.to_lowercase());
+    }
+}
+
+fn too_many_attempts(seconds: u64) -> Response {
+    let mut response = page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many attempts",
+        &format!("<p role=\"alert\">Too many failed sign-ins. Try again in {seconds} seconds.</p>"),
+    );
+    if let Ok(value) = HeaderValue::from_str(&seconds.to_string()) {
+        response.headers_mut().insert(header::RETRY_AFTER, value);
+    }
+    response
 }
 
 impl std::fmt::Debug for Oidc {
@@ -260,9 +315,17 @@ pub async fn device_page(Query(code): Query<Code>) -> Response {
 }
 
 /// `POST /device`: sign in, then the approval form.
-pub async fn device_sign_in(State(oidc): State<Arc<Oidc>>, Form(input): Form<SignIn>) -> Response {
+pub async fn device_sign_in(
+    State(oidc): State<Arc<Oidc>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    Form(input): Form<SignIn>,
+) -> Response {
+    if let Some(seconds) = oidc.sign_in_failures.wait(peer.ip(), &input.username) {
+        return too_many_attempts(seconds);
+    }
     let directory = oidc.directory.clone();
     let code = input.user_code.clone();
+    let user = input.username.clone();
     let result = blocking(move || {
         let ticket = directory.device_sign_in(
             &input.user_code,
@@ -303,15 +366,20 @@ pub async fn device_sign_in(State(oidc): State<Arc<Oidc>>, Form(input): Form<Sig
                 ticket = escape(&ticket),
             ),
         ),
-        Err(error) => page(
+        Err(error) => {
             if error.code == ErrorCode::OidcAccessDenied {
-                StatusCode::UNAUTHORIZED
-            } else {
-                StatusCode::BAD_REQUEST
-            },
-            "Authorize request",
-            &sign_in_form(&normalize_user_code(&code), Some(&error.message)),
-        ),
+                oidc.sign_in_failures.fail(peer.ip(), &user);
+            }
+            page(
+                if error.code == ErrorCode::OidcAccessDenied {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                "Authorize request",
+                &sign_in_form(&normalize_user_code(&code), Some(&error.message)),
+            )
+        }
     }
 }
 
@@ -468,8 +536,12 @@ pub async fn authorize_page(Query(query): Query<Authorize>) -> Response {
 /// `POST /authorize`: sign in, then Allow or Deny.
 pub async fn authorize_sign_in(
     State(oidc): State<Arc<Oidc>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Form(input): Form<AuthorizeSignIn>,
 ) -> Response {
+    if let Some(seconds) = oidc.sign_in_failures.wait(peer.ip(), &input.username) {
+        return too_many_attempts(seconds);
+    }
     let Ok(request) = serde_json::from_str::<AuthorizationRequest>(&input.request) else {
         return page(
             StatusCode::BAD_REQUEST,
@@ -480,10 +552,11 @@ pub async fn authorize_sign_in(
     let directory = oidc.directory.clone();
     let client_id = request.client_id.clone();
     let attempt = request.clone();
-    let result = blocking(move || {
-        directory.authorization_sign_in(attempt, &input.username, &input.password, Utc::now())
-    })
-    .await;
+    let user = input.username.clone();
+    let password = input.password.clone();
+    let result =
+        blocking(move || directory.authorization_sign_in(attempt, &user, &password, Utc::now()))
+            .await;
     match result {
         Ok(ticket) => page(
             StatusCode::OK,
@@ -499,11 +572,14 @@ pub async fn authorize_sign_in(
                 ticket = escape(&ticket),
             ),
         ),
-        Err(error) => page(
-            StatusCode::UNAUTHORIZED,
-            "Sign in",
-            &authorize_form(&input.request, Some(&error.message)),
-        ),
+        Err(error) => {
+            oidc.sign_in_failures.fail(peer.ip(), &input.username);
+            page(
+                StatusCode::UNAUTHORIZED,
+                "Sign in",
+                &authorize_form(&input.request, Some(&error.message)),
+            )
+        }
     }
 }
 

@@ -119,6 +119,7 @@ async fn run(
             directory: directory.clone(),
             polls: PollTimes::default(),
             public_url,
+            sign_in_failures: oidc::SignInThrottle::default(),
         }));
     let app = Router::new()
         .merge(pages)
