@@ -16,6 +16,7 @@ pub enum ErrorCode {
     OidcAccessDenied,
     OidcExpiredToken,
     SlowDown,
+    Unauthorized,
     UnauthorizedClient,
     UnsupportedGrantType,
     AccountNotFound,
@@ -70,6 +71,7 @@ impl ErrorCode {
             ErrorCode::OidcAccessDenied => "AccessDeniedException",
             ErrorCode::OidcExpiredToken => "ExpiredTokenException",
             ErrorCode::SlowDown => "SlowDownException",
+            ErrorCode::Unauthorized => "UnauthorizedException",
             ErrorCode::UnauthorizedClient => "UnauthorizedClientException",
             ErrorCode::UnsupportedGrantType => "UnsupportedGrantTypeException",
             ErrorCode::AccountNotFound => "AccountNotFoundException",
@@ -145,7 +147,7 @@ impl ErrorCode {
             // with 400.
             ErrorCode::Conflict | ErrorCode::ResourceNotFound | ErrorCode::Validation => 400,
             // SSO OIDC: the OAuth errors, 400 but for a client that failed to authenticate.
-            ErrorCode::InvalidClient => 401,
+            ErrorCode::InvalidClient | ErrorCode::Unauthorized => 401,
             ErrorCode::AuthorizationPending
             | ErrorCode::InvalidClientMetadata
             | ErrorCode::InvalidGrant

@@ -75,7 +75,7 @@ pub struct RegisteredClient {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceAuthorizationRow {
     /// Lowercase hex SHA-256 of the device code.
-    pub device_code_hash: String,
+    pub device_token_hash: String,
     pub user_code: String,
     pub client_id: String,
     pub client_name: String,
@@ -198,10 +198,12 @@ struct AuthorizationTicket {
     expires: DateTime<Utc>,
 }
 
-/// A stored, spent authorization code: its hash and until when it could have been used.
+/// A spent authorization code or a revoked access token: its hash, when it was spent, and
+/// until when it would have worked (after which the record can go).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SpentCodeRow {
-    pub code_hash: String,
+pub struct SpentTokenRow {
+    pub token_hash: String,
+    pub spent: DateTime<Utc>,
     pub expires: DateTime<Utc>,
 }
 
@@ -385,7 +387,7 @@ impl Directory {
             };
             Ok((
                 vec![Change::CreateDeviceAuthorization(DeviceAuthorizationRow {
-                    device_code_hash: hash(&device_code),
+                    device_token_hash: hash(&device_code),
                     user_code,
                     client_id: client.client_id.clone(),
                     client_name: client.name.clone(),
@@ -508,7 +510,7 @@ impl Directory {
             };
             Ok((
                 vec![Change::DecideDeviceAuthorization {
-                    device_code_hash: row.device_code_hash.clone(),
+                    device_token_hash: row.device_token_hash.clone(),
                     decision,
                 }],
                 PendingDevice {
@@ -679,7 +681,7 @@ impl Directory {
                     }
                     Ok((
                         vec![Change::RedeemDeviceAuthorization {
-                            device_code_hash: device_hash.clone(),
+                            device_token_hash: device_hash.clone(),
                             at,
                         }],
                         (),
@@ -790,14 +792,15 @@ impl Directory {
         )) {
             return Err(invalid());
         }
-        let code_hash = hash(code);
+        let token_hash = hash(code);
         self.write(|state| {
-            if state.spent_codes.contains_key(&code_hash) {
+            if state.spent_tokens.contains_key(&token_hash) {
                 return Err(invalid());
             }
             Ok((
-                vec![Change::SpendAuthorizationCode(SpentCodeRow {
-                    code_hash: code_hash.clone(),
+                vec![Change::SpendToken(SpentTokenRow {
+                    token_hash: token_hash.clone(),
+                    spent: at,
                     expires: claims.expires,
                 })],
                 (),
@@ -813,17 +816,42 @@ impl Directory {
         Ok(self.issue_tokens(&claims.user_id, client, at))
     }
 
-    /// The identity-store user an access token (the portal's bearer token) stands for.
+    /// The identity-store user an access token (the portal's bearer token) stands for, while
+    /// the token is unexpired, not logged out, and the user exists.
     pub fn oidc_access_token_user(&self, token: &str, at: DateTime<Utc>) -> Option<TokenClaims> {
         let claims = token
             .strip_prefix(ACCESS_TOKEN_PREFIX)
             .and_then(|t| self.open_json::<TokenClaims>(t, TOKEN_AAD))
             .filter(|c| !c.refresh && at < c.expires)?;
-        self.snapshot()
-            .identity_store
-            .users
-            .contains_key(&claims.user_id)
-            .then_some(claims)
+        let state = self.snapshot();
+        (state.identity_store.users.contains_key(&claims.user_id)
+            && !state.spent_tokens.contains_key(&hash(token)))
+        .then_some(claims)
+    }
+
+    /// The access portal's Logout: the access token stops working on every instance.
+    pub fn revoke_access_token(&self, token: &str, at: DateTime<Utc>) -> Result<(), IamError> {
+        let claims = self.oidc_access_token_user(token, at).ok_or_else(|| {
+            IamError::new(
+                ErrorCode::Unauthorized,
+                "Session token not found or invalid",
+            )
+        })?;
+        let token_hash = hash(token);
+        self.write(|state| {
+            if state.spent_tokens.contains_key(&token_hash) {
+                return Ok((Vec::new(), ()));
+            }
+            Ok((
+                vec![Change::SpendToken(SpentTokenRow {
+                    token_hash: token_hash.clone(),
+                    spent: at,
+                    expires: claims.expires,
+                })],
+                (),
+            ))
+        })?;
+        Ok(())
     }
 }
 

@@ -39,8 +39,9 @@ pub struct State {
     pub access_keys: HashMap<String, Arc<AccessKey>>,
     /// SSO OIDC device authorizations by the hash of their device code.
     pub device_authorizations: HashMap<String, Arc<crate::oidc::DeviceAuthorizationRow>>,
-    /// SSO OIDC authorization codes already exchanged, by hash, until they expire.
-    pub spent_codes: HashMap<String, Arc<crate::oidc::SpentCodeRow>>,
+    /// SSO OIDC authorization codes already exchanged and access tokens logged out, by hash,
+    /// until they expire.
+    pub spent_tokens: HashMap<String, Arc<crate::oidc::SpentTokenRow>>,
     /// Virtual MFA devices by serial number, which starts with the account's ARN prefix, so
     /// one account's devices are a range.
     pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
@@ -98,7 +99,7 @@ impl Default for State {
             access_keys: HashMap::new(),
             mfa_devices: OrdMap::new(),
             device_authorizations: HashMap::new(),
-            spent_codes: HashMap::new(),
+            spent_tokens: HashMap::new(),
             credential_reports: HashMap::new(),
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
@@ -247,15 +248,15 @@ impl State {
         for password in contents.identity_passwords {
             state.apply(&Change::SetIdentityPassword(password), master)?;
         }
-        for code in contents.spent_codes {
+        for code in contents.spent_tokens {
             state
-                .spent_codes
-                .insert(code.code_hash.clone(), Arc::new(code));
+                .spent_tokens
+                .insert(code.token_hash.clone(), Arc::new(code));
         }
         for device in contents.device_authorizations {
             state
                 .device_authorizations
-                .insert(device.device_code_hash.clone(), Arc::new(device));
+                .insert(device.device_token_hash.clone(), Arc::new(device));
         }
         Ok(state)
     }
@@ -689,23 +690,22 @@ impl State {
                 self.device_authorizations
                     .retain(|_, d| now - d.expires < chrono::Duration::hours(1));
                 self.device_authorizations
-                    .insert(row.device_code_hash.clone(), Arc::new(row.clone()));
+                    .insert(row.device_token_hash.clone(), Arc::new(row.clone()));
             }
-            Change::SpendAuthorizationCode(row) => {
-                // A code past its expiry is refused anyway: forget the spent ones.
-                let now = row.expires - crate::oidc::AUTHORIZATION_CODE_TTL;
-                self.spent_codes.retain(|_, c| now < c.expires);
-                self.spent_codes
-                    .insert(row.code_hash.clone(), Arc::new(row.clone()));
+            Change::SpendToken(row) => {
+                // A code or token past its expiry is refused anyway: forget the spent ones.
+                self.spent_tokens.retain(|_, c| row.spent <= c.expires);
+                self.spent_tokens
+                    .insert(row.token_hash.clone(), Arc::new(row.clone()));
             }
             Change::DecideDeviceAuthorization {
-                device_code_hash,
+                device_token_hash,
                 decision,
-            } => self.update_device(device_code_hash, |d| d.decision = Some(decision.clone()))?,
+            } => self.update_device(device_token_hash, |d| d.decision = Some(decision.clone()))?,
             Change::RedeemDeviceAuthorization {
-                device_code_hash,
+                device_token_hash,
                 at,
-            } => self.update_device(device_code_hash, |d| d.redeemed = Some(*at))?,
+            } => self.update_device(device_token_hash, |d| d.redeemed = Some(*at))?,
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {
@@ -743,17 +743,17 @@ impl State {
 
     fn update_device(
         &mut self,
-        device_code_hash: &str,
+        device_token_hash: &str,
         edit: impl FnOnce(&mut crate::oidc::DeviceAuthorizationRow),
     ) -> Result<(), ApplyError> {
         let device = self
             .device_authorizations
-            .get(device_code_hash)
+            .get(device_token_hash)
             .ok_or(ApplyError::Missing("device authorization"))?;
         let mut next = crate::oidc::DeviceAuthorizationRow::clone(device);
         edit(&mut next);
         self.device_authorizations
-            .insert(device_code_hash.to_owned(), Arc::new(next));
+            .insert(device_token_hash.to_owned(), Arc::new(next));
         Ok(())
     }
 

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use crate::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
+use crate::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -373,15 +373,15 @@ pub enum Change {
     CreateDeviceAuthorization(DeviceAuthorizationRow),
     /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
     DecideDeviceAuthorization {
-        device_code_hash: String,
+        device_token_hash: String,
         decision: DeviceDecision,
     },
     /// Records an authorization code as spent; fails with [`StoreError::AlreadyExists`] when
     /// it was spent before.
-    SpendAuthorizationCode(SpentCodeRow),
+    SpendToken(SpentTokenRow),
     /// Spends an approved device code; fails with [`StoreError::NotFound`] once spent.
     RedeemDeviceAuthorization {
-        device_code_hash: String,
+        device_token_hash: String,
         at: DateTime<Utc>,
     },
     PutCredentialReport(CredentialReportRow),
@@ -447,7 +447,7 @@ pub struct Contents {
     pub invitations: Vec<InvitationRow>,
     pub identity_passwords: Vec<IdentityPasswordRow>,
     pub device_authorizations: Vec<DeviceAuthorizationRow>,
-    pub spent_codes: Vec<SpentCodeRow>,
+    pub spent_tokens: Vec<SpentTokenRow>,
     pub credential_reports: Vec<CredentialReportRow>,
     pub identity_centers: Vec<IdentityCenterRow>,
     pub identity_store_users: Vec<IdentityStoreUserRow>,

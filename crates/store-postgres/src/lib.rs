@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -60,10 +60,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         8,
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
-    (
-        9,
-        include_str!("../migrations/0009_spent_authorization_codes.sql"),
-    ),
+    (9, include_str!("../migrations/0009_spent_tokens.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -1165,10 +1162,10 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             )?;
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
             tx.execute(
-                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                "INSERT INTO device_authorizations (device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
-                    &row.device_code_hash,
+                    &row.device_token_hash,
                     &row.user_code,
                     &row.client_id,
                     &row.client_name,
@@ -1184,33 +1181,33 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             )?
         }
         Change::DecideDeviceAuthorization {
-            device_code_hash,
+            device_token_hash,
             decision,
         } => {
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
             tx.execute(
                 "UPDATE device_authorizations SET decision = $2, decided_user_id = $3, decided_at = $4
-                 WHERE device_code_hash = $1 AND decision IS NULL",
-                &[device_code_hash, &decision, &user_id, &decided_at],
+                 WHERE device_token_hash = $1 AND decision IS NULL",
+                &[device_token_hash, &decision, &user_id, &decided_at],
             )?
         }
-        Change::SpendAuthorizationCode(row) => {
+        Change::SpendToken(row) => {
             tx.execute(
-                "DELETE FROM spent_authorization_codes WHERE expires_at < $1",
-                &[&(row.expires - latchkey_core::oidc::AUTHORIZATION_CODE_TTL)],
+                "DELETE FROM spent_tokens WHERE expires_at < $1",
+                &[&row.spent],
             )?;
             tx.execute(
-                "INSERT INTO spent_authorization_codes (code_hash, expires_at) VALUES ($1, $2)",
-                &[&row.code_hash, &row.expires],
+                "INSERT INTO spent_tokens (token_hash, spent_at, expires_at) VALUES ($1, $2, $3)",
+                &[&row.token_hash, &row.spent, &row.expires],
             )?
         }
         Change::RedeemDeviceAuthorization {
-            device_code_hash,
+            device_token_hash,
             at,
         } => tx.execute(
             "UPDATE device_authorizations SET redeemed_at = $2
-             WHERE device_code_hash = $1 AND decision = 'approved' AND redeemed_at IS NULL",
-            &[device_code_hash, at],
+             WHERE device_token_hash = $1 AND decision = 'approved' AND redeemed_at IS NULL",
+            &[device_token_hash, at],
         )?,
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
@@ -1614,27 +1611,28 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             set: row.get(2),
         })
         .collect();
-    let spent_codes = tx
+    let spent_tokens = tx
         .query(
-            "SELECT code_hash, expires_at FROM spent_authorization_codes",
+            "SELECT token_hash, spent_at, expires_at FROM spent_tokens",
             &[],
         )?
         .into_iter()
-        .map(|row| SpentCodeRow {
-            code_hash: row.get(0),
-            expires: row.get(1),
+        .map(|row| SpentTokenRow {
+            token_hash: row.get(0),
+            spent: row.get(1),
+            expires: row.get(2),
         })
         .collect();
     let device_authorizations = tx
         .query(
-            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+            "SELECT device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
             &[],
         )?
         .into_iter()
         .map(|row| {
             let scopes: String = row.get(4);
             DeviceAuthorizationRow {
-                device_code_hash: row.get(0),
+                device_token_hash: row.get(0),
                 user_code: row.get(1),
                 client_id: row.get(2),
                 client_name: row.get(3),
@@ -1754,7 +1752,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         invitations,
         identity_passwords,
         device_authorizations,
-        spent_codes,
+        spent_tokens,
         credential_reports,
         identity_centers,
         identity_store_users,

@@ -11,7 +11,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
     ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
@@ -41,10 +41,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         8,
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
-    (
-        9,
-        include_str!("../migrations/0009_spent_authorization_codes.sql"),
-    ),
+    (9, include_str!("../migrations/0009_spent_tokens.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -727,10 +724,10 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             .map_err(backend)?;
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
             tx.execute(
-                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                "INSERT INTO device_authorizations (device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
-                    row.device_code_hash,
+                    row.device_token_hash,
                     row.user_code,
                     row.client_id,
                     row.client_name,
@@ -746,34 +743,34 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             )
         }
         Change::DecideDeviceAuthorization {
-            device_code_hash,
+            device_token_hash,
             decision,
         } => {
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
             tx.execute(
                 "UPDATE device_authorizations SET decision = ?2, decided_user_id = ?3, decided_at = ?4
-                 WHERE device_code_hash = ?1 AND decision IS NULL",
-                params![device_code_hash, decision, user_id, decided_at.as_ref().map(time)],
+                 WHERE device_token_hash = ?1 AND decision IS NULL",
+                params![device_token_hash, decision, user_id, decided_at.as_ref().map(time)],
             )
         }
-        Change::SpendAuthorizationCode(row) => {
+        Change::SpendToken(row) => {
             tx.execute(
-                "DELETE FROM spent_authorization_codes WHERE expires_at < ?1",
-                params![time(&(row.expires - latchkey_core::oidc::AUTHORIZATION_CODE_TTL))],
+                "DELETE FROM spent_tokens WHERE expires_at < ?1",
+                params![time(&row.spent)],
             )
             .map_err(backend)?;
             tx.execute(
-                "INSERT INTO spent_authorization_codes (code_hash, expires_at) VALUES (?1, ?2)",
-                params![row.code_hash, time(&row.expires)],
+                "INSERT INTO spent_tokens (token_hash, spent_at, expires_at) VALUES (?1, ?2, ?3)",
+                params![row.token_hash, time(&row.spent), time(&row.expires)],
             )
         }
         Change::RedeemDeviceAuthorization {
-            device_code_hash,
+            device_token_hash,
             at,
         } => tx.execute(
             "UPDATE device_authorizations SET redeemed_at = ?2
-             WHERE device_code_hash = ?1 AND decision = 'approved' AND redeemed_at IS NULL",
-            params![device_code_hash, time(at)],
+             WHERE device_token_hash = ?1 AND decision = 'approved' AND redeemed_at IS NULL",
+            params![device_token_hash, time(at)],
         ),
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
@@ -1155,24 +1152,25 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
-    let spent_codes = tx
-        .prepare("SELECT code_hash, expires_at FROM spent_authorization_codes")?
+    let spent_tokens = tx
+        .prepare("SELECT token_hash, spent_at, expires_at FROM spent_tokens")?
         .query_map([], |row| {
-            Ok(SpentCodeRow {
-                code_hash: row.get(0)?,
-                expires: parse_time(row.get(1)?)?,
+            Ok(SpentTokenRow {
+                token_hash: row.get(0)?,
+                spent: parse_time(row.get(1)?)?,
+                expires: parse_time(row.get(2)?)?,
             })
         })?
         .collect::<Result<_, _>>()?;
     let device_authorizations = tx
         .prepare(
-            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+            "SELECT device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
         )?
         .query_map([], |row| {
             let scopes: String = row.get(4)?;
             let decided_at = row.get::<_, Option<String>>(10)?.map(parse_time).transpose()?;
             Ok(DeviceAuthorizationRow {
-                device_code_hash: row.get(0)?,
+                device_token_hash: row.get(0)?,
                 user_code: row.get(1)?,
                 client_id: row.get(2)?,
                 client_name: row.get(3)?,
@@ -1286,7 +1284,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         invitations,
         identity_passwords,
         device_authorizations,
-        spent_codes,
+        spent_tokens,
         credential_reports,
         identity_centers,
         identity_store_users,

@@ -15,7 +15,7 @@ use latchkey_core::identitystore::{
 };
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
-use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentCodeRow};
+use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
 use latchkey_core::seal::MasterKey;
 use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
@@ -308,7 +308,7 @@ fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
 fn device_row(hash: &str, user_code: &str) -> DeviceAuthorizationRow {
     let created = now();
     DeviceAuthorizationRow {
-        device_code_hash: hash.into(),
+        device_token_hash: hash.into(),
         user_code: user_code.into(),
         client_id: "client".into(),
         client_name: "aws-cli".into(),
@@ -486,7 +486,7 @@ fn normalized(mut contents: Contents) -> Contents {
         invitations,
         identity_passwords,
         device_authorizations,
-        spent_codes,
+        spent_tokens,
         credential_reports,
         identity_centers,
         identity_store_users,
@@ -515,7 +515,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(invitations);
     sort(identity_passwords);
     sort(device_authorizations);
-    sort(spent_codes);
+    sort(spent_tokens);
     sort(credential_reports);
     sort(identity_centers);
     sort(identity_store_users);
@@ -633,7 +633,7 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
         Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
         Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
-        Change::SpendAuthorizationCode(_) => "SpendAuthorizationCode",
+        Change::SpendToken(_) => "SpendToken",
         Change::CreateIdentityStoreGroup(_) => "CreateIdentityStoreGroup",
         Change::UpdateIdentityStoreGroup(_) => "UpdateIdentityStoreGroup",
         Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
@@ -916,7 +916,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
-        spent_codes: vec![],
+        spent_tokens: vec![],
         master_key_check: Some(check.clone()),
     };
     let accepted_at = now();
@@ -930,8 +930,9 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         at: accepted_at,
     };
     let denied = DeviceDecision::Denied { at: accepted_at };
-    let spent = SpentCodeRow {
-        code_hash: "c1".into(),
+    let spent = SpentTokenRow {
+        token_hash: "c1".into(),
+        spent: accepted_at,
         expires: accepted_at + chrono::Duration::minutes(5),
     };
 
@@ -1061,18 +1062,18 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         },
         Change::SetIdentityPassword(alice_password.clone()),
         Change::DecideDeviceAuthorization {
-            device_code_hash: "d1".into(),
+            device_token_hash: "d1".into(),
             decision: approved.clone(),
         },
         Change::RedeemDeviceAuthorization {
-            device_code_hash: "d1".into(),
+            device_token_hash: "d1".into(),
             at: accepted_at,
         },
         Change::DecideDeviceAuthorization {
-            device_code_hash: "d2".into(),
+            device_token_hash: "d2".into(),
             decision: denied.clone(),
         },
-        Change::SpendAuthorizationCode(spent.clone()),
+        Change::SpendToken(spent.clone()),
         // Bob's and the spare group's memberships, and his invitation, go with them.
         Change::DeleteIdentityStoreUser {
             user_id: ids_bob.id.clone(),
@@ -1128,7 +1129,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
-        spent_codes: vec![spent],
+        spent_tokens: vec![spent],
         device_authorizations: vec![
             DeviceAuthorizationRow {
                 decision: Some(approved),
