@@ -9,7 +9,8 @@ use std::fmt;
 pub enum ErrorCode {
     AccessDenied,
     AccountNotFound,
-    /// awsJson (Identity Store): a uniqueness claim or a concurrent change refused the write.
+    /// awsJson (Identity Store, SSO Admin): a uniqueness claim, a concurrent change or a
+    /// resource in use refused the write.
     Conflict,
     CreateAccountStatusNotFound,
     DeleteConflict,
@@ -35,10 +36,12 @@ pub enum ErrorCode {
     ReportInProgress,
     ReportNotPresent,
     RequestExpired,
-    /// awsJson (Identity Store): the identity store, user, group or membership is not there.
+    /// awsJson (Identity Store, SSO Admin): the resource named is not there.
     ResourceNotFound,
     RequestTimeTooSkewed,
     ServiceFailure,
+    /// awsJson (SSO Admin): a quota of the instance or a permission set refused the change.
+    ServiceQuotaExceeded,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     UnmodifiableEntity,
@@ -80,6 +83,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ErrorCode::ServiceFailure => "ServiceFailure",
+            ErrorCode::ServiceQuotaExceeded => "ServiceQuotaExceededException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             ErrorCode::Validation => "ValidationException",
@@ -120,7 +124,10 @@ impl ErrorCode {
             | ErrorCode::ValidationError => 400,
             // awsJson services without an HTTP status in their model answer client errors
             // with 400.
-            ErrorCode::Conflict | ErrorCode::ResourceNotFound | ErrorCode::Validation => 400,
+            ErrorCode::Conflict
+            | ErrorCode::ResourceNotFound
+            | ErrorCode::ServiceQuotaExceeded
+            | ErrorCode::Validation => 400,
         }
     }
 
