@@ -2350,7 +2350,7 @@ mod tests {
                 None,
             )
             .unwrap();
-        assert_eq!(stale.items, [w.member.clone()]);
+        assert_eq!(stale.items, std::slice::from_ref(&w.member));
         let provisioned = sso
             .provision(&w.instance, &arn, ProvisionTarget::AllProvisionedAccounts)
             .unwrap();
