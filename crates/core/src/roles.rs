@@ -89,6 +89,16 @@ impl Directory {
         validate::user_name("roleName", new.name)?;
         let path = new.path.unwrap_or("/");
         validate::path("path", path)?;
+        // A role made there would be protected like a provisioned one, and so could never
+        // be changed or deleted again.
+        if path.starts_with(crate::ssoadmin::RESERVED_ROLE_PATH) {
+            return Err(IamError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "The path {path} is reserved for roles that IAM Identity Center provisions."
+                ),
+            ));
+        }
         validate::tags(&new.tags)?;
         check_tag_quota(&[], &new.tags)?;
         check_description(new.description)?;

@@ -2327,9 +2327,20 @@ mod tests {
             ]
         );
         assert_eq!(role.inline_policies[0].name, INLINE_POLICY_NAME);
-        // IAM may not change it.
+        // IAM may not change it, nor make a role where it lives.
         let refused = w.directory.delete_role(&w.member, &role.name).unwrap_err();
         assert_eq!(refused.code, ErrorCode::UnmodifiableEntity);
+        let trust = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"*"},"Action":"sts:AssumeRole"}]}"#;
+        let squatter = w.directory.create_role(
+            &w.member,
+            crate::roles::NewRole {
+                name: "Squatter",
+                path: Some(RESERVED_ROLE_PATH),
+                trust_policy: trust,
+                ..crate::roles::NewRole::default()
+            },
+        );
+        assert_eq!(squatter.unwrap_err().code, ErrorCode::InvalidInput);
 
         // A change marks the account out of date until it is provisioned again.
         sso.detach_managed_policy(&w.instance, &arn, "arn:aws:iam::aws:policy/ReadOnlyAccess")
