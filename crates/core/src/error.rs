@@ -20,7 +20,8 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     AccountNotFound,
-    /// awsJson (Identity Store): a uniqueness claim or a concurrent change refused the write.
+    /// awsJson (Identity Store, SSO Admin): a uniqueness claim, a concurrent change or a
+    /// resource in use refused the write.
     Conflict,
     CreateAccountStatusNotFound,
     DeleteConflict,
@@ -47,10 +48,12 @@ pub enum ErrorCode {
     ReportInProgress,
     ReportNotPresent,
     RequestExpired,
-    /// awsJson (Identity Store): the identity store, user, group or membership is not there.
+    /// awsJson (Identity Store, SSO Admin): the resource named is not there.
     ResourceNotFound,
     RequestTimeTooSkewed,
     ServiceFailure,
+    /// awsJson (SSO Admin): a quota of the instance or a permission set refused the change.
+    ServiceQuotaExceeded,
     ServiceUnavailable,
     SignatureDoesNotMatch,
     UnmodifiableEntity,
@@ -104,6 +107,7 @@ impl ErrorCode {
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
             ErrorCode::ServiceFailure => "ServiceFailure",
+            ErrorCode::ServiceQuotaExceeded => "ServiceQuotaExceededException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
             ErrorCode::Validation => "ValidationException",
@@ -145,7 +149,10 @@ impl ErrorCode {
             | ErrorCode::ValidationError => 400,
             // awsJson services without an HTTP status in their model answer client errors
             // with 400.
-            ErrorCode::Conflict | ErrorCode::ResourceNotFound | ErrorCode::Validation => 400,
+            ErrorCode::Conflict
+            | ErrorCode::ResourceNotFound
+            | ErrorCode::ServiceQuotaExceeded
+            | ErrorCode::Validation => 400,
             // SSO OIDC: the OAuth errors, 400 but for a client that failed to authenticate.
             ErrorCode::InvalidClient | ErrorCode::Unauthorized => 401,
             ErrorCode::AuthorizationPending

@@ -76,6 +76,27 @@ pub fn new_sso_instance_id() -> String {
     format!("ssoins-{}", random_hex(16))
 }
 
+/// A permission set id: `ps-` and 16 hex digits, as AWS makes them.
+pub fn new_permission_set_id() -> String {
+    format!("ps-{}", random_hex(16))
+}
+
+/// The random part of a role Identity Center provisions (`AWSReservedSSO_<name>_<this>`):
+/// 16 hex digits.
+pub fn new_reserved_role_suffix() -> String {
+    random_hex(16)
+}
+
+/// A request id of SSO Admin's asynchronous operations: a random (version 4) UUID.
+pub fn new_request_uuid() -> String {
+    let mut bytes = [0u8; 16];
+    os_rng().fill_bytes(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
 /// An identity store id: `d-` and 10 hex digits, the shape the Identity Store model's
 /// pattern (`d-[0-9a-f]{10}`) accepts.
 pub fn new_identity_store_id() -> String {

@@ -24,6 +24,7 @@ pub mod roles;
 pub mod seal;
 pub mod sessions;
 pub mod simulate;
+pub mod ssoadmin;
 pub mod state;
 pub mod store;
 pub mod validate;

@@ -75,7 +75,7 @@ pub struct RegisteredClient {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DeviceAuthorizationRow {
     /// Lowercase hex SHA-256 of the device code.
-    pub device_token_hash: String,
+    pub device_code_hash: String,
     pub user_code: String,
     pub client_id: String,
     pub client_name: String,
@@ -387,7 +387,7 @@ impl Directory {
             };
             Ok((
                 vec![Change::CreateDeviceAuthorization(DeviceAuthorizationRow {
-                    device_token_hash: hash(&device_code),
+                    device_code_hash: hash(&device_code),
                     user_code,
                     client_id: client.client_id.clone(),
                     client_name: client.name.clone(),
@@ -510,7 +510,7 @@ impl Directory {
             };
             Ok((
                 vec![Change::DecideDeviceAuthorization {
-                    device_token_hash: row.device_token_hash.clone(),
+                    device_code_hash: row.device_code_hash.clone(),
                     decision,
                 }],
                 PendingDevice {
@@ -681,7 +681,7 @@ impl Directory {
                     }
                     Ok((
                         vec![Change::RedeemDeviceAuthorization {
-                            device_token_hash: device_hash.clone(),
+                            device_code_hash: device_hash.clone(),
                             at,
                         }],
                         (),

@@ -133,6 +133,21 @@ fn entity_of(state: &State, account_id: &str, target: Target<'_>) -> Result<Enti
     }
 }
 
+/// [`entity_of`] for a change: IAM does not change the roles Identity Center provisions.
+fn modifiable_entity(
+    state: &State,
+    account_id: &str,
+    target: Target<'_>,
+) -> Result<Entity, IamError> {
+    let entity = entity_of(state, account_id, target)?;
+    if let Entity::Role(id) = &entity
+        && let Some(role) = state.roles.get(id)
+    {
+        crate::ssoadmin::check_role_modifiable(role)?;
+    }
+    Ok(entity)
+}
+
 fn attached_arns<'a>(state: &'a State, entity: &Entity) -> &'a [String] {
     match entity {
         Entity::User(id) => state
@@ -547,7 +562,7 @@ impl Directory {
         arn: &str,
     ) -> Result<(), IamError> {
         self.write(|state| {
-            let entity = entity_of(state, account_id, target)?;
+            let entity = modifiable_entity(state, account_id, target)?;
             visible_policy(state, account_id, arn)?;
             let attached = attached_arns(state, &entity);
             if attached.iter().any(|a| a == arn) {
@@ -580,7 +595,7 @@ impl Directory {
         arn: &str,
     ) -> Result<(), IamError> {
         self.write(|state| {
-            let entity = entity_of(state, account_id, target)?;
+            let entity = modifiable_entity(state, account_id, target)?;
             if !attached_arns(state, &entity).iter().any(|a| a == arn) {
                 return Err(IamError::new(
                     ErrorCode::NoSuchEntity,
@@ -669,7 +684,7 @@ impl Directory {
         validate::name_128("policyName", name)?;
         check_document(document)?;
         self.write(|state| {
-            let entity = entity_of(state, account_id, target)?;
+            let entity = modifiable_entity(state, account_id, target)?;
             let others: usize = inline_policies(state, &entity)
                 .iter()
                 .filter(|p| p.name != name)
@@ -745,7 +760,7 @@ impl Directory {
         name: &str,
     ) -> Result<(), IamError> {
         self.write(|state| {
-            let entity = entity_of(state, account_id, target)?;
+            let entity = modifiable_entity(state, account_id, target)?;
             if !inline_policies(state, &entity)
                 .iter()
                 .any(|p| p.name == name)

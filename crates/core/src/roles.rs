@@ -21,6 +21,19 @@ pub(crate) fn no_such_role(name: &str) -> IamError {
     )
 }
 
+/// The named role, if IAM may change it: not one that Identity Center provisioned.
+fn modifiable_role<'a>(
+    state: &'a crate::state::State,
+    account_id: &str,
+    name: &str,
+) -> Result<&'a Arc<Role>, IamError> {
+    let role = state
+        .role_by_name(account_id, name)
+        .ok_or_else(|| no_such_role(name))?;
+    crate::ssoadmin::check_role_modifiable(role)?;
+    Ok(role)
+}
+
 fn check_trust_policy(document: &str) -> Result<(), IamError> {
     if quota::non_whitespace_len(document) > quota::TRUST_POLICY {
         return Err(IamError::new(
@@ -76,6 +89,16 @@ impl Directory {
         validate::user_name("roleName", new.name)?;
         let path = new.path.unwrap_or("/");
         validate::path("path", path)?;
+        // A role made there would be protected like a provisioned one, and so could never
+        // be changed or deleted again.
+        if path.starts_with(crate::ssoadmin::RESERVED_ROLE_PATH) {
+            return Err(IamError::new(
+                ErrorCode::InvalidInput,
+                format!(
+                    "The path {path} is reserved for roles that IAM Identity Center provisions."
+                ),
+            ));
+        }
         validate::tags(&new.tags)?;
         check_tag_quota(&[], &new.tags)?;
         check_description(new.description)?;
@@ -160,9 +183,7 @@ impl Directory {
             check_max_session(seconds)?;
         }
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             Ok((
                 vec![Change::UpdateRole {
                     role_id: role.id.clone(),
@@ -185,9 +206,7 @@ impl Directory {
     ) -> Result<(), IamError> {
         check_trust_policy(document)?;
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             Ok((
                 vec![Change::UpdateAssumeRolePolicy {
                     role_id: role.id.clone(),
@@ -201,9 +220,7 @@ impl Directory {
 
     pub fn delete_role(&self, account_id: &str, name: &str) -> Result<(), IamError> {
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             let conflict = if !role.attached_policy_arns.is_empty() {
                 Some("Cannot delete entity, must detach all policies first.")
             } else if !role.inline_policies.is_empty() {
@@ -227,9 +244,7 @@ impl Directory {
     pub fn tag_role(&self, account_id: &str, name: &str, tags: Vec<Tag>) -> Result<(), IamError> {
         validate::tags(&tags)?;
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             check_tag_quota(&role.tags, &tags)?;
             Ok((
                 vec![Change::SetRoleTags {
@@ -252,9 +267,7 @@ impl Directory {
             validate::tag_key(key)?;
         }
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             Ok((
                 vec![Change::RemoveRoleTags {
                     role_id: role.id.clone(),
@@ -273,9 +286,7 @@ impl Directory {
         arn: Option<&str>,
     ) -> Result<(), IamError> {
         self.write(|state| {
-            let role = state
-                .role_by_name(account_id, name)
-                .ok_or_else(|| no_such_role(name))?;
+            let role = modifiable_role(state, account_id, name)?;
             if let Some(arn) = arn {
                 crate::policies::check_boundary(state, account_id, arn)?;
             } else if role.permissions_boundary.is_none() {

@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 use crate::authz::{self, ResourcePolicy};
 use crate::error::{ErrorCode, IamError};
 use crate::ids::{self, IdKind};
-use crate::model::{Principal, Session, Tag};
+use crate::model::{Principal, Role, Session, Tag};
 use crate::state::State;
 use crate::{Directory, validate};
 
@@ -367,6 +367,42 @@ impl Directory {
             mfa_authenticated,
         };
         Ok(self.issue(session, |session| Principal::UserSession { user, session }))
+    }
+}
+
+impl Directory {
+    /// A session of a role Identity Center provisioned, for an identity store user signed in
+    /// to the access portal: no caller and no trust policy to check (the instance is the
+    /// role's one trusted principal), named after the user.
+    pub(crate) fn issue_sso_role_session(
+        &self,
+        role: Arc<Role>,
+        session_name: &str,
+        duration_seconds: u32,
+        now: DateTime<Utc>,
+    ) -> Result<IssuedSession, IamError> {
+        check_session_name(session_name)?;
+        let session = Session {
+            access_key_id: ids::new_access_key_id_of_kind(
+                IdKind::TemporaryAccessKey,
+                &role.account_id,
+            ),
+            secret_access_key: ids::new_secret_access_key().to_string(),
+            account_id: role.account_id.clone(),
+            subject_id: role.id.clone(),
+            session_name: Some(session_name.to_owned()),
+            federated_name: None,
+            issued: now,
+            expires: now + Duration::seconds(i64::from(duration_seconds)),
+            policy: None,
+            policy_arns: Vec::new(),
+            tags: Vec::new(),
+            transitive_tag_keys: Vec::new(),
+            source_identity: None,
+            chained: false,
+            mfa_authenticated: None,
+        };
+        Ok(self.issue(session, |session| Principal::RoleSession { role, session }))
     }
 }
 

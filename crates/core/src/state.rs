@@ -18,6 +18,7 @@ use crate::model::{
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
+use crate::ssoadmin::SsoAdminState;
 use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
 
 #[derive(Debug, Clone)]
@@ -49,6 +50,8 @@ pub struct State {
     pub master_key_check: Option<Arc<Vec<u8>>>,
     /// The Identity Center instance and its identity store's users, groups and memberships.
     pub identity_store: IdentityStoreState,
+    /// The instance's permission sets, account assignments, provisionings and requests.
+    pub sso_admin: SsoAdminState,
     /// The last committed batch this snapshot includes.
     pub seq: Seq,
     /// Effective policy sets computed for this version, per user id.
@@ -103,6 +106,7 @@ impl Default for State {
             credential_reports: HashMap::new(),
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
+            sso_admin: SsoAdminState::default(),
             seq: 0,
             effective: EffectiveCache::default(),
         };
@@ -256,7 +260,32 @@ impl State {
         for device in contents.device_authorizations {
             state
                 .device_authorizations
-                .insert(device.device_token_hash.clone(), Arc::new(device));
+                .insert(device.device_code_hash.clone(), Arc::new(device));
+        }
+        for permission_set in contents.permission_sets {
+            state.apply(&Change::CreatePermissionSet(permission_set), master)?;
+        }
+        let mut tags_by_set: std::collections::HashMap<String, Vec<Tag>> = Default::default();
+        for (id, tag) in contents.permission_set_tags {
+            tags_by_set.entry(id).or_default().push(tag);
+        }
+        for (permission_set_id, tags) in tags_by_set {
+            state.apply(
+                &Change::SetPermissionSetTags {
+                    permission_set_id,
+                    tags,
+                },
+                master,
+            )?;
+        }
+        for assignment in contents.account_assignments {
+            state.apply(&Change::CreateAccountAssignment(assignment), master)?;
+        }
+        for provisioning in contents.provisionings {
+            state.apply(&Change::CreateProvisioning(provisioning), master)?;
+        }
+        for request in contents.sso_requests {
+            state.apply(&Change::RecordSsoRequest(request), master)?;
         }
         Ok(state)
     }
@@ -690,7 +719,7 @@ impl State {
                 self.device_authorizations
                     .retain(|_, d| now - d.expires < chrono::Duration::hours(1));
                 self.device_authorizations
-                    .insert(row.device_token_hash.clone(), Arc::new(row.clone()));
+                    .insert(row.device_code_hash.clone(), Arc::new(row.clone()));
             }
             Change::SpendToken(row) => {
                 // A code or token past its expiry is refused anyway: forget the spent ones.
@@ -699,13 +728,13 @@ impl State {
                     .insert(row.token_hash.clone(), Arc::new(row.clone()));
             }
             Change::DecideDeviceAuthorization {
-                device_token_hash,
+                device_code_hash,
                 decision,
-            } => self.update_device(device_token_hash, |d| d.decision = Some(decision.clone()))?,
+            } => self.update_device(device_code_hash, |d| d.decision = Some(decision.clone()))?,
             Change::RedeemDeviceAuthorization {
-                device_token_hash,
+                device_code_hash,
                 at,
-            } => self.update_device(device_token_hash, |d| d.redeemed = Some(*at))?,
+            } => self.update_device(device_code_hash, |d| d.redeemed = Some(*at))?,
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {
@@ -720,6 +749,54 @@ impl State {
             Change::DeleteGroupMembership { membership_id } => {
                 self.identity_store.delete_membership(membership_id)?
             }
+            Change::CreatePermissionSet(row) => self.sso_admin.put_permission_set(row, false)?,
+            Change::UpdatePermissionSet(row) => self.sso_admin.put_permission_set(row, true)?,
+            Change::DeletePermissionSet { permission_set_id } => {
+                self.sso_admin.delete_permission_set(permission_set_id)?
+            }
+            Change::SetPermissionSetTags {
+                permission_set_id,
+                tags,
+            } => self
+                .sso_admin
+                .edit_tags(permission_set_id, |t| merge_tags(t, tags))?,
+            Change::RemovePermissionSetTags {
+                permission_set_id,
+                keys,
+            } => self
+                .sso_admin
+                .edit_tags(permission_set_id, |t| t.retain(|t| !keys.contains(&t.key)))?,
+            Change::CreateAccountAssignment(row) => self.sso_admin.create_assignment(row),
+            Change::DeleteAccountAssignment {
+                permission_set_id,
+                account_id,
+                principal_type,
+                principal_id,
+            } => self.sso_admin.delete_assignment((
+                permission_set_id.clone(),
+                account_id.clone(),
+                *principal_type,
+                principal_id.clone(),
+            ))?,
+            Change::CreateProvisioning(row) => self.sso_admin.put_provisioning(row.clone()),
+            Change::UpdateProvisioning {
+                permission_set_id,
+                account_id,
+                revision,
+                provisioned,
+            } => self.sso_admin.update_provisioning(
+                permission_set_id,
+                account_id,
+                *revision,
+                *provisioned,
+            )?,
+            Change::DeleteProvisioning {
+                permission_set_id,
+                account_id,
+            } => self
+                .sso_admin
+                .delete_provisioning(permission_set_id, account_id)?,
+            Change::RecordSsoRequest(row) => self.sso_admin.record_request(row),
         }
         Ok(())
     }
@@ -743,17 +820,17 @@ impl State {
 
     fn update_device(
         &mut self,
-        device_token_hash: &str,
+        device_code_hash: &str,
         edit: impl FnOnce(&mut crate::oidc::DeviceAuthorizationRow),
     ) -> Result<(), ApplyError> {
         let device = self
             .device_authorizations
-            .get(device_token_hash)
+            .get(device_code_hash)
             .ok_or(ApplyError::Missing("device authorization"))?;
         let mut next = crate::oidc::DeviceAuthorizationRow::clone(device);
         edit(&mut next);
         self.device_authorizations
-            .insert(device_token_hash.to_owned(), Arc::new(next));
+            .insert(device_code_hash.to_owned(), Arc::new(next));
         Ok(())
     }
 

@@ -17,6 +17,7 @@ use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use crate::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
+use crate::ssoadmin::{PermissionSetPolicies, PrincipalType, RequestKind, RequestStatus};
 
 /// The most access keys a user may hold (AWS's `AccessKeysPerUser` quota).
 pub const ACCESS_KEYS_PER_USER: usize = 2;
@@ -218,6 +219,66 @@ pub struct GroupMembershipRow {
     pub created_by: String,
 }
 
+/// A permission set of the Identity Center instance. What it grants (managed policies,
+/// customer managed policy references, the inline policy, the boundary) is one document;
+/// its name is unique in the instance ignoring case.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PermissionSetRow {
+    /// `ps-` and 16 hex digits.
+    pub id: String,
+    pub instance_id: String,
+    pub name: String,
+    pub description: Option<String>,
+    /// The `MaxSessionDuration` of the roles it provisions, in seconds (3600–43200).
+    pub session_duration: u32,
+    pub relay_state: Option<String>,
+    pub policies: PermissionSetPolicies,
+    /// 1 at creation, one more with every change to what it grants or how; accounts
+    /// provisioned with an older revision are out of date.
+    pub revision: i64,
+    pub created: DateTime<Utc>,
+}
+
+/// A user or group of the identity store given a permission set in an account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccountAssignmentRow {
+    pub permission_set_id: String,
+    pub account_id: String,
+    pub principal_type: PrincipalType,
+    pub principal_id: String,
+    pub created: DateTime<Utc>,
+}
+
+/// A permission set provisioned in an account: the role it made there, and the revision
+/// of the permission set the role was last made from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProvisioningRow {
+    pub permission_set_id: String,
+    pub account_id: String,
+    pub role_id: String,
+    pub revision: i64,
+    pub provisioned: DateTime<Utc>,
+}
+
+/// An SSO Admin request that ran (an account assignment's creation or deletion, a
+/// provisioning), kept for its Describe...Status and List...Status calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoRequestRow {
+    /// A UUID.
+    pub id: String,
+    pub kind: RequestKind,
+    pub instance_id: String,
+    /// As it was when the request ran; the permission set may be gone since.
+    pub permission_set_arn: String,
+    /// The target account; `None` for a provisioning of every provisioned account.
+    pub account_id: Option<String>,
+    /// The assignment's principal; `None` for a provisioning.
+    pub principal: Option<(PrincipalType, String)>,
+    pub status: RequestStatus,
+    pub failure_reason: Option<String>,
+    pub created: DateTime<Utc>,
+}
+
 /// One change to the stored state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
@@ -373,7 +434,7 @@ pub enum Change {
     CreateDeviceAuthorization(DeviceAuthorizationRow),
     /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
     DecideDeviceAuthorization {
-        device_token_hash: String,
+        device_code_hash: String,
         decision: DeviceDecision,
     },
     /// Records an authorization code as spent; fails with [`StoreError::AlreadyExists`] when
@@ -381,7 +442,7 @@ pub enum Change {
     SpendToken(SpentTokenRow),
     /// Spends an approved device code; fails with [`StoreError::NotFound`] once spent.
     RedeemDeviceAuthorization {
-        device_token_hash: String,
+        device_code_hash: String,
         at: DateTime<Utc>,
     },
     PutCredentialReport(CredentialReportRow),
@@ -410,6 +471,51 @@ pub enum Change {
     DeleteGroupMembership {
         membership_id: String,
     },
+    /// Fails with [`StoreError::AlreadyExists`] when the instance has a permission set of
+    /// that name.
+    CreatePermissionSet(PermissionSetRow),
+    /// Replaces the permission set; fails with [`StoreError::NotFound`] unless the stored
+    /// revision is the one before the row's (another writer changed or deleted it).
+    UpdatePermissionSet(PermissionSetRow),
+    /// Deletes it and its tags; fails with [`StoreError::DeleteConflict`] while it is
+    /// assigned or provisioned anywhere.
+    DeletePermissionSet {
+        permission_set_id: String,
+    },
+    /// Adds or overwrites these tags; fails with [`StoreError::LimitExceeded`] past
+    /// [`TAGS_PER_USER`].
+    SetPermissionSetTags {
+        permission_set_id: String,
+        tags: Vec<Tag>,
+    },
+    RemovePermissionSetTags {
+        permission_set_id: String,
+        keys: Vec<String>,
+    },
+    /// Fails with [`StoreError::AlreadyExists`] when the principal already has the
+    /// permission set in the account.
+    CreateAccountAssignment(AccountAssignmentRow),
+    DeleteAccountAssignment {
+        permission_set_id: String,
+        account_id: String,
+        principal_type: PrincipalType,
+        principal_id: String,
+    },
+    /// Fails with [`StoreError::AlreadyExists`] when the permission set is provisioned in
+    /// the account already: two writers provisioning it together make one role.
+    CreateProvisioning(ProvisioningRow),
+    /// Records that the account's role now matches `revision` of the permission set.
+    UpdateProvisioning {
+        permission_set_id: String,
+        account_id: String,
+        revision: i64,
+        provisioned: DateTime<Utc>,
+    },
+    DeleteProvisioning {
+        permission_set_id: String,
+        account_id: String,
+    },
+    RecordSsoRequest(SsoRequestRow),
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
 }
@@ -453,6 +559,12 @@ pub struct Contents {
     pub identity_store_users: Vec<IdentityStoreUserRow>,
     pub identity_store_groups: Vec<IdentityStoreGroupRow>,
     pub group_memberships: Vec<GroupMembershipRow>,
+    pub permission_sets: Vec<PermissionSetRow>,
+    /// (permission set id, tag)
+    pub permission_set_tags: Vec<(String, Tag)>,
+    pub account_assignments: Vec<AccountAssignmentRow>,
+    pub provisionings: Vec<ProvisioningRow>,
+    pub sso_requests: Vec<SsoRequestRow>,
     /// The sealed check value that proves which master key this store was initialized with.
     pub master_key_check: Option<Vec<u8>>,
 }

@@ -72,7 +72,7 @@ pub fn authenticate(
         IamError::new(
             ErrorCode::SignatureDoesNotMatch,
             format!(
-                "Credential should be scoped to correct service: 'iam', 'sts', 'organizations' or 'identitystore', not '{}'.",
+                "Credential should be scoped to correct service: 'iam', 'sts', 'organizations', 'identitystore' or 'sso', not '{}'.",
                 presented.scope.service
             ),
         )

@@ -9,6 +9,8 @@ pub enum Service {
     Organizations,
     /// awsJson1_1, `X-Amz-Target: AWSIdentityStore.<Operation>`.
     IdentityStore,
+    /// awsJson1_1, `X-Amz-Target: SWBExternalService.<Operation>`, signed for `sso`.
+    SsoAdmin,
 }
 
 impl Service {
@@ -30,6 +32,7 @@ impl Service {
             "sts" => Some(Service::Sts),
             "organizations" => Some(Service::Organizations),
             "identitystore" => Some(Service::IdentityStore),
+            "sso" => Some(Service::SsoAdmin),
             _ => None,
         }
     }
@@ -39,6 +42,7 @@ impl Service {
         match self {
             Service::Organizations => Some("AWSOrganizationsV20161128"),
             Service::IdentityStore => Some("AWSIdentityStore"),
+            Service::SsoAdmin => Some("SWBExternalService"),
             Service::Iam | Service::Sts => None,
         }
     }
@@ -49,12 +53,13 @@ impl Service {
             Service::Sts => "sts",
             Service::Organizations => "organizations",
             Service::IdentityStore => "identitystore",
+            Service::SsoAdmin => "sso",
         }
     }
 
     pub fn xmlns(self) -> &'static str {
         match self {
-            Service::Iam | Service::Organizations | Service::IdentityStore => {
+            Service::Iam | Service::Organizations | Service::IdentityStore | Service::SsoAdmin => {
                 latchkey_query::IAM_XMLNS
             }
             Service::Sts => latchkey_query::STS_XMLNS,
@@ -90,6 +95,9 @@ pub enum ResourceKind {
     /// The identity store, and the users, groups and memberships the input names, as the
     /// Service Authorization Reference lists them for the action (`api::identitystore`).
     IdentityStore,
+    /// The instance, permission sets and accounts the input names, as the Service
+    /// Authorization Reference lists them for the action (`api::ssoadmin`).
+    SsoAdmin,
     /// Not scoped to a resource (`*`).
     Any,
 }
@@ -107,6 +115,9 @@ macro_rules! action_prefix {
     };
     (IdentityStore) => {
         "identitystore"
+    };
+    (SsoAdmin) => {
+        "sso"
     };
 }
 
@@ -273,6 +284,41 @@ operations! {
     IdentityStore ListGroupMemberships => IdentityStore, false;
     IdentityStore ListGroupMembershipsForMember => IdentityStore, false;
     IdentityStore IsMemberInGroups => IdentityStore, false;
+    SsoAdmin ListInstances => SsoAdmin, false;
+    SsoAdmin DescribeInstance => SsoAdmin, false;
+    SsoAdmin CreatePermissionSet => SsoAdmin, true;
+    SsoAdmin DescribePermissionSet => SsoAdmin, false;
+    SsoAdmin ListPermissionSets => SsoAdmin, false;
+    SsoAdmin UpdatePermissionSet => SsoAdmin, true;
+    SsoAdmin DeletePermissionSet => SsoAdmin, true;
+    SsoAdmin AttachManagedPolicyToPermissionSet => SsoAdmin, true;
+    SsoAdmin DetachManagedPolicyFromPermissionSet => SsoAdmin, true;
+    SsoAdmin ListManagedPoliciesInPermissionSet => SsoAdmin, false;
+    SsoAdmin AttachCustomerManagedPolicyReferenceToPermissionSet => SsoAdmin, true;
+    SsoAdmin DetachCustomerManagedPolicyReferenceFromPermissionSet => SsoAdmin, true;
+    SsoAdmin ListCustomerManagedPolicyReferencesInPermissionSet => SsoAdmin, false;
+    SsoAdmin PutInlinePolicyToPermissionSet => SsoAdmin, true;
+    SsoAdmin GetInlinePolicyForPermissionSet => SsoAdmin, false;
+    SsoAdmin DeleteInlinePolicyFromPermissionSet => SsoAdmin, true;
+    SsoAdmin PutPermissionsBoundaryToPermissionSet => SsoAdmin, true;
+    SsoAdmin GetPermissionsBoundaryForPermissionSet => SsoAdmin, false;
+    SsoAdmin DeletePermissionsBoundaryFromPermissionSet => SsoAdmin, true;
+    SsoAdmin TagResource => SsoAdmin, true;
+    SsoAdmin UntagResource => SsoAdmin, true;
+    SsoAdmin ListTagsForResource => SsoAdmin, false;
+    SsoAdmin CreateAccountAssignment => SsoAdmin, true;
+    SsoAdmin DeleteAccountAssignment => SsoAdmin, true;
+    SsoAdmin DescribeAccountAssignmentCreationStatus => SsoAdmin, false;
+    SsoAdmin DescribeAccountAssignmentDeletionStatus => SsoAdmin, false;
+    SsoAdmin ListAccountAssignmentCreationStatus => SsoAdmin, false;
+    SsoAdmin ListAccountAssignmentDeletionStatus => SsoAdmin, false;
+    SsoAdmin ListAccountAssignments => SsoAdmin, false;
+    SsoAdmin ListAccountAssignmentsForPrincipal => SsoAdmin, false;
+    SsoAdmin ListAccountsForProvisionedPermissionSet => SsoAdmin, false;
+    SsoAdmin ListPermissionSetsProvisionedToAccount => SsoAdmin, false;
+    SsoAdmin ProvisionPermissionSet => SsoAdmin, true;
+    SsoAdmin DescribePermissionSetProvisioningStatus => SsoAdmin, false;
+    SsoAdmin ListPermissionSetProvisioningStatus => SsoAdmin, false;
 }
 
 impl Operation {
@@ -343,5 +389,14 @@ mod tests {
             Operation::find(Service::Iam, "CreateUser"),
             Some(Operation::CreateUser)
         );
+        assert_eq!(
+            Operation::from_target("SWBExternalService.CreatePermissionSet"),
+            Some(Operation::CreatePermissionSet)
+        );
+        assert_eq!(
+            Operation::CreateAccountAssignment.action(),
+            "sso:CreateAccountAssignment"
+        );
+        assert_eq!(Service::from_signing_name("sso"), Some(Service::SsoAdmin));
     }
 }

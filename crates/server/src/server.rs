@@ -91,7 +91,7 @@ async fn run(
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations and Identity Store");
+    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations, Identity Store and SSO Admin");
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
     let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
@@ -374,7 +374,7 @@ async fn handle(
     }
 }
 
-/// An awsJson request (Organizations, Identity Store): the operation from `X-Amz-Target`,
+/// An awsJson request (Organizations, Identity Store, SSO Admin): the operation from `X-Amz-Target`,
 /// the input from the JSON body.
 async fn handle_json(
     directory: Arc<Directory>,
@@ -415,6 +415,7 @@ async fn handle_json(
     }
     let result = tokio::task::spawn_blocking(move || match op.service() {
         Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
+        Service::SsoAdmin => api::ssoadmin::execute(&directory, &caller, op, &input),
         _ => api::organizations::execute(&directory, &caller, op, &input),
     })
     .await

@@ -33,12 +33,14 @@ use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
+use latchkey_core::ssoadmin::{PrincipalType, RequestKind, RequestStatus};
 use latchkey_core::store::{
-    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
-    ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
-    IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
-    Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
+    AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
+    GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PermissionSetRow, PolicyRow,
+    PolicyVersionRow, ProvisioningRow, RoleRow, Seq, SsoRequestRow, Store, StoreError,
+    TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
@@ -55,6 +57,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
+    (6, include_str!("../migrations/0006_sso_admin.sql")),
     (7, include_str!("../migrations/0007_invitations.sql")),
     (
         8,
@@ -584,6 +587,17 @@ fn lock_role(tx: &mut Transaction<'_>, role_id: &str) -> Result<(), Failure> {
     )
 }
 
+/// Locks a permission set's row: its tags are counted, and its deletion checks that it is
+/// unused, one writer at a time; an assignment or provisioning inserted meanwhile holds the
+/// row through its foreign key (KEY SHARE), so the delete waits for it and counts it.
+fn lock_permission_set(tx: &mut Transaction<'_>, permission_set_id: &str) -> Result<(), Failure> {
+    lock(
+        tx,
+        "SELECT 1 FROM permission_sets WHERE permission_set_id = $1 FOR UPDATE",
+        permission_set_id,
+    )
+}
+
 fn lock_entity(tx: &mut Transaction<'_>, entity: &Entity) -> Result<(), Failure> {
     match entity {
         Entity::User(id) => lock_user(tx, id),
@@ -650,6 +664,11 @@ const POLICY_TAGS: TagTable = TagTable {
     table: "policy_tags",
     owner: "policy_arn",
     quota: "TagsPerPolicy",
+};
+const PERMISSION_SET_TAGS: TagTable = TagTable {
+    table: "permission_set_tags",
+    owner: "permission_set_id",
+    quota: "TagsPerPermissionSet",
 };
 
 /// Adds or overwrites tags, then refuses the whole change past the quota. The caller has
@@ -1162,10 +1181,10 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             )?;
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
             tx.execute(
-                "INSERT INTO device_authorizations (device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
                 &[
-                    &row.device_token_hash,
+                    &row.device_code_hash,
                     &row.user_code,
                     &row.client_id,
                     &row.client_name,
@@ -1181,14 +1200,14 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             )?
         }
         Change::DecideDeviceAuthorization {
-            device_token_hash,
+            device_code_hash,
             decision,
         } => {
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
             tx.execute(
                 "UPDATE device_authorizations SET decision = $2, decided_user_id = $3, decided_at = $4
-                 WHERE device_token_hash = $1 AND decision IS NULL",
-                &[device_token_hash, &decision, &user_id, &decided_at],
+                 WHERE device_code_hash = $1 AND decision IS NULL",
+                &[device_code_hash, &decision, &user_id, &decided_at],
             )?
         }
         Change::SpendToken(row) => {
@@ -1202,12 +1221,12 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             )?
         }
         Change::RedeemDeviceAuthorization {
-            device_token_hash,
+            device_code_hash,
             at,
         } => tx.execute(
             "UPDATE device_authorizations SET redeemed_at = $2
-             WHERE device_token_hash = $1 AND decision = 'approved' AND redeemed_at IS NULL",
-            &[device_token_hash, at],
+             WHERE device_code_hash = $1 AND decision = 'approved' AND redeemed_at IS NULL",
+            &[device_code_hash, at],
         )?,
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
@@ -1309,6 +1328,122 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             "DELETE FROM identity_store_memberships WHERE membership_id = $1",
             &[membership_id],
         )?,
+        Change::CreatePermissionSet(row) => tx.execute(
+            "INSERT INTO permission_sets (permission_set_id, instance_id, name, description, session_duration, relay_state, policies, revision, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            &[
+                &row.id,
+                &row.instance_id,
+                &row.name,
+                &row.description,
+                &seconds(row.session_duration)?,
+                &row.relay_state,
+                &document(&row.policies)?,
+                &row.revision,
+                &row.created,
+            ],
+        )?,
+        // Only over the revision it was made from, as identity store updates.
+        Change::UpdatePermissionSet(row) => tx.execute(
+            "UPDATE permission_sets SET description = $2, session_duration = $3, relay_state = $4, policies = $5, revision = $6::bigint
+             WHERE permission_set_id = $1 AND revision = $6::bigint - 1",
+            &[
+                &row.id,
+                &row.description,
+                &seconds(row.session_duration)?,
+                &row.relay_state,
+                &document(&row.policies)?,
+                &row.revision,
+            ],
+        )?,
+        Change::DeletePermissionSet { permission_set_id } => {
+            lock_permission_set(tx, permission_set_id)?;
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM account_assignments WHERE permission_set_id = $1)
+                      + (SELECT count(*) FROM permission_set_provisionings WHERE permission_set_id = $1)",
+                permission_set_id,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute(
+                "DELETE FROM permission_sets WHERE permission_set_id = $1",
+                &[permission_set_id],
+            )?
+        }
+        Change::SetPermissionSetTags { permission_set_id, tags } => {
+            lock_permission_set(tx, permission_set_id)?;
+            set_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, tags)?
+        }
+        Change::RemovePermissionSetTags { permission_set_id, keys } => {
+            remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?
+        }
+        Change::CreateAccountAssignment(row) => tx.execute(
+            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &row.permission_set_id,
+                &row.account_id,
+                &row.principal_type.as_str(),
+                &row.principal_id,
+                &row.created,
+            ],
+        )?,
+        Change::DeleteAccountAssignment {
+            permission_set_id,
+            account_id,
+            principal_type,
+            principal_id,
+        } => tx.execute(
+            "DELETE FROM account_assignments
+             WHERE permission_set_id = $1 AND account_id = $2 AND principal_type = $3 AND principal_id = $4",
+            &[permission_set_id, account_id, &principal_type.as_str(), principal_id],
+        )?,
+        Change::CreateProvisioning(row) => tx.execute(
+            "INSERT INTO permission_set_provisionings (permission_set_id, account_id, role_id, revision, provisioned_at)
+             VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &row.permission_set_id,
+                &row.account_id,
+                &row.role_id,
+                &row.revision,
+                &row.provisioned,
+            ],
+        )?,
+        Change::UpdateProvisioning {
+            permission_set_id,
+            account_id,
+            revision,
+            provisioned,
+        } => tx.execute(
+            "UPDATE permission_set_provisionings SET revision = $3, provisioned_at = $4
+             WHERE permission_set_id = $1 AND account_id = $2",
+            &[permission_set_id, account_id, revision, provisioned],
+        )?,
+        Change::DeleteProvisioning {
+            permission_set_id,
+            account_id,
+        } => tx.execute(
+            "DELETE FROM permission_set_provisionings WHERE permission_set_id = $1 AND account_id = $2",
+            &[permission_set_id, account_id],
+        )?,
+        Change::RecordSsoRequest(row) => tx.execute(
+            "INSERT INTO sso_requests (request_id, kind, instance_id, permission_set_arn, account_id, principal_type, principal_id, status, failure_reason, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            &[
+                &row.id,
+                &row.kind.as_str(),
+                &row.instance_id,
+                &row.permission_set_arn,
+                &row.account_id,
+                &row.principal.as_ref().map(|(kind, _)| kind.as_str()),
+                &row.principal.as_ref().map(|(_, id)| id.as_str()),
+                &row.status.as_str(),
+                &row.failure_reason,
+                &row.created,
+            ],
+        )?,
     };
     if affected == 0 {
         return Err(StoreError::NotFound.into());
@@ -1316,7 +1451,13 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
     Ok(())
 }
 
-/// An identity store user's or group's attributes as stored: their JSON document.
+/// A stored enumeration (`USER`, `SUCCEEDED`, ...), read back.
+fn parse_enum<T>(what: &str, text: &str, parse: fn(&str) -> Option<T>) -> Result<T, Failure> {
+    parse(text).ok_or_else(|| decode_error(what, format!("unknown stored value {text}")))
+}
+
+/// An identity store user's or group's attributes, or a permission set's policies, as
+/// stored: their JSON document.
 fn document(attributes: &impl serde::Serialize) -> Result<String, Failure> {
     serde_json::to_string(attributes).map_err(|e| decode_error("attributes", e))
 }
@@ -1625,14 +1766,14 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         .collect();
     let device_authorizations = tx
         .query(
-            "SELECT device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
             &[],
         )?
         .into_iter()
         .map(|row| {
             let scopes: String = row.get(4);
             DeviceAuthorizationRow {
-                device_token_hash: row.get(0),
+                device_code_hash: row.get(0),
                 user_code: row.get(1),
                 client_id: row.get(2),
                 client_name: row.get(3),
@@ -1726,6 +1867,104 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             created_by: row.get(5),
         })
         .collect();
+    let permission_sets = tx
+        .query(
+            "SELECT permission_set_id, instance_id, name, description, session_duration, relay_state, policies, revision, created_at
+             FROM permission_sets",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let duration: i32 = row.get(4);
+            Ok(PermissionSetRow {
+                id: row.get(0),
+                instance_id: row.get(1),
+                name: row.get(2),
+                description: row.get(3),
+                session_duration: u32::try_from(duration)
+                    .map_err(|e| decode_error("session_duration", e))?,
+                relay_state: row.get(5),
+                policies: parse_document(row.get(6))?,
+                revision: row.get(7),
+                created: row.get(8),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let permission_set_tags = tx
+        .query(
+            "SELECT permission_set_id, key, value FROM permission_set_tags",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            (
+                row.get(0),
+                Tag {
+                    key: row.get(1),
+                    value: row.get(2),
+                },
+            )
+        })
+        .collect();
+    let account_assignments = tx
+        .query(
+            "SELECT permission_set_id, account_id, principal_type, principal_id, created_at FROM account_assignments",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            Ok(AccountAssignmentRow {
+                permission_set_id: row.get(0),
+                account_id: row.get(1),
+                principal_type: parse_enum("principal_type", row.get(2), PrincipalType::parse)?,
+                principal_id: row.get(3),
+                created: row.get(4),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let provisionings = tx
+        .query(
+            "SELECT permission_set_id, account_id, role_id, revision, provisioned_at FROM permission_set_provisionings",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| ProvisioningRow {
+            permission_set_id: row.get(0),
+            account_id: row.get(1),
+            role_id: row.get(2),
+            revision: row.get(3),
+            provisioned: row.get(4),
+        })
+        .collect();
+    let sso_requests = tx
+        .query(
+            "SELECT request_id, kind, instance_id, permission_set_arn, account_id, principal_type, principal_id, status, failure_reason, created_at
+             FROM sso_requests",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            let principal_type: Option<&str> = row.get(5);
+            let principal_id: Option<String> = row.get(6);
+            let principal = match (principal_type, principal_id) {
+                (Some(kind), Some(id)) => {
+                    Some((parse_enum("principal_type", kind, PrincipalType::parse)?, id))
+                }
+                _ => None,
+            };
+            Ok(SsoRequestRow {
+                id: row.get(0),
+                kind: parse_enum("kind", row.get(1), RequestKind::parse)?,
+                instance_id: row.get(2),
+                permission_set_arn: row.get(3),
+                account_id: row.get(4),
+                principal,
+                status: parse_enum("status", row.get(7), RequestStatus::parse)?,
+                failure_reason: row.get(8),
+                created: row.get(9),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
     let seq: i64 = tx
         .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])?
         .get(0);
@@ -1758,6 +1997,11 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         identity_store_users,
         identity_store_groups,
         group_memberships,
+        permission_sets,
+        permission_set_tags,
+        account_assignments,
+        provisionings,
+        sso_requests,
         master_key_check,
     })
 }

@@ -12,12 +12,14 @@ use chrono::{DateTime, Utc};
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
+use latchkey_core::ssoadmin::{PrincipalType, RequestKind, RequestStatus};
 use latchkey_core::store::{
-    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountRow, Change,
-    ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow,
-    IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PolicyRow, PolicyVersionRow, RoleRow, Seq,
-    Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
+    AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
+    GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PermissionSetRow, PolicyRow,
+    PolicyVersionRow, ProvisioningRow, RoleRow, Seq, SsoRequestRow, Store, StoreError,
+    TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -36,6 +38,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     ),
     (4, include_str!("../migrations/0004_mfa_devices.sql")),
     (5, include_str!("../migrations/0005_identity_store.sql")),
+    (6, include_str!("../migrations/0006_sso_admin.sql")),
     (7, include_str!("../migrations/0007_invitations.sql")),
     (
         8,
@@ -272,6 +275,11 @@ const POLICY_TAGS: TagTable = TagTable {
     table: "policy_tags",
     owner: "policy_arn",
     quota: "TagsPerPolicy",
+};
+const PERMISSION_SET_TAGS: TagTable = TagTable {
+    table: "permission_set_tags",
+    owner: "permission_set_id",
+    quota: "TagsPerPermissionSet",
 };
 
 /// Adds or overwrites tags, then refuses the whole change past the quota (the write
@@ -724,10 +732,10 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             .map_err(backend)?;
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(row.decision.as_ref());
             tx.execute(
-                "INSERT INTO device_authorizations (device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
+                "INSERT INTO device_authorizations (device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
                 params![
-                    row.device_token_hash,
+                    row.device_code_hash,
                     row.user_code,
                     row.client_id,
                     row.client_name,
@@ -743,14 +751,14 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             )
         }
         Change::DecideDeviceAuthorization {
-            device_token_hash,
+            device_code_hash,
             decision,
         } => {
             let (decision, user_id, decided_at) = DeviceDecision::to_columns(Some(decision));
             tx.execute(
                 "UPDATE device_authorizations SET decision = ?2, decided_user_id = ?3, decided_at = ?4
-                 WHERE device_token_hash = ?1 AND decision IS NULL",
-                params![device_token_hash, decision, user_id, decided_at.as_ref().map(time)],
+                 WHERE device_code_hash = ?1 AND decision IS NULL",
+                params![device_code_hash, decision, user_id, decided_at.as_ref().map(time)],
             )
         }
         Change::SpendToken(row) => {
@@ -765,12 +773,12 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             )
         }
         Change::RedeemDeviceAuthorization {
-            device_token_hash,
+            device_code_hash,
             at,
         } => tx.execute(
             "UPDATE device_authorizations SET redeemed_at = ?2
-             WHERE device_token_hash = ?1 AND decision = 'approved' AND redeemed_at IS NULL",
-            params![device_token_hash, time(at)],
+             WHERE device_code_hash = ?1 AND decision = 'approved' AND redeemed_at IS NULL",
+            params![device_code_hash, time(at)],
         ),
         Change::PutCredentialReport(CredentialReportRow {
             account_id,
@@ -870,6 +878,121 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "DELETE FROM identity_store_memberships WHERE membership_id = ?1",
             params![membership_id],
         ),
+        Change::CreatePermissionSet(row) => tx.execute(
+            "INSERT INTO permission_sets (permission_set_id, instance_id, name, description, session_duration, relay_state, policies, revision, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            params![
+                row.id,
+                row.instance_id,
+                row.name,
+                row.description,
+                row.session_duration,
+                row.relay_state,
+                document(&row.policies)?,
+                row.revision,
+                time(&row.created),
+            ],
+        ),
+        // Only over the revision it was made from, as identity store updates.
+        Change::UpdatePermissionSet(row) => tx.execute(
+            "UPDATE permission_sets SET description = ?2, session_duration = ?3, relay_state = ?4, policies = ?5, revision = ?6
+             WHERE permission_set_id = ?1 AND revision = ?6 - 1",
+            params![
+                row.id,
+                row.description,
+                row.session_duration,
+                row.relay_state,
+                document(&row.policies)?,
+                row.revision,
+            ],
+        ),
+        Change::DeletePermissionSet { permission_set_id } => {
+            // Another writer may have assigned it since the caller checked.
+            let uses = count(
+                tx,
+                "SELECT (SELECT count(*) FROM account_assignments WHERE permission_set_id = ?1)
+                      + (SELECT count(*) FROM permission_set_provisionings WHERE permission_set_id = ?1)",
+                permission_set_id,
+            )?;
+            if uses > 0 {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute(
+                "DELETE FROM permission_sets WHERE permission_set_id = ?1",
+                params![permission_set_id],
+            )
+        }
+        Change::SetPermissionSetTags { permission_set_id, tags } => {
+            Ok(set_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, tags)?)
+        }
+        Change::RemovePermissionSetTags { permission_set_id, keys } => {
+            Ok(remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?)
+        }
+        Change::CreateAccountAssignment(row) => tx.execute(
+            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                row.permission_set_id,
+                row.account_id,
+                row.principal_type.as_str(),
+                row.principal_id,
+                time(&row.created),
+            ],
+        ),
+        Change::DeleteAccountAssignment {
+            permission_set_id,
+            account_id,
+            principal_type,
+            principal_id,
+        } => tx.execute(
+            "DELETE FROM account_assignments
+             WHERE permission_set_id = ?1 AND account_id = ?2 AND principal_type = ?3 AND principal_id = ?4",
+            params![permission_set_id, account_id, principal_type.as_str(), principal_id],
+        ),
+        Change::CreateProvisioning(row) => tx.execute(
+            "INSERT INTO permission_set_provisionings (permission_set_id, account_id, role_id, revision, provisioned_at)
+             VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![
+                row.permission_set_id,
+                row.account_id,
+                row.role_id,
+                row.revision,
+                time(&row.provisioned),
+            ],
+        ),
+        Change::UpdateProvisioning {
+            permission_set_id,
+            account_id,
+            revision,
+            provisioned,
+        } => tx.execute(
+            "UPDATE permission_set_provisionings SET revision = ?3, provisioned_at = ?4
+             WHERE permission_set_id = ?1 AND account_id = ?2",
+            params![permission_set_id, account_id, revision, time(provisioned)],
+        ),
+        Change::DeleteProvisioning {
+            permission_set_id,
+            account_id,
+        } => tx.execute(
+            "DELETE FROM permission_set_provisionings WHERE permission_set_id = ?1 AND account_id = ?2",
+            params![permission_set_id, account_id],
+        ),
+        Change::RecordSsoRequest(row) => tx.execute(
+            "INSERT INTO sso_requests (request_id, kind, instance_id, permission_set_arn, account_id, principal_type, principal_id, status, failure_reason, created_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+            params![
+                row.id,
+                row.kind.as_str(),
+                row.instance_id,
+                row.permission_set_arn,
+                row.account_id,
+                row.principal.as_ref().map(|(kind, _)| kind.as_str()),
+                row.principal.as_ref().map(|(_, id)| id),
+                row.status.as_str(),
+                row.failure_reason,
+                time(&row.created),
+            ],
+        ),
     }
     .map_err(backend)?;
     if affected == 0 {
@@ -878,7 +1001,19 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// An identity store user's or group's attributes as stored: their JSON document.
+/// A stored enumeration (`USER`, `SUCCEEDED`, ...), read back.
+fn parse_enum<T>(text: String, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
+    parse(&text).ok_or_else(|| {
+        rusqlite::Error::FromSqlConversionFailure(
+            0,
+            rusqlite::types::Type::Text,
+            format!("unknown stored value {text}").into(),
+        )
+    })
+}
+
+/// An identity store user's or group's attributes, or a permission set's policies, as
+/// stored: their JSON document.
 fn document(attributes: &impl serde::Serialize) -> Result<String, StoreError> {
     serde_json::to_string(attributes).map_err(|e| StoreError::Backend(e.to_string()))
 }
@@ -1164,13 +1299,13 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         .collect::<Result<_, _>>()?;
     let device_authorizations = tx
         .prepare(
-            "SELECT device_token_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
+            "SELECT device_code_hash, user_code, client_id, client_name, scopes, start_url, created_at, expires_at, decision, decided_user_id, decided_at, redeemed_at FROM device_authorizations",
         )?
         .query_map([], |row| {
             let scopes: String = row.get(4)?;
             let decided_at = row.get::<_, Option<String>>(10)?.map(parse_time).transpose()?;
             Ok(DeviceAuthorizationRow {
-                device_token_hash: row.get(0)?,
+                device_code_hash: row.get(0)?,
                 user_code: row.get(1)?,
                 client_id: row.get(2)?,
                 client_name: row.get(3)?,
@@ -1258,6 +1393,90 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let permission_sets = tx
+        .prepare(
+            "SELECT permission_set_id, instance_id, name, description, session_duration, relay_state, policies, revision, created_at
+             FROM permission_sets",
+        )?
+        .query_map([], |row| {
+            Ok(PermissionSetRow {
+                id: row.get(0)?,
+                instance_id: row.get(1)?,
+                name: row.get(2)?,
+                description: row.get(3)?,
+                session_duration: row.get(4)?,
+                relay_state: row.get(5)?,
+                policies: parse_document(row.get(6)?)?,
+                revision: row.get(7)?,
+                created: parse_time(row.get(8)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let permission_set_tags = tx
+        .prepare("SELECT permission_set_id, key, value FROM permission_set_tags")?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                Tag {
+                    key: row.get(1)?,
+                    value: row.get(2)?,
+                },
+            ))
+        })?
+        .collect::<Result<_, _>>()?;
+    let account_assignments = tx
+        .prepare(
+            "SELECT permission_set_id, account_id, principal_type, principal_id, created_at FROM account_assignments",
+        )?
+        .query_map([], |row| {
+            Ok(AccountAssignmentRow {
+                permission_set_id: row.get(0)?,
+                account_id: row.get(1)?,
+                principal_type: parse_enum(row.get(2)?, PrincipalType::parse)?,
+                principal_id: row.get(3)?,
+                created: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let provisionings = tx
+        .prepare(
+            "SELECT permission_set_id, account_id, role_id, revision, provisioned_at FROM permission_set_provisionings",
+        )?
+        .query_map([], |row| {
+            Ok(ProvisioningRow {
+                permission_set_id: row.get(0)?,
+                account_id: row.get(1)?,
+                role_id: row.get(2)?,
+                revision: row.get(3)?,
+                provisioned: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let sso_requests = tx
+        .prepare(
+            "SELECT request_id, kind, instance_id, permission_set_arn, account_id, principal_type, principal_id, status, failure_reason, created_at
+             FROM sso_requests",
+        )?
+        .query_map([], |row| {
+            let principal_type: Option<String> = row.get(5)?;
+            let principal_id: Option<String> = row.get(6)?;
+            let principal = match (principal_type, principal_id) {
+                (Some(kind), Some(id)) => Some((parse_enum(kind, PrincipalType::parse)?, id)),
+                _ => None,
+            };
+            Ok(SsoRequestRow {
+                id: row.get(0)?,
+                kind: parse_enum(row.get(1)?, RequestKind::parse)?,
+                instance_id: row.get(2)?,
+                permission_set_arn: row.get(3)?,
+                account_id: row.get(4)?,
+                principal,
+                status: parse_enum(row.get(7)?, RequestStatus::parse)?,
+                failure_reason: row.get(8)?,
+                created: parse_time(row.get(9)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let seq = tx.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |row| {
         row.get(0)
     })?;
@@ -1290,6 +1509,11 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         identity_store_users,
         identity_store_groups,
         group_memberships,
+        permission_sets,
+        permission_set_tags,
+        account_assignments,
+        provisionings,
+        sso_requests,
         master_key_check,
     })
 }

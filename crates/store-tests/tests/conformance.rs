@@ -17,11 +17,16 @@ use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
 use latchkey_core::seal::MasterKey;
+use latchkey_core::ssoadmin::{
+    CustomerManagedPolicyReference, PermissionSetPolicies, PermissionsBoundary, PrincipalType,
+    RequestKind, RequestStatus,
+};
 use latchkey_core::store::{
-    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, Contents,
-    CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
+    ACCESS_KEYS_PER_USER, AccessKeyRow, AccountAssignmentRow, AccountRow, Change, ChangesSince,
+    Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
     IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
-    PolicyRow, PolicyVersionRow, RoleRow, Seq, Store, StoreError, TAGS_PER_USER, UserRow,
+    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, RoleRow, Seq, SsoRequestRow,
+    Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -255,6 +260,7 @@ conformance!(
     identity_center_is_made_once_across_instances,
     identity_store_writers_on_two_instances_conflict,
     an_invitation_is_accepted_once_across_instances,
+    sso_admin_provisions_once_across_instances,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -308,7 +314,7 @@ fn key_row(id: &str, account_id: &str, user_id: Option<&str>) -> AccessKeyRow {
 fn device_row(hash: &str, user_code: &str) -> DeviceAuthorizationRow {
     let created = now();
     DeviceAuthorizationRow {
-        device_token_hash: hash.into(),
+        device_code_hash: hash.into(),
         user_code: user_code.into(),
         client_id: "client".into(),
         client_name: "aws-cli".into(),
@@ -385,7 +391,7 @@ const STORE_ID: &str = "d-0123456789";
 
 fn center_row(account_id: &str) -> IdentityCenterRow {
     IdentityCenterRow {
-        instance_id: "ssoins-0123456789abcdef".into(),
+        instance_id: INSTANCE_ID.into(),
         identity_store_id: STORE_ID.into(),
         account_id: account_id.into(),
         created: now(),
@@ -444,6 +450,64 @@ fn membership_row(
     }
 }
 
+const INSTANCE_ID: &str = "ssoins-0123456789abcdef";
+
+fn permission_set_row(n: u32, name: &str) -> PermissionSetRow {
+    PermissionSetRow {
+        id: format!("ps-{n:016x}"),
+        instance_id: INSTANCE_ID.into(),
+        name: name.into(),
+        description: None,
+        session_duration: 3600,
+        relay_state: None,
+        policies: PermissionSetPolicies::default(),
+        revision: 1,
+        created: now(),
+    }
+}
+
+fn assignment_row(
+    permission_set: &PermissionSetRow,
+    account_id: &str,
+    principal_type: PrincipalType,
+    principal_id: &str,
+) -> AccountAssignmentRow {
+    AccountAssignmentRow {
+        permission_set_id: permission_set.id.clone(),
+        account_id: account_id.into(),
+        principal_type,
+        principal_id: principal_id.into(),
+        created: now(),
+    }
+}
+
+fn provisioning_row(permission_set: &PermissionSetRow, role: &RoleRow) -> ProvisioningRow {
+    ProvisioningRow {
+        permission_set_id: permission_set.id.clone(),
+        account_id: role.account_id.clone(),
+        role_id: role.id.clone(),
+        revision: permission_set.revision,
+        provisioned: now(),
+    }
+}
+
+fn request_row(n: u32, kind: RequestKind, permission_set: &PermissionSetRow) -> SsoRequestRow {
+    SsoRequestRow {
+        id: format!("00000000-0000-4000-8000-{n:012}"),
+        kind,
+        instance_id: INSTANCE_ID.into(),
+        permission_set_arn: format!(
+            "arn:aws:sso:::permissionSet/{INSTANCE_ID}/{}",
+            permission_set.id
+        ),
+        account_id: None,
+        principal: None,
+        status: RequestStatus::Succeeded,
+        failure_reason: None,
+        created: now(),
+    }
+}
+
 const TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"AWS":"arn:aws:iam::111122223333:root"},"Action":"sts:AssumeRole"}]}"#;
 
 const DOCUMENT: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"iam:Get*","Resource":"*"}]}"#;
@@ -492,6 +556,11 @@ fn normalized(mut contents: Contents) -> Contents {
         identity_store_users,
         identity_store_groups,
         group_memberships,
+        permission_sets,
+        permission_set_tags,
+        account_assignments,
+        provisionings,
+        sso_requests,
         master_key_check: _,
     } = &mut contents;
     sort(accounts);
@@ -521,6 +590,11 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(identity_store_users);
     sort(identity_store_groups);
     sort(group_memberships);
+    sort(permission_sets);
+    sort(permission_set_tags);
+    sort(account_assignments);
+    sort(provisionings);
+    sort(sso_requests);
     contents
 }
 
@@ -639,10 +713,21 @@ fn variant(change: &Change) -> &'static str {
         Change::DeleteIdentityStoreGroup { .. } => "DeleteIdentityStoreGroup",
         Change::CreateGroupMembership(_) => "CreateGroupMembership",
         Change::DeleteGroupMembership { .. } => "DeleteGroupMembership",
+        Change::CreatePermissionSet(_) => "CreatePermissionSet",
+        Change::UpdatePermissionSet(_) => "UpdatePermissionSet",
+        Change::DeletePermissionSet { .. } => "DeletePermissionSet",
+        Change::SetPermissionSetTags { .. } => "SetPermissionSetTags",
+        Change::RemovePermissionSetTags { .. } => "RemovePermissionSetTags",
+        Change::CreateAccountAssignment(_) => "CreateAccountAssignment",
+        Change::DeleteAccountAssignment { .. } => "DeleteAccountAssignment",
+        Change::CreateProvisioning(_) => "CreateProvisioning",
+        Change::UpdateProvisioning { .. } => "UpdateProvisioning",
+        Change::DeleteProvisioning { .. } => "DeleteProvisioning",
+        Change::RecordSsoRequest(_) => "RecordSsoRequest",
     }
 }
 
-const VARIANTS: usize = 57;
+const VARIANTS: usize = 68;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -757,6 +842,39 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     let alice_in_team = membership_row(5, &ids_team, &ids_alice);
     let bob_in_team = membership_row(6, &ids_team, &ids_bob);
     let alice_in_spare = membership_row(7, &ids_spare, &ids_alice);
+    let ps_admin = PermissionSetRow {
+        description: Some("administers".into()),
+        session_duration: 7200,
+        relay_state: Some("https://console.aws.amazon.com/ec2/".into()),
+        policies: PermissionSetPolicies {
+            managed_policy_arns: vec!["arn:aws:iam::aws:policy/ReadOnlyAccess".into()],
+            customer_managed: vec![CustomerManagedPolicyReference {
+                name: "Reader".into(),
+                path: "/".into(),
+            }],
+            inline_policy: Some(DOCUMENT.into()),
+            boundary: Some(PermissionsBoundary::ManagedPolicyArn(
+                "arn:aws:iam::aws:policy/PowerUserAccess".into(),
+            )),
+        },
+        ..permission_set_row(1, "Admin")
+    };
+    let ps_spare = permission_set_row(2, "Spare");
+    let alice_admin = assignment_row(&ps_admin, acct, PrincipalType::User, &ids_alice.id);
+    let team_admin = assignment_row(&ps_admin, acct, PrincipalType::Group, &ids_team.id);
+    let bob_spare = assignment_row(&ps_spare, acct, PrincipalType::User, &ids_bob.id);
+    let admin_provisioned = provisioning_row(&ps_admin, &r1);
+    let spare_provisioned = provisioning_row(&ps_spare, &r1);
+    let created_request = SsoRequestRow {
+        account_id: Some(acct.into()),
+        principal: Some((PrincipalType::User, ids_alice.id.clone())),
+        ..request_row(1, RequestKind::AssignmentCreation, &ps_admin)
+    };
+    let failed_request = SsoRequestRow {
+        status: RequestStatus::Failed,
+        failure_reason: Some("the customer managed policy is missing".into()),
+        ..request_row(2, RequestKind::Provisioning, &ps_admin)
+    };
 
     let invite_alice = invitation_row(&ids_alice.id, "a1");
     let invite_bob = invitation_row(&ids_bob.id, "b1");
@@ -853,6 +971,23 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateInvitation(invite_alice_again.clone()),
         Change::CreateDeviceAuthorization(device_approved.clone()),
         Change::CreateDeviceAuthorization(device_denied.clone()),
+        Change::CreatePermissionSet(ps_admin.clone()),
+        Change::CreatePermissionSet(ps_spare.clone()),
+        Change::SetPermissionSetTags {
+            permission_set_id: ps_admin.id.clone(),
+            tags: vec![tag("team", "ops"), tag("tier", "1")],
+        },
+        Change::SetPermissionSetTags {
+            permission_set_id: ps_spare.id.clone(),
+            tags: vec![tag("spare", "yes")],
+        },
+        Change::CreateAccountAssignment(alice_admin.clone()),
+        Change::CreateAccountAssignment(team_admin.clone()),
+        Change::CreateAccountAssignment(bob_spare.clone()),
+        Change::CreateProvisioning(admin_provisioned.clone()),
+        Change::CreateProvisioning(spare_provisioned.clone()),
+        Change::RecordSsoRequest(created_request.clone()),
+        Change::RecordSsoRequest(failed_request.clone()),
     ];
     let after_first = Contents {
         seq: 1,
@@ -917,6 +1052,15 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         identity_passwords: vec![],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
         spent_tokens: vec![],
+        permission_sets: vec![ps_admin.clone(), ps_spare.clone()],
+        permission_set_tags: vec![
+            (ps_admin.id.clone(), tag("team", "ops")),
+            (ps_admin.id.clone(), tag("tier", "1")),
+            (ps_spare.id.clone(), tag("spare", "yes")),
+        ],
+        account_assignments: vec![alice_admin.clone(), team_admin.clone(), bob_spare.clone()],
+        provisionings: vec![admin_provisioned.clone(), spare_provisioned.clone()],
+        sso_requests: vec![created_request.clone(), failed_request.clone()],
         master_key_check: Some(check.clone()),
     };
     let accepted_at = now();
@@ -957,7 +1101,61 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         csv: b"user,arn\nbob,x\n".to_vec(),
         ..report.clone()
     };
+    let admin_updated = PermissionSetRow {
+        description: None,
+        session_duration: 43200,
+        relay_state: None,
+        policies: PermissionSetPolicies {
+            boundary: Some(PermissionsBoundary::CustomerManagedPolicyReference(
+                CustomerManagedPolicyReference {
+                    name: "Boundary".into(),
+                    path: "/limits/".into(),
+                },
+            )),
+            ..PermissionSetPolicies::default()
+        },
+        revision: 2,
+        ..ps_admin.clone()
+    };
+    let reprovisioned_at = now() + chrono::Duration::seconds(5);
+    let deleted_request = SsoRequestRow {
+        account_id: Some(acct.into()),
+        principal: Some((PrincipalType::Group, ids_team.id.clone())),
+        ..request_row(3, RequestKind::AssignmentDeletion, &ps_admin)
+    };
     let second = vec![
+        Change::UpdatePermissionSet(admin_updated.clone()),
+        Change::UpdateProvisioning {
+            permission_set_id: ps_admin.id.clone(),
+            account_id: acct.into(),
+            revision: 2,
+            provisioned: reprovisioned_at,
+        },
+        Change::RemovePermissionSetTags {
+            permission_set_id: ps_admin.id.clone(),
+            keys: vec!["tier".into(), "absent".into()],
+        },
+        Change::DeleteAccountAssignment {
+            permission_set_id: ps_admin.id.clone(),
+            account_id: acct.into(),
+            principal_type: PrincipalType::Group,
+            principal_id: ids_team.id.clone(),
+        },
+        Change::DeleteAccountAssignment {
+            permission_set_id: ps_spare.id.clone(),
+            account_id: acct.into(),
+            principal_type: PrincipalType::User,
+            principal_id: ids_bob.id.clone(),
+        },
+        Change::DeleteProvisioning {
+            permission_set_id: ps_spare.id.clone(),
+            account_id: acct.into(),
+        },
+        // Its tags go with it.
+        Change::DeletePermissionSet {
+            permission_set_id: ps_spare.id.clone(),
+        },
+        Change::RecordSsoRequest(deleted_request.clone()),
         Change::RenameUser {
             user_id: u2.id.clone(),
             name: "Robert".into(),
@@ -1062,15 +1260,15 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         },
         Change::SetIdentityPassword(alice_password.clone()),
         Change::DecideDeviceAuthorization {
-            device_token_hash: "d1".into(),
+            device_code_hash: "d1".into(),
             decision: approved.clone(),
         },
         Change::RedeemDeviceAuthorization {
-            device_token_hash: "d1".into(),
+            device_code_hash: "d1".into(),
             at: accepted_at,
         },
         Change::DecideDeviceAuthorization {
-            device_token_hash: "d2".into(),
+            device_code_hash: "d2".into(),
             decision: denied.clone(),
         },
         Change::SpendToken(spent.clone()),
@@ -1141,6 +1339,15 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
                 ..device_denied
             },
         ],
+        permission_sets: vec![admin_updated],
+        permission_set_tags: vec![(ps_admin.id.clone(), tag("team", "ops"))],
+        account_assignments: vec![alice_admin],
+        provisionings: vec![ProvisioningRow {
+            revision: 2,
+            provisioned: reprovisioned_at,
+            ..admin_provisioned
+        }],
+        sso_requests: vec![created_request, failed_request, deleted_request],
         ..after_first.clone()
     };
     vec![(first, after_first), (second, after_second)]
@@ -2186,6 +2393,119 @@ fn identity_store_writers_on_two_instances_conflict(b: &dyn Backend) {
         .delete_user(&store_id, &dana.id, Some("1"))
         .unwrap_err();
     assert_eq!(reason(old), "CONCURRENT_MODIFICATION");
+}
+
+/// Two instances assigning one permission set in one account together make one role: the
+/// second, whose snapshot does not have the first's, is refused by the store. A permission
+/// set is not deleted while an instance that has not seen its assignment asks.
+fn sso_admin_provisions_once_across_instances(b: &dyn Backend) {
+    use latchkey_core::ssoadmin::{Assignment, NewPermissionSet};
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let member = a
+        .create_account("member@example.com", "Member", None)
+        .unwrap()
+        .request_id
+        .trim_start_matches("car-")
+        .to_owned();
+    let center = a.identity_center().unwrap();
+    let instance = center.instance_arn();
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let user = a
+        .identity_store()
+        .create_user(
+            &center.identity_store_id,
+            UserAttributes {
+                user_name: "erin".into(),
+                ..UserAttributes::default()
+            },
+            by,
+        )
+        .unwrap();
+    let group = a
+        .identity_store()
+        .create_group(
+            &center.identity_store_id,
+            GroupAttributes {
+                display_name: "Ops".into(),
+                ..GroupAttributes::default()
+            },
+            by,
+        )
+        .unwrap();
+    let ps = a
+        .sso_admin()
+        .create_permission_set(
+            &instance,
+            NewPermissionSet {
+                name: "Ops",
+                ..NewPermissionSet::default()
+            },
+        )
+        .unwrap();
+    // Two more instances, which know the permission set but none of what follows.
+    let other = directory(b, &master);
+    let stale = directory(b, &master);
+    let (ps_arn, user_id, group_id) = (ps.arn(), user.id.clone(), group.id.clone());
+    let created = a
+        .sso_admin()
+        .create_assignment(
+            &instance,
+            Assignment {
+                permission_set_arn: &ps_arn,
+                account_id: &member,
+                principal_type: PrincipalType::User,
+                principal_id: &user_id,
+            },
+        )
+        .unwrap();
+    assert_eq!(created.status, RequestStatus::Succeeded);
+    // `other` has not seen the role: it makes one too, and the store refuses it.
+    let raced = other
+        .sso_admin()
+        .create_assignment(
+            &instance,
+            Assignment {
+                permission_set_arn: &ps_arn,
+                account_id: &member,
+                principal_type: PrincipalType::Group,
+                principal_id: &group_id,
+            },
+        )
+        .unwrap_err();
+    assert_eq!(raced.code, ErrorCode::Conflict, "{raced:?}");
+    other.catch_up().unwrap();
+    let state = other.snapshot();
+    let reserved: Vec<_> = state
+        .roles_of_account(&member, None)
+        .filter(|r| r.name.starts_with("AWSReservedSSO_Ops_"))
+        .collect();
+    assert_eq!(reserved.len(), 1);
+    // Caught up, it assigns the group to the role that exists.
+    other
+        .sso_admin()
+        .create_assignment(
+            &instance,
+            Assignment {
+                permission_set_arn: &ps_arn,
+                account_id: &member,
+                principal_type: PrincipalType::Group,
+                principal_id: &group_id,
+            },
+        )
+        .unwrap();
+    // `stale` has seen no assignment: only the store refuses the delete.
+    let deleted = stale.sso_admin().delete_permission_set(&instance, &ps_arn);
+    assert_eq!(deleted.unwrap_err().code, ErrorCode::Conflict);
+    stale.catch_up().unwrap();
+    assert!(
+        stale
+            .snapshot()
+            .sso_admin
+            .permission_sets
+            .contains_key(&ps.row.id)
+    );
 }
 
 // ---------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ use crate::operation::Operation;
 
 /// The member's name as AWS's validation messages spell it (`IdentityStoreId` →
 /// `identityStoreId`).
-fn member_name(name: &str) -> String {
+pub(super) fn member_name(name: &str) -> String {
     let mut chars = name.chars();
     match chars.next() {
         Some(first) => first.to_lowercase().chain(chars).collect(),
@@ -33,21 +33,21 @@ fn member_name(name: &str) -> String {
     }
 }
 
-fn missing(name: &str) -> IamError {
+pub(super) fn missing(name: &str) -> IamError {
     validation(format!(
         "1 validation error detected: Value null at '{}' failed to satisfy constraint: Member must not be null",
         member_name(name)
     ))
 }
 
-fn wrong_type(name: &str, expected: &str) -> IamError {
+pub(super) fn wrong_type(name: &str, expected: &str) -> IamError {
     validation(format!(
         "1 validation error detected: Value at '{}' failed to satisfy constraint: Member must be {expected}",
         member_name(name)
     ))
 }
 
-fn optional<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, IamError> {
+pub(super) fn optional<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, IamError> {
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(value)) => Ok(Some(value)),
@@ -55,12 +55,15 @@ fn optional<'a>(input: &'a Value, name: &str) -> Result<Option<&'a str>, IamErro
     }
 }
 
-fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, IamError> {
+pub(super) fn required<'a>(input: &'a Value, name: &str) -> Result<&'a str, IamError> {
     optional(input, name)?.ok_or_else(|| missing(name))
 }
 
 /// A structured member, read with the model's shape.
-fn member<T: DeserializeOwned>(input: &Value, name: &str) -> Result<Option<T>, IamError> {
+pub(super) fn member<T: DeserializeOwned>(
+    input: &Value,
+    name: &str,
+) -> Result<Option<T>, IamError> {
     match input.get(name) {
         None | Some(Value::Null) => Ok(None),
         Some(value) => serde_json::from_value(value.clone())
@@ -90,7 +93,7 @@ fn member_user_id(input: &Value) -> Result<&str, IamError> {
 }
 
 /// `MaxResults`: 1 to 100.
-fn max_results(input: &Value) -> Result<Option<usize>, IamError> {
+pub(super) fn max_results(input: &Value) -> Result<Option<usize>, IamError> {
     match input.get("MaxResults") {
         None | Some(Value::Null) => Ok(None),
         Some(value) => match value.as_u64() {
@@ -103,7 +106,7 @@ fn max_results(input: &Value) -> Result<Option<usize>, IamError> {
 }
 
 /// `NextToken`: a token this server returned; the model's pattern `[-a-zA-Z0-9+=/:_]*`.
-fn next_token(input: &Value) -> Result<Option<&str>, IamError> {
+pub(super) fn next_token(input: &Value) -> Result<Option<&str>, IamError> {
     let token = optional(input, "NextToken")?;
     if let Some(token) = token
         && (token.is_empty()
@@ -152,7 +155,7 @@ fn attributes<T: DeserializeOwned>(input: &Value) -> Result<T, IamError> {
     parse_attributes(Value::Object(document))
 }
 
-fn epoch(at: DateTime<Utc>) -> Value {
+pub(super) fn epoch(at: DateTime<Utc>) -> Value {
     json!(at.timestamp())
 }
 
@@ -251,7 +254,7 @@ fn membership_json(membership: &GroupMembershipRow) -> Value {
 }
 
 /// A listing's page under `key`, with its `NextToken` when more remain.
-fn page_json<T>(key: &str, page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
+pub(super) fn page_json<T>(key: &str, page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
     let mut out = json!({ key: page.items.iter().map(item).collect::<Vec<_>>() });
     if let Some(token) = &page.marker {
         out["NextToken"] = json!(token);
@@ -260,7 +263,7 @@ fn page_json<T>(key: &str, page: &Page<T>, item: impl Fn(&T) -> Value) -> Value 
 }
 
 /// The awsJson spelling of errors shared with the IAM layers.
-fn in_dialect(error: IamError) -> IamError {
+pub(super) fn in_dialect(error: IamError) -> IamError {
     let code = match error.code {
         ErrorCode::ValidationError | ErrorCode::InvalidInput => ErrorCode::Validation,
         ErrorCode::ServiceFailure | ErrorCode::ServiceUnavailable => ErrorCode::InternalServer,

@@ -18,6 +18,7 @@ mod mfa;
 pub mod organizations;
 mod policies;
 mod simulate;
+pub mod ssoadmin;
 use crate::operation::{Operation, ResourceKind};
 
 /// Timestamps as IAM writes them.
@@ -99,7 +100,7 @@ fn resource_arn(
     Ok(match op.resource_kind() {
         ResourceKind::Any => "*".to_owned(),
         // awsJson operations are authorized by their own module, never here.
-        ResourceKind::IdentityStore => {
+        ResourceKind::IdentityStore | ResourceKind::SsoAdmin => {
             return Err(IamError::new(
                 ErrorCode::InvalidAction,
                 format!("Operation {} is not a query-protocol operation.", op.name()),
