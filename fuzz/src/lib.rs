@@ -70,13 +70,14 @@ pub fn check_signature(req: &HttpRequest<'_>, now: i64) {
     let Ok(presented) = latchkey_sigv4::parse(req) else {
         return;
     };
-    // Debug must never panic, nor print the session token.
-    let shown = format!("{presented:?}");
-    if let Some(token) = presented.security_token.as_deref()
-        && token.len() > 8
-    {
-        assert!(!shown.contains(token), "Debug printed the session token");
-    }
+    // Debug must never panic, nor show the session token: its output may not depend on it.
+    let mut other_token = presented.clone();
+    other_token.security_token = presented.security_token.as_ref().map(|_| "other".into());
+    assert_eq!(
+        format!("{presented:?}"),
+        format!("{other_token:?}"),
+        "Debug shows the session token"
+    );
     let _ = latchkey_sigv4::check_scope(&presented, "sts", &[]);
     let _ = latchkey_sigv4::check_time(&presented, now);
     let _ = latchkey_sigv4::check_time(&presented, SUITE_TIME);
