@@ -14,12 +14,14 @@ pub enum ErrorCode {
     DuplicateAccount,
     EntityAlreadyExists,
     ExpiredToken,
+    IncompleteBody,
     IncompleteSignature,
     InvalidAction,
     InvalidClientTokenId,
     InvalidInput,
     LimitExceeded,
     MalformedPolicyDocument,
+    MalformedQueryString,
     MissingAction,
     MissingAuthenticationToken,
     NoSuchEntity,
@@ -28,8 +30,11 @@ pub enum ErrorCode {
     ReportExpired,
     ReportInProgress,
     ReportNotPresent,
+    RequestEntityTooLarge,
     RequestExpired,
     RequestTimeTooSkewed,
+    RequestTimeout,
+    SerializationException,
     ServiceFailure,
     ServiceUnavailable,
     SignatureDoesNotMatch,
@@ -48,12 +53,14 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
             ErrorCode::ExpiredToken => "ExpiredToken",
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
+            ErrorCode::IncompleteBody => "IncompleteBody",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::InvalidClientTokenId => "InvalidClientTokenId",
             ErrorCode::InvalidInput => "InvalidInput",
             ErrorCode::LimitExceeded => "LimitExceeded",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
+            ErrorCode::MalformedQueryString => "MalformedQueryString",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::UnmodifiableEntity => "UnmodifiableEntity",
             ErrorCode::MissingAction => "MissingAction",
@@ -62,8 +69,11 @@ impl ErrorCode {
             ErrorCode::ReportExpired => "ReportExpired",
             ErrorCode::ReportInProgress => "ReportInProgress",
             ErrorCode::ReportNotPresent => "ReportNotPresent",
+            ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::RequestExpired => "RequestExpired",
             ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            ErrorCode::RequestTimeout => "RequestTimeout",
+            ErrorCode::SerializationException => "SerializationException",
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
@@ -72,6 +82,10 @@ impl ErrorCode {
     }
 
     /// The HTTP status AWS sends with this code (IAM model and the common query errors).
+    ///
+    /// The transport's own errors (docs/design/input-limits.md): MalformedQueryString is 404
+    /// as in AWS's common errors; IncompleteBody and RequestTimeout are 400 as S3 sends them;
+    /// RequestEntityTooLarge, which AWS documents for no query service, is HTTP's 413.
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::AccessDenied
@@ -80,16 +94,20 @@ impl ErrorCode {
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::SignatureDoesNotMatch
             | ErrorCode::RequestTimeTooSkewed => 403,
-            ErrorCode::NoSuchEntity | ErrorCode::ReportInProgress => 404,
+            ErrorCode::NoSuchEntity
+            | ErrorCode::ReportInProgress
+            | ErrorCode::MalformedQueryString => 404,
             ErrorCode::DeleteConflict
             | ErrorCode::EntityAlreadyExists
             | ErrorCode::LimitExceeded => 409,
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
+            ErrorCode::RequestEntityTooLarge => 413,
             ErrorCode::ServiceFailure => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::AccountNotFound
             | ErrorCode::CreateAccountStatusNotFound
             | ErrorCode::DuplicateAccount
+            | ErrorCode::IncompleteBody
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidInput
@@ -99,6 +117,8 @@ impl ErrorCode {
             | ErrorCode::UnmodifiableEntity
             | ErrorCode::MissingAction
             | ErrorCode::RequestExpired
+            | ErrorCode::RequestTimeout
+            | ErrorCode::SerializationException
             | ErrorCode::ValidationError => 400,
         }
     }

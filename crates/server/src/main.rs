@@ -30,8 +30,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
     about = "A self-hosted identity service for AWS-style programmatic access"
 )]
 struct Cli {
-    /// A TOML file with `data`, `listen` and `store`; flags and environment variables win
-    /// over it. Default: ./latchkey.toml if it exists.
+    /// A TOML file with `data`, `listen`, `store` and `[limits]`; flags and environment
+    /// variables win over it. Default: ./latchkey.toml if it exists.
     #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -95,7 +95,12 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
             };
-            server::serve(&data_or_default(data), listen, &store_of(store)?)
+            server::serve(
+                &data_or_default(data),
+                listen,
+                &store_of(store)?,
+                file.limits,
+            )
         }
         Command::Init {
             data,
