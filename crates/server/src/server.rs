@@ -114,6 +114,7 @@ async fn serve_connections(
             permit = connections.clone().acquire_owned() => permit,
             () = &mut shutdown => break,
         };
+        // The semaphore is never closed, so this always holds a permit.
         let Ok(permit) = permit else { break };
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
