@@ -5,6 +5,7 @@
                       holds the admin credentials.
 * ``fresh_server``  - a factory: ``fresh_server()`` starts another, private
                       server (own data dir and log); stopped at test end.
+                      ``config="...toml..."`` gives it a configuration file.
 * ``iam`` / ``sts`` - admin boto3 clients for the session server.
 * ``make_user``     - factory creating a uniquely named user (and optionally an
                       access key) on the session server; returns a ``User``.
@@ -44,11 +45,17 @@ class _ServerPool:
         self._tmp = tmp_path_factory
         self._servers: list[Server] = []
 
-    def new(self, name: str = "srv", init: bool = True, env: dict | None = None) -> Server:
+    def new(self, name: str = "srv", init: bool = True, env: dict | None = None,
+            config: str | None = None) -> Server:
         base = self._tmp.mktemp(name)
         data_dir = base / "data"
         data_dir.mkdir()
-        srv = Server(data_dir=data_dir, log_path=base / "serve.log", env=env or {})
+        config_path = None
+        if config is not None:
+            config_path = base / "latchkey.toml"
+            config_path.write_text(config)
+        srv = Server(data_dir=data_dir, log_path=base / "serve.log", env=env or {},
+                     config=config_path)
         if init:
             srv.admin = init_data_dir(data_dir)
         self._servers.append(srv)

@@ -105,6 +105,7 @@ class Server:
     data_dir: Path
     log_path: Path
     admin: dict | None = None
+    config: Path | None = None  # passed as --config (e.g. small [limits] for a test)
     port: int = 0
     proc: subprocess.Popen | None = None
     stopped: bool = False  # set once a test or the fixture stopped it on purpose
@@ -142,6 +143,7 @@ class Server:
                 str(self.data_dir),
                 "--listen",
                 f"127.0.0.1:{self.port}",
+                *(["--config", str(self.config)] if self.config else []),
             ],
             stdin=subprocess.DEVNULL,
             stdout=self._log_file,

@@ -28,6 +28,7 @@ pub enum ErrorCode {
     DuplicateAccount,
     EntityAlreadyExists,
     ExpiredToken,
+    IncompleteBody,
     IncompleteSignature,
     InvalidAction,
     InvalidAuthenticationCode,
@@ -39,6 +40,7 @@ pub enum ErrorCode {
     InternalServer,
     LimitExceeded,
     MalformedPolicyDocument,
+    MalformedQueryString,
     MissingAction,
     MissingAuthenticationToken,
     NoSuchEntity,
@@ -47,10 +49,13 @@ pub enum ErrorCode {
     ReportExpired,
     ReportInProgress,
     ReportNotPresent,
+    RequestEntityTooLarge,
     RequestExpired,
     /// awsJson (Identity Store, SSO Admin): the resource named is not there.
     ResourceNotFound,
     RequestTimeTooSkewed,
+    RequestTimeout,
+    SerializationException,
     ServiceFailure,
     /// awsJson (SSO Admin): a quota of the instance or a permission set refused the change.
     ServiceQuotaExceeded,
@@ -85,6 +90,7 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
             ErrorCode::ExpiredToken => "ExpiredToken",
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
+            ErrorCode::IncompleteBody => "IncompleteBody",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
             ErrorCode::InvalidAuthenticationCode => "InvalidAuthenticationCode",
@@ -95,6 +101,7 @@ impl ErrorCode {
             ErrorCode::InternalServer => "InternalServerException",
             ErrorCode::LimitExceeded => "LimitExceeded",
             ErrorCode::MalformedPolicyDocument => "MalformedPolicyDocument",
+            ErrorCode::MalformedQueryString => "MalformedQueryString",
             ErrorCode::PolicyNotAttachable => "PolicyNotAttachable",
             ErrorCode::UnmodifiableEntity => "UnmodifiableEntity",
             ErrorCode::MissingAction => "MissingAction",
@@ -103,9 +110,12 @@ impl ErrorCode {
             ErrorCode::ReportExpired => "ReportExpired",
             ErrorCode::ReportInProgress => "ReportInProgress",
             ErrorCode::ReportNotPresent => "ReportNotPresent",
+            ErrorCode::RequestEntityTooLarge => "RequestEntityTooLarge",
             ErrorCode::RequestExpired => "RequestExpired",
             ErrorCode::ResourceNotFound => "ResourceNotFoundException",
             ErrorCode::RequestTimeTooSkewed => "RequestTimeTooSkewed",
+            ErrorCode::RequestTimeout => "RequestTimeout",
+            ErrorCode::SerializationException => "SerializationException",
             ErrorCode::ServiceFailure => "ServiceFailure",
             ErrorCode::ServiceQuotaExceeded => "ServiceQuotaExceededException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
@@ -116,6 +126,10 @@ impl ErrorCode {
     }
 
     /// The HTTP status AWS sends with this code (IAM model and the common query errors).
+    ///
+    /// The transport's own errors (docs/design/input-limits.md): MalformedQueryString is 404
+    /// as in AWS's common errors; IncompleteBody and RequestTimeout are 400 as S3 sends them;
+    /// RequestEntityTooLarge, which AWS documents for no query service, is HTTP's 413.
     pub fn http_status(self) -> u16 {
         match self {
             ErrorCode::AccessDenied
@@ -125,16 +139,20 @@ impl ErrorCode {
             | ErrorCode::MissingAuthenticationToken
             | ErrorCode::SignatureDoesNotMatch
             | ErrorCode::RequestTimeTooSkewed => 403,
-            ErrorCode::NoSuchEntity | ErrorCode::ReportInProgress => 404,
+            ErrorCode::NoSuchEntity
+            | ErrorCode::ReportInProgress
+            | ErrorCode::MalformedQueryString => 404,
             ErrorCode::DeleteConflict
             | ErrorCode::EntityAlreadyExists
             | ErrorCode::LimitExceeded => 409,
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
+            ErrorCode::RequestEntityTooLarge => 413,
             ErrorCode::ServiceFailure | ErrorCode::InternalServer => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::AccountNotFound
             | ErrorCode::CreateAccountStatusNotFound
             | ErrorCode::DuplicateAccount
+            | ErrorCode::IncompleteBody
             | ErrorCode::IncompleteSignature
             | ErrorCode::InvalidAction
             | ErrorCode::InvalidAuthorizationMessage
@@ -146,6 +164,8 @@ impl ErrorCode {
             | ErrorCode::UnmodifiableEntity
             | ErrorCode::MissingAction
             | ErrorCode::RequestExpired
+            | ErrorCode::RequestTimeout
+            | ErrorCode::SerializationException
             | ErrorCode::ValidationError => 400,
             // awsJson services without an HTTP status in their model answer client errors
             // with 400.

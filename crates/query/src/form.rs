@@ -41,17 +41,24 @@ impl QueryRequest {
     /// client meant is how authorization bugs are born.
     pub fn parse(form: &[u8]) -> Result<Self, QueryError> {
         let mut params = BTreeMap::new();
+        // Whether the whole form decodes to valid UTF-8, worked out once, at the first U+FFFD:
+        // doing it for every such pair made a large form cost quadratic time, and forms are
+        // decoded before the request is authenticated.
+        let mut form_is_utf8 = None;
         for (key, value) in form_urlencoded::parse(form) {
             if key.is_empty() {
                 continue;
             }
-            if key.contains('\u{FFFD}') || value.contains('\u{FFFD}') {
-                // form_urlencoded substitutes U+FFFD for invalid UTF-8; the original bytes are gone.
-                if !contains_literal_replacement(form) {
-                    return Err(QueryError::validation(
-                        "Request parameters must be valid UTF-8.".into(),
-                    ));
-                }
+            // form_urlencoded substitutes U+FFFD for invalid UTF-8; the original bytes are gone.
+            if (key.contains('\u{FFFD}') || value.contains('\u{FFFD}'))
+                && !*form_is_utf8.get_or_insert_with(|| decodes_to_utf8(form))
+            {
+                return Err(QueryError {
+                    code: "MalformedQueryString",
+                    message: "The query string contains a syntax error: parameters must be \
+                              valid UTF-8 once percent-decoded."
+                        .into(),
+                });
             }
             if params
                 .insert(key.clone().into_owned(), value.into_owned())
@@ -220,9 +227,9 @@ impl<'a> Member<'a> {
     }
 }
 
-fn contains_literal_replacement(form: &[u8]) -> bool {
-    // A client may legitimately send U+FFFD percent-encoded; only bytes that were invalid UTF-8
-    // are a fault.
+/// A client may legitimately send U+FFFD percent-encoded; only bytes that were invalid UTF-8
+/// are a fault.
+fn decodes_to_utf8(form: &[u8]) -> bool {
     let decoded: Vec<u8> = percent_encoding::percent_decode(form).collect();
     std::str::from_utf8(&decoded).is_ok()
 }
@@ -268,10 +275,25 @@ mod tests {
     #[test]
     fn invalid_utf8_is_refused() {
         let err = QueryRequest::parse(b"UserName=%FF%FE").unwrap_err();
-        assert_eq!(err.code, "ValidationError");
+        assert_eq!(err.code, "MalformedQueryString");
+        let err = QueryRequest::parse(b"Action=GetUser&\xC3(=x").unwrap_err();
+        assert_eq!(err.code, "MalformedQueryString");
         // U+FFFD itself, properly encoded, is fine.
         let ok = QueryRequest::parse("UserName=%EF%BF%BD".as_bytes()).unwrap();
         assert_eq!(ok.get("UserName"), Some("\u{FFFD}"));
+    }
+
+    /// A form of many pairs that each hold U+FFFD once made `parse` re-decode the whole form
+    /// per pair: about 60,000 pairs in a 1 MiB body, before authentication. This finishes in
+    /// milliseconds now and took minutes before.
+    #[test]
+    fn many_replacement_characters_cost_linear_time() {
+        let form: String = (0..60_000)
+            .map(|i| format!("k{i}=%EF%BF%BD"))
+            .collect::<Vec<_>>()
+            .join("&");
+        let req = QueryRequest::parse(form.as_bytes()).unwrap();
+        assert_eq!(req.get("k59999"), Some("\u{FFFD}"));
     }
 
     #[test]

@@ -1,12 +1,15 @@
-//! The awsQuery protocol, as IAM and STS speak it: form-encoded requests in, XML documents out.
+//! The awsQuery protocol, as IAM and STS speak it: form-encoded requests in, XML documents out;
+//! and the awsJson request body (Organizations).
 //!
-//! Sans-IO: this crate turns bytes into a [`QueryRequest`] and builds response and error bodies as
-//! strings. It knows nothing of HTTP servers, accounts or users.
+//! Sans-IO: this crate turns bytes into a [`QueryRequest`] or a JSON input and builds response
+//! and error bodies as strings. It knows nothing of HTTP servers, accounts or users.
 
 mod form;
+mod json;
 mod xml;
 
 pub use form::{Member, QueryError, QueryRequest};
+pub use json::json_input;
 pub use xml::{ErrorType, XmlResponse, error_document, escape_into};
 
 /// XML namespace of IAM responses (API version 2010-05-08).

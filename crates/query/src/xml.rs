@@ -22,8 +22,11 @@ pub fn escape_into(out: &mut String, text: &str) {
             '>' => "&gt;",
             '"' => "&quot;",
             '\'' => "&apos;",
-            // Characters XML 1.0 cannot carry at all; they never come from our own data, but
-            // user-chosen strings pass through here.
+            // A raw CR reaches the client as LF: XML parsers normalize line ends in text.
+            '\r' => "&#xD;",
+            // Characters XML 1.0 cannot carry at all (one makes the whole document unreadable
+            // to expat, hence to botocore); they never come from our own data, but user-chosen
+            // strings pass through here.
             _ => "&#xFFFD;",
         });
         rest = &rest[position + c.len_utf8()..];
@@ -32,8 +35,10 @@ pub fn escape_into(out: &mut String, text: &str) {
 }
 
 fn needs_escape(c: char) -> bool {
-    matches!(c, '&' | '<' | '>' | '"' | '\'')
-        || ((c as u32) < 0x20 && !matches!(c, '\t' | '\n' | '\r'))
+    matches!(
+        c,
+        '&' | '<' | '>' | '"' | '\'' | '\r' | '\u{FFFE}' | '\u{FFFF}'
+    ) || ((c as u32) < 0x20 && !matches!(c, '\t' | '\n'))
 }
 
 /// Builds `<{Op}Response xmlns=..><{Op}Result>..</{Op}Result><ResponseMetadata>..` documents.
@@ -240,6 +245,23 @@ mod tests {
         let mut out = String::new();
         escape_into(&mut out, "a\u{1}b");
         assert_eq!(out, "a&#xFFFD;b");
+    }
+
+    /// Found by the `xml_escape` fuzz target: a raw CR came back as LF, since XML parsers
+    /// normalize line ends in text.
+    #[test]
+    fn carriage_returns_survive_the_round_trip() {
+        let mut out = String::new();
+        escape_into(&mut out, "a\r\nb\rc");
+        assert_eq!(out, "a&#xD;\nb&#xD;c");
+    }
+
+    /// U+FFFE and U+FFFF are not XML 1.0 characters; expat refuses a document holding one.
+    #[test]
+    fn noncharacters_are_replaced() {
+        let mut out = String::new();
+        escape_into(&mut out, "a\u{FFFE}b\u{FFFF}c\u{FFFD}");
+        assert_eq!(out, "a&#xFFFD;b&#xFFFD;c\u{FFFD}");
     }
 
     #[test]

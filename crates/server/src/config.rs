@@ -13,10 +13,19 @@
 //! mail_relay = "smtp://mail.internal:25"
 //! mail_from = "latchkey <latchkey@example.com>"
 //! invitation_ttl_seconds = 604800
+//!
+//! # What one client may make the server hold; these are the defaults
+//! # (docs/design/input-limits.md). Only the file sets them.
+//! [limits]
+//! max_body_bytes = 1048576
+//! max_connections = 1024
+//! header_read_timeout_secs = 30
+//! request_timeout_secs = 60
 //! ```
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use anyhow::Context;
 use serde::Deserialize;
@@ -35,6 +44,61 @@ pub struct Config {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl_seconds: Option<u64>,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+/// Bounds on what a client can make the server read, hold and wait for.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Limits {
+    /// The largest request body read; a larger one is answered 413 unread. 1 MiB holds the
+    /// largest legitimate IAM request (a 131,072-character policy document, URL-encoded) with
+    /// room to spare.
+    pub max_body_bytes: usize,
+    /// Connections served at once; beyond it the server stops accepting and new clients wait
+    /// in the listen backlog.
+    pub max_connections: usize,
+    /// How long a client has to send a request's line and headers, also the idle time allowed
+    /// between requests on a kept-alive connection; then the connection is closed.
+    pub header_read_timeout_secs: u64,
+    /// How long a client has to send the body once the headers are in.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_body_bytes: 1024 * 1024,
+            max_connections: 1024,
+            header_read_timeout_secs: 30,
+            request_timeout_secs: 60,
+        }
+    }
+}
+
+impl Limits {
+    pub fn header_read_timeout(&self) -> Duration {
+        Duration::from_secs(self.header_read_timeout_secs)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_secs(self.request_timeout_secs)
+    }
+
+    /// Zero would refuse every request or connection, or (for a timeout) none; either is a
+    /// mistake better caught at start-up.
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, value) in [
+            ("max_body_bytes", self.max_body_bytes as u64),
+            ("max_connections", self.max_connections as u64),
+            ("header_read_timeout_secs", self.header_read_timeout_secs),
+            ("request_timeout_secs", self.request_timeout_secs),
+        ] {
+            anyhow::ensure!(value > 0, "limits.{name} must be greater than 0");
+        }
+        Ok(())
+    }
 }
 
 impl Config {
@@ -53,8 +117,13 @@ impl Config {
                 return Err(error).with_context(|| format!("cannot read {}", path.display()));
             }
         };
-        toml::from_str(&text)
-            .with_context(|| format!("{} is not a valid configuration", path.display()))
+        let config: Config = toml::from_str(&text)
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        config
+            .limits
+            .check()
+            .with_context(|| format!("{} is not a valid configuration", path.display()))?;
+        Ok(config)
     }
 }
 
@@ -72,7 +141,28 @@ mod tests {
         assert_eq!(config.listen, Some("0.0.0.0:9000".parse().unwrap()));
         assert_eq!(config.store.as_deref(), Some("postgres://u@h/db"));
         assert_eq!(config.encoded_denials, Some(true));
+        assert_eq!(config.limits, Limits::default());
         assert!(toml::from_str::<Config>("listne = \"x\"").is_err());
+    }
+
+    #[test]
+    fn limits_default_one_by_one_and_must_not_be_zero() {
+        let config: Config = toml::from_str("[limits]\nheader_read_timeout_secs = 2\n").unwrap();
+        assert_eq!(config.limits.header_read_timeout(), Duration::from_secs(2));
+        assert_eq!(
+            config.limits.max_body_bytes,
+            Limits::default().max_body_bytes
+        );
+        assert!(toml::from_str::<Config>("[limits]\nmax_body = 1\n").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[limits]\nmax_connections = 0\n").unwrap();
+        let error = Config::load(Some(&file)).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("limits.max_connections must be greater than 0"),
+            "{error:#}"
+        );
     }
 
     #[test]

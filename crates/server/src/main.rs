@@ -16,6 +16,7 @@ mod invitation;
 mod mail;
 mod oidc;
 mod operation;
+mod portal;
 mod server;
 mod throttle;
 
@@ -35,8 +36,8 @@ const DEFAULT_LISTEN: &str = "127.0.0.1:8765";
     about = "A self-hosted identity service for AWS-style programmatic access"
 )]
 struct Cli {
-    /// A TOML file with `data`, `listen` and `store`; flags and environment variables win
-    /// over it. Default: ./latchkey.toml if it exists.
+    /// A TOML file with `data`, `listen`, `store` and `[limits]`; flags and environment
+    /// variables win over it. Default: ./latchkey.toml if it exists.
     #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
     config: Option<PathBuf>,
     #[command(subcommand)]
@@ -136,6 +137,7 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                             s.min(365 * 86_400) as i64
                         }),
                 ),
+                limits: file.limits,
             };
             server::serve(&data_or_default(data), listen, &store_of(store)?, options)
         }

@@ -2,6 +2,9 @@
 //!
 //! Request path: read the body → SigV4 against the snapshot → decode the form → find the
 //! operation → authorize → execute in the directory (writes off the async workers) → XML.
+//!
+//! Connections are served by hyper directly, not `axum::serve`, for the limits that one has
+//! no knobs for: a header-read timeout and a cap on connections (docs/design/input-limits.md).
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -11,28 +14,35 @@ use std::time::Duration;
 use anyhow::Context;
 use axum::Router;
 
+use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper_util::rt::{TokioIo, TokioTimer};
 use latchkey_core::{Directory, ErrorCode, IamError};
 use latchkey_query::{ErrorType, QueryRequest, error_document};
 use latchkey_sigv4::HttpRequest;
+use tower_service::Service as _;
 
 use crate::api;
 use crate::auth::{self, Caller, Origin};
+use crate::config::Limits;
 use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
-use crate::{invitation, mail, oidc};
+use crate::{invitation, mail, oidc, portal};
 use latchkey_core::oidc::PollTimes;
 
-/// The largest request body accepted; IAM's largest documents are far below it.
-const MAX_BODY_BYTES: usize = 1024 * 1024;
 /// How often key use recorded in memory is written to the store.
 const KEY_USAGE_SAVE_INTERVAL: Duration = Duration::from_secs(5);
+/// The request line and headers together. A presigned URL with a session token is a few KiB;
+/// hyper answers a larger head with a bare 431 and closes the connection.
+const MAX_HEADER_BYTES: usize = 64 * 1024;
 
 struct App {
     directory: Arc<Directory>,
+    limits: Limits,
 }
 
 /// `latchkey serve`.
@@ -45,6 +55,7 @@ pub struct Options {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl: chrono::Duration,
+    pub limits: Limits,
 }
 
 pub fn serve(
@@ -79,7 +90,13 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(directory, listen, mailer, options.public_url))
+    runtime.block_on(run(
+        directory,
+        listen,
+        mailer,
+        options.public_url,
+        options.limits,
+    ))
 }
 
 async fn run(
@@ -87,6 +104,7 @@ async fn run(
     listen: SocketAddr,
     mailer: Arc<mail::Mailer>,
     public_url: String,
+    limits: Limits,
 ) -> anyhow::Result<()> {
     let listener = tokio::net::TcpListener::bind(listen)
         .await
@@ -100,6 +118,10 @@ async fn run(
             "/invitation",
             get(invitation::show).post(invitation::accept),
         )
+        .route("/assignment/accounts", get(portal::list_accounts))
+        .route("/assignment/roles", get(portal::list_account_roles))
+        .route("/federation/credentials", get(portal::get_role_credentials))
+        .route("/logout", post(portal::logout))
         .with_state(directory.clone());
     let sso_oidc = Router::new()
         .route("/client/register", post(oidc::register_client))
@@ -128,14 +150,9 @@ async fn run(
         .fallback(handle)
         .with_state(Arc::new(App {
             directory: directory.clone(),
+            limits,
         }));
-    axum::serve(
-        listener,
-        app.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(shutdown_signal())
-    .await
-    .context("the server failed")?;
+    serve_connections(listener, app, &limits, shutdown_signal()).await;
     saver.abort();
     postman.abort();
     tokio::task::spawn_blocking(move || save_key_usage(&directory))
@@ -143,6 +160,66 @@ async fn run(
         .context("saving key usage at shutdown")?;
     tracing::info!("latchkey stopped");
     Ok(())
+}
+
+/// Accepts and serves HTTP/1.1 connections until `shutdown` completes, then lets the open
+/// ones finish the request in progress (idle ones close at once).
+async fn serve_connections(
+    listener: tokio::net::TcpListener,
+    app: Router,
+    limits: &Limits,
+    shutdown: impl Future<Output = ()>,
+) {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(limits.header_read_timeout())
+        .max_header_size(MAX_HEADER_BYTES)
+        // A client that shuts its sending side after the request (or in the middle of the
+        // body) still gets its answer; without this hyper dropped the connection unanswered
+        // when it saw the end of input before the response was ready.
+        .half_close(true);
+    let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        // At the limit, stop accepting: further clients wait in the listen backlog until a
+        // connection ends, which the timeouts guarantee.
+        let permit = tokio::select! {
+            permit = connections.clone().acquire_owned() => permit,
+            () = &mut shutdown => break,
+        };
+        // The semaphore is never closed, so this always holds a permit.
+        let Ok(permit) = permit else { break };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of file descriptors, or a connection reset before it was accepted:
+                    // keep serving the others and try again shortly.
+                    tracing::warn!(%error, "cannot accept a connection");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let router = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let mut request = request.map(Body::new);
+            request.extensions_mut().insert(ConnectInfo(peer));
+            router.clone().call(request)
+        });
+        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        tokio::spawn(async move {
+            // A client that goes away or breaks HTTP ends only its own connection.
+            if let Err(error) = connection.await {
+                tracing::debug!(%error, %peer, "connection closed with an error");
+            }
+            drop(permit);
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
 }
 
 async fn shutdown_signal() {
@@ -267,23 +344,22 @@ async fn handle(
 ) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
-    let body = match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
-        Ok(body) => body,
-        Err(_) => {
-            let error = IamError::new(
-                ErrorCode::ValidationError,
-                format!(
-                    "The request body exceeds the maximum of {MAX_BODY_BYTES} bytes or could not be read."
-                ),
-            );
-            return error_response(Protocol::Query(Service::Iam), &error, &request_id);
-        }
-    };
     let json_target = parts
         .headers
         .get("x-amz-target")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    let body = match read_body(&parts.headers, body, &app.limits).await {
+        Ok(body) => body,
+        Err(error) => {
+            // The body is unread, so the Version that names the service is unknown.
+            let protocol = match json_target {
+                Some(_) => Protocol::Json,
+                None => Protocol::Query(Service::Iam),
+            };
+            return error_response(protocol, &error, &request_id);
+        }
+    };
     let query = parts.uri.query().unwrap_or("");
     // The parameters are in the body for POST and in the query string for (presigned) GET.
     let form: &[u8] = if parts.method == Method::GET {
@@ -341,8 +417,11 @@ async fn handle(
     let params = match params {
         Ok(params) => params,
         Err(error) => {
-            let error = IamError::new(ErrorCode::ValidationError, error.message);
-            return error_response(protocol, &error, &request_id);
+            let code = match error.code {
+                "MalformedQueryString" => ErrorCode::MalformedQueryString,
+                _ => ErrorCode::ValidationError,
+            };
+            return error_response(protocol, &IamError::new(code, error.message), &request_id);
         }
     };
     let op = match find_operation(&caller, &params) {
@@ -374,13 +453,51 @@ async fn handle(
     }
 }
 
+/// Reads the whole body within the size limit and the request timeout.
+async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<Bytes, IamError> {
+    let too_large = || {
+        IamError::new(
+            ErrorCode::RequestEntityTooLarge,
+            format!(
+                "The request body exceeds the maximum of {} bytes.",
+                limits.max_body_bytes
+            ),
+        )
+    };
+    // A declared length over the limit is refused before a byte of the body is read.
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limits.max_body_bytes as u64) {
+        return Err(too_large());
+    }
+    let read = Limited::new(body, limits.max_body_bytes).collect();
+    match tokio::time::timeout(limits.request_timeout(), read).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(error)) if error.is::<LengthLimitError>() => Err(too_large()),
+        Ok(Err(_)) => Err(IamError::new(
+            ErrorCode::IncompleteBody,
+            "The request body ended before the length its headers declared, or its chunked \
+             encoding is invalid.",
+        )),
+        Err(_) => Err(IamError::new(
+            ErrorCode::RequestTimeout,
+            format!(
+                "The request body was not received within {} seconds.",
+                limits.request_timeout_secs
+            ),
+        )),
+    }
+}
+
 /// An awsJson request (Organizations, Identity Store, SSO Admin): the operation from `X-Amz-Target`,
 /// the input from the JSON body.
 async fn handle_json(
     directory: Arc<Directory>,
     caller: Caller,
     target: &str,
-    body: axum::body::Bytes,
+    body: Bytes,
     request_id: String,
 ) -> Response {
     let Some(op) = Operation::from_target(target).filter(|op| op.service() == caller.service)
@@ -391,18 +508,11 @@ async fn handle_json(
         );
         return error_response(Protocol::Json, &error, &request_id);
     };
-    let input: serde_json::Value = if body.is_empty() {
-        serde_json::json!({})
-    } else {
-        match serde_json::from_slice(&body) {
-            Ok(value @ serde_json::Value::Object(_)) => value,
-            _ => {
-                let error = IamError::new(
-                    ErrorCode::ValidationError,
-                    "The request body is not a JSON object.",
-                );
-                return error_response(Protocol::Json, &error, &request_id);
-            }
+    let input = match latchkey_query::json_input(&body) {
+        Ok(input) => input,
+        Err(error) => {
+            let error = IamError::new(ErrorCode::SerializationException, error.message);
+            return error_response(Protocol::Json, &error, &request_id);
         }
     };
     if let Some(key) = &caller.key {
