@@ -34,6 +34,57 @@ PASSWORD = "correct horse battery staple"
 AWS_CLI_V2 = Path(os.environ.get("AWS_CLI_V2", REPO_ROOT / ".tools/awscli-v2/aws"))
 
 
+USER_CODE = r"\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b"
+
+
+class CliLogin:
+    """`aws sso login` (AWS CLI v2) running against the server with its own HOME, holding an
+    `sso-session` profile; its output is collected as it comes."""
+
+    def __init__(self, server, home: Path, start_url: str, *args: str,
+                 account: str = "111122223333", role: str = "ReadOnly", profile: str = "lk"):
+        if not AWS_CLI_V2.exists():
+            pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
+        (home / ".aws").mkdir(parents=True)
+        (home / ".aws" / "config").write_text(
+            f"[profile {profile}]\nsso_session = lk\nsso_account_id = {account}\n"
+            f"sso_role_name = {role}\nregion = us-east-1\n\n"
+            f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
+            "sso_registration_scopes = sso:account:access\n")
+        self.home, self.profile = home, profile
+        self.env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
+                    "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
+        self.proc = subprocess.Popen(
+            [str(AWS_CLI_V2), "sso", "login", "--profile", profile, "--no-browser", *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdin=subprocess.DEVNULL)
+        self.lines: list[str] = []
+        self.reader = threading.Thread(target=lambda: self.lines.extend(self.proc.stdout),
+                                       daemon=True)
+        self.reader.start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, pattern: str, timeout: float = 30) -> str:
+        """The first group of `pattern` once the CLI has printed it."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            found = re.search(pattern, self.output)
+            if found:
+                return found.group(1)
+            time.sleep(0.1)
+        raise AssertionError(f"the CLI did not print {pattern!r}:\n{self.output}")
+
+    def finish(self) -> None:
+        assert self.proc.wait(timeout=60) == 0, self.output
+        self.reader.join(timeout=5)
+
+    def cached_tokens(self) -> list[str]:
+        return [p.read_text() for p in (self.home / ".aws" / "sso" / "cache").glob("*.json")]
+
+
 def fetch(url: str, form: dict | None = None) -> tuple[int, str]:
     data = urllib.parse.urlencode(form).encode() if form is not None else None
     try:
@@ -179,40 +230,14 @@ def test_denied_and_wrong_client(server, person):
 
 
 def test_aws_cli_v2_sso_login_with_the_device_code(server, person, tmp_path):
-    if not AWS_CLI_V2.exists():
-        pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
     start_url = f"https://{person['StoreId']}.awsapps.com/start"
-    (home / ".aws" / "config").write_text(
-        "[profile lk]\nsso_session = lk\nsso_account_id = 111122223333\n"
-        "sso_role_name = ReadOnly\nregion = us-east-1\n\n"
-        f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
-        "sso_registration_scopes = sso:account:access\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
-           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
-    cli = subprocess.Popen([str(AWS_CLI_V2), "sso", "login", "--profile", "lk",
-                            "--use-device-code", "--no-browser"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           stdin=subprocess.DEVNULL)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(cli.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 30
-    code = None
-    while code is None and time.monotonic() < deadline:
-        found = re.search(r"\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b",
-                          "".join(output))
-        code = found.group(1) if found else None
-        time.sleep(0.1)
-    assert code, "".join(output)
-    assert f"{server.url}/device" in "".join(output)
+    login = CliLogin(server, tmp_path / "home", start_url, "--use-device-code")
+    code = login.wait_for(USER_CODE)
+    assert f"{server.url}/device" in login.output
     approve(server, code, person["UserName"], PASSWORD)
-    assert cli.wait(timeout=60) == 0, "".join(output)
-    reader.join(timeout=5)
-    assert f"Successfully logged into Start URL: {start_url}" in "".join(output)
-    cached = list((home / ".aws" / "sso" / "cache").glob("*.json"))
-    tokens = [p.read_text() for p in cached]
+    login.finish()
+    assert f"Successfully logged into Start URL: {start_url}" in login.output
+    tokens = login.cached_tokens()
     assert any('"accessToken": "aoa' in t for t in tokens), tokens
     assert any('"refreshToken": "aor' in t for t in tokens), tokens
 
@@ -243,40 +268,15 @@ def follow_authorization(server, url: str, user_name: str, password: str,
 
 
 def test_aws_cli_v2_sso_login_in_the_browser_with_pkce(server, person, tmp_path):
-    if not AWS_CLI_V2.exists():
-        pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
-    home = tmp_path / "home"
-    (home / ".aws").mkdir(parents=True)
     start_url = f"https://{person['StoreId']}.awsapps.com/start"
-    (home / ".aws" / "config").write_text(
-        "[profile lk]\nsso_session = lk\nsso_account_id = 111122223333\n"
-        "sso_role_name = ReadOnly\nregion = us-east-1\n\n"
-        f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
-        "sso_registration_scopes = sso:account:access\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
-           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
-    cli = subprocess.Popen([str(AWS_CLI_V2), "sso", "login", "--profile", "lk", "--no-browser"],
-                           env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           stdin=subprocess.DEVNULL)
-    output: list[str] = []
-    reader = threading.Thread(target=lambda: output.extend(cli.stdout), daemon=True)
-    reader.start()
-    deadline = time.monotonic() + 30
-    url = None
-    while url is None and time.monotonic() < deadline:
-        found = re.search(r"(http://\S+/authorize\?\S+)", "".join(output))
-        url = found.group(1) if found else None
-        time.sleep(0.1)
-    assert url, "".join(output)
+    login = CliLogin(server, tmp_path / "home", start_url)
+    url = login.wait_for(r"(http://\S+/authorize\?\S+)")
     callback = follow_authorization(server, url, person["UserName"], PASSWORD)
-    assert callback.startswith("http://127.0.0.1:"), callback
-    assert "code=" in callback
+    assert callback.startswith("http://127.0.0.1:") and "code=" in callback, callback
     fetch(callback)  # the browser lands on the CLI's listener
-    assert cli.wait(timeout=60) == 0, "".join(output)
-    reader.join(timeout=5)
-    assert f"Successfully logged into Start URL: {start_url}" in "".join(output)
-    tokens = [p.read_text() for p in (home / ".aws" / "sso" / "cache").glob("*.json")]
-    assert any('"accessToken": "aoa' in t for t in tokens), tokens
+    login.finish()
+    assert f"Successfully logged into Start URL: {start_url}" in login.output
+    assert any('"accessToken": "aoa' in t for t in login.cached_tokens())
 
 
 def test_pkce_codes_are_bound_to_the_verifier_and_work_once(server, person):

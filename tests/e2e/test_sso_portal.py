@@ -22,7 +22,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from helpers import unique
-from test_sso_oidc import AWS_CLI_V2, PASSWORD, approve, invite
+from test_sso_oidc import AWS_CLI_V2, PASSWORD, USER_CODE, CliLogin, approve, invite
 
 READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
 
@@ -65,32 +65,12 @@ def journey(server):
 
 def login_with_cli(server, journey, home) -> dict:
     """`aws sso login --use-device-code` approved on the verification page; returns the env."""
-    (home / ".aws").mkdir(parents=True)
-    start_url = f"https://{journey['StoreId']}.awsapps.com/start"
-    (home / ".aws" / "config").write_text(
-        f"[profile work]\nsso_session = lk\nsso_account_id = {journey['account']}\n"
-        f"sso_role_name = {journey['ps_name']}\nregion = us-east-1\n\n"
-        f"[sso-session lk]\nsso_start_url = {start_url}\nsso_region = us-east-1\n"
-        "sso_registration_scopes = sso:account:access\n")
-    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
-           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
-    cli = subprocess.Popen([str(AWS_CLI_V2), "sso", "login", "--profile", "work",
-                            "--use-device-code", "--no-browser"], env=env,
-                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                           stdin=subprocess.DEVNULL)
-    output: list[str] = []
-    threading.Thread(target=lambda: output.extend(cli.stdout), daemon=True).start()
-    deadline = time.monotonic() + 30
-    code = None
-    while code is None and time.monotonic() < deadline:
-        found = re.search(r"\b([BCDFGHJKLMNPQRSTVWXZ]{4}-[BCDFGHJKLMNPQRSTVWXZ]{4})\b",
-                          "".join(output))
-        code = found.group(1) if found else None
-        time.sleep(0.1)
-    assert code, "".join(output)
-    approve(server, code, journey["UserName"], PASSWORD)
-    assert cli.wait(timeout=60) == 0, "".join(output)
-    return env
+    login = CliLogin(server, home, f"https://{journey['StoreId']}.awsapps.com/start",
+                     "--use-device-code", account=journey["account"],
+                     role=journey["ps_name"], profile="work")
+    approve(server, login.wait_for(USER_CODE), journey["UserName"], PASSWORD)
+    login.finish()
+    return login.env
 
 
 def cli(env, *args) -> subprocess.CompletedProcess:
@@ -196,3 +176,47 @@ def test_leaving_the_group_takes_the_account_away_at_once(server, journey, tmp_p
         journey["membership"] = ids.create_group_membership(
             IdentityStoreId=journey["StoreId"], GroupId=journey["group"],
             MemberId={"UserId": journey["UserId"]})["MembershipId"]
+
+
+def test_aws_configure_sso_from_stdin(server, journey, tmp_path):
+    """`aws configure sso` as a person answers its prompts: session name, start URL, region,
+    scopes; sign in on the verification page; the only account and role are chosen for them;
+    then the profile's region, output and name. The profile it writes works."""
+    if not AWS_CLI_V2.exists():
+        pytest.fail(f"AWS CLI v2 not found at {AWS_CLI_V2}; scripts/test installs it")
+    home = tmp_path / "home"
+    (home / ".aws").mkdir(parents=True)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(home), "AWS_ENDPOINT_URL": server.url,
+           "AWS_PAGER": "", "AWS_EC2_METADATA_DISABLED": "true"}
+    start_url = f"https://{journey['StoreId']}.awsapps.com/start"
+    configure = subprocess.Popen(
+        [str(AWS_CLI_V2), "configure", "sso", "--use-device-code", "--no-browser"],
+        env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        text=True)
+    lines: list[str] = []
+    reader = threading.Thread(
+        target=lambda: lines.extend(iter(lambda: configure.stdout.read(1), "")), daemon=True)
+    reader.start()
+    configure.stdin.write(f"lk\n{start_url}\nus-east-1\nsso:account:access\n")
+    configure.stdin.flush()
+    deadline = time.monotonic() + 30
+    code = None
+    while code is None and time.monotonic() < deadline:
+        found = re.search(USER_CODE, "".join(lines))
+        code = found.group(1) if found else None
+        time.sleep(0.1)
+    assert code, "".join(lines)
+    approve(server, code, journey["UserName"], PASSWORD)
+    configure.stdin.write("us-east-1\njson\nconfigured\n")
+    configure.stdin.flush()
+    configure.stdin.close()
+    assert configure.wait(timeout=60) == 0, "".join(lines)
+    reader.join(timeout=5)
+    config = (home / ".aws" / "config").read_text()
+    assert f"sso_account_id = {journey['account']}" in config, config
+    assert f"sso_role_name = {journey['ps_name']}" in config, config
+    who = subprocess.run([str(AWS_CLI_V2), "sts", "get-caller-identity", "--profile",
+                          "configured", "--output", "json"], env=env, capture_output=True,
+                         text=True, timeout=60, stdin=subprocess.DEVNULL)
+    assert who.returncode == 0, who.stderr
+    assert f"/{journey['UserName']}" in json.loads(who.stdout)["Arn"]

@@ -17,6 +17,7 @@ mod mail;
 mod oidc;
 mod operation;
 mod portal;
+mod rest;
 mod server;
 mod throttle;
 

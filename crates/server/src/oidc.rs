@@ -18,6 +18,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::html::{escape, page};
+use crate::rest::{self, ok};
 use crate::throttle::{FailureThrottle, Limit};
 
 pub struct Oidc {
@@ -96,29 +97,7 @@ fn error_response(error: &IamError) -> Response {
         "error": error.code.oauth_error().unwrap_or("server_error"),
         "error_description": error.message,
     });
-    let mut response = (status, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(
-        "x-amzn-errortype",
-        HeaderValue::from_static(error.code.as_str()),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
-
-fn ok(body: Value) -> Response {
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    rest::response(status, &body, Some(error.code.as_str()))
 }
 
 fn invalid_request(message: &str) -> IamError {

@@ -9,13 +9,15 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::Response;
 use chrono::Utc;
 use latchkey_core::oidc::TokenClaims;
 use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::rest::{self, ok};
 
 const TOKEN_HEADER: &str = "x-amz-sso_bearer_token";
 /// Items per page when `max_result` is not given.
@@ -34,25 +36,7 @@ fn error_response(error: &IamError) -> Response {
         ErrorCode::ServiceFailure | ErrorCode::InternalServer => "InternalServerException",
         _ => "InvalidRequestException",
     };
-    let mut response = (status, json!({ "message": error.message }).to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert("x-amzn-errortype", HeaderValue::from_static(code));
-    response
-}
-
-fn ok(body: Value) -> Response {
-    let mut response = (StatusCode::OK, body.to_string()).into_response();
-    let headers = response.headers_mut();
-    headers.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
+    rest::response(status, &json!({ "message": error.message }), Some(code))
 }
 
 fn unauthorized() -> IamError {
