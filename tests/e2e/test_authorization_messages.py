@@ -106,13 +106,18 @@ def test_a_tampered_or_foreign_message_is_refused(server):
         EncodedMessage=encoded), "InvalidAuthorizationMessageException", 400)
 
 
-def test_awsjson_denials_are_encoded_too(server):
-    user = create_user(server, "orgless")
+@pytest.mark.parametrize("service, call, action", [
+    ("organizations", lambda c: c.list_accounts(), "organizations:ListAccounts"),
+    ("identitystore", lambda c: c.list_identity_stores(), "identitystore:ListIdentityStores"),
+    ("sso-admin", lambda c: c.list_instances(), "sso:ListInstances"),
+])
+def test_awsjson_denials_are_encoded_too(server, service, call, action):
+    user = create_user(server, "jsonless")
     with pytest.raises(ClientError) as excinfo:
-        user.client("organizations").list_accounts()
+        call(user.client(service))
     code, _, message = client_error(excinfo)
     assert code == "AccessDeniedException"
-    assert message.startswith(PREFIX)
+    assert message.startswith(PREFIX), message
     decoded = json.loads(server.client("sts").decode_authorization_message(
         EncodedMessage=message[len(PREFIX):])["DecodedMessage"])
-    assert decoded["context"]["action"] == "organizations:ListAccounts"
+    assert decoded["context"]["action"] == action

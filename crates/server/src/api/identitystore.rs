@@ -15,7 +15,7 @@ use latchkey_core::identitystore::{
 use latchkey_core::model::IdentityCenter;
 use latchkey_core::state::State;
 use latchkey_core::store::{GroupMembershipRow, IdentityStoreGroupRow, IdentityStoreUserRow};
-use latchkey_core::{Directory, ErrorCode, IamError, Page, authz};
+use latchkey_core::{Directory, ErrorCode, IamError, Page};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value, json};
 
@@ -450,7 +450,14 @@ fn authorize(
     }
     let context = base_context(caller);
     for resource in &resources {
-        authz::authorize(&state, &caller.principal, op.action(), resource, &context)?;
+        directory.authorize(
+            &state,
+            &caller.principal,
+            op.action(),
+            resource,
+            &context,
+            caller.at,
+        )?;
     }
     Ok(())
 }

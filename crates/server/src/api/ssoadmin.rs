@@ -17,7 +17,7 @@ use latchkey_core::ssoadmin::{
     parse_permission_set_arn, permission_set_arn,
 };
 use latchkey_core::store::{AccountAssignmentRow, SsoRequestRow};
-use latchkey_core::{Directory, ErrorCode, IamError, authz};
+use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -421,7 +421,14 @@ fn authorize(
         context.insert_multi("aws:TagKeys", keys);
     }
     for resource in &resources {
-        authz::authorize(&state, &caller.principal, op.action(), resource, &context)?;
+        directory.authorize(
+            &state,
+            &caller.principal,
+            op.action(),
+            resource,
+            &context,
+            caller.at,
+        )?;
     }
     Ok(())
 }
