@@ -152,6 +152,19 @@ pub struct TokenClaims {
     pub expires: DateTime<Utc>,
 }
 
+/// CreateToken's input: the client's credentials, the grant, and each grant's own fields.
+#[derive(Debug, Clone, Copy)]
+pub struct TokenRequest<'a> {
+    pub client_id: &'a str,
+    pub client_secret: &'a str,
+    pub grant_type: &'a str,
+    pub device_code: Option<&'a str>,
+    pub refresh_token: Option<&'a str>,
+    pub code: Option<&'a str>,
+    pub redirect_uri: Option<&'a str>,
+    pub code_verifier: Option<&'a str>,
+}
+
 /// CreateToken's answer.
 #[derive(Debug)]
 pub struct IssuedTokens {
@@ -562,21 +575,23 @@ impl Directory {
         }
     }
 
-    /// CreateToken with the device code or refresh token grant.
-    #[allow(clippy::too_many_arguments)]
+    /// CreateToken with the device code, authorization code or refresh token grant.
     pub fn create_oidc_token(
         &self,
-        client_id: &str,
-        client_secret: &str,
-        grant_type: &str,
-        device_code: Option<&str>,
-        refresh_token: Option<&str>,
-        code: Option<&str>,
-        redirect_uri: Option<&str>,
-        code_verifier: Option<&str>,
+        request: &TokenRequest<'_>,
         polls: &PollTimes,
         at: DateTime<Utc>,
     ) -> Result<IssuedTokens, IamError> {
+        let TokenRequest {
+            client_id,
+            client_secret,
+            grant_type,
+            device_code,
+            refresh_token,
+            code,
+            redirect_uri,
+            code_verifier,
+        } = *request;
         let client = self.client(client_id, client_secret, at)?;
         match grant_type {
             GRANT_DEVICE_CODE => {

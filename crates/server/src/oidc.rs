@@ -11,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use latchkey_core::oidc::{
-    AuthorizationRequest, PollTimes, check_redirect_uri, normalize_user_code,
+    AuthorizationRequest, PollTimes, TokenRequest, check_redirect_uri, normalize_user_code,
 };
 use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
@@ -207,18 +207,19 @@ pub async fn create_token(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Respons
     };
     let state = oidc.clone();
     let result = blocking(move || {
-        state.directory.create_oidc_token(
-            required(&input, "clientId")?,
-            required(&input, "clientSecret")?,
-            required(&input, "grantType")?,
-            text(&input, "deviceCode"),
-            text(&input, "refreshToken"),
-            text(&input, "code"),
-            text(&input, "redirectUri"),
-            text(&input, "codeVerifier"),
-            &state.polls,
-            Utc::now(),
-        )
+        let request = TokenRequest {
+            client_id: required(&input, "clientId")?,
+            client_secret: required(&input, "clientSecret")?,
+            grant_type: required(&input, "grantType")?,
+            device_code: text(&input, "deviceCode"),
+            refresh_token: text(&input, "refreshToken"),
+            code: text(&input, "code"),
+            redirect_uri: text(&input, "redirectUri"),
+            code_verifier: text(&input, "codeVerifier"),
+        };
+        state
+            .directory
+            .create_oidc_token(&request, &state.polls, Utc::now())
     })
     .await;
     match result {
