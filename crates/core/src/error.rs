@@ -45,6 +45,7 @@ pub enum ErrorCode {
     MissingAuthenticationToken,
     NoSuchEntity,
     PackedPolicyTooLarge,
+    PasswordPolicyViolation,
     PolicyNotAttachable,
     ReportExpired,
     ReportInProgress,
@@ -90,6 +91,7 @@ impl ErrorCode {
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
             ErrorCode::ExpiredToken => "ExpiredToken",
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
+            ErrorCode::PasswordPolicyViolation => "PasswordPolicyViolation",
             ErrorCode::IncompleteBody => "IncompleteBody",
             ErrorCode::IncompleteSignature => "IncompleteSignature",
             ErrorCode::InvalidAction => "InvalidAction",
@@ -160,6 +162,7 @@ impl ErrorCode {
             | ErrorCode::InvalidInvitation
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::PackedPolicyTooLarge
+            | ErrorCode::PasswordPolicyViolation
             | ErrorCode::PolicyNotAttachable
             | ErrorCode::UnmodifiableEntity
             | ErrorCode::MissingAction

@@ -7,6 +7,7 @@
 pub mod authorization_message;
 pub mod authz;
 pub mod catalog;
+pub mod console;
 pub mod directory;
 pub mod error;
 pub mod groups;

@@ -295,12 +295,16 @@ pub fn normalize_user_code(typed: &str) -> String {
 }
 
 impl Directory {
-    fn seal_json<T: Serialize>(&self, value: &T, aad: &[u8]) -> String {
+    pub(crate) fn seal_json<T: Serialize>(&self, value: &T, aad: &[u8]) -> String {
         let plain = Zeroizing::new(serde_json::to_vec(value).expect("claims serialize"));
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.master().seal(&plain, aad))
     }
 
-    fn open_json<T: for<'de> Deserialize<'de>>(&self, sealed: &str, aad: &[u8]) -> Option<T> {
+    pub(crate) fn open_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        sealed: &str,
+        aad: &[u8],
+    ) -> Option<T> {
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
             .decode(sealed.trim())
             .ok()?;

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 mod api;
 mod auth;
 mod config;
+mod console;
 mod datadir;
 mod follow;
 mod html;

@@ -55,7 +55,7 @@ impl Default for SignInThrottle {
 
 impl SignInThrottle {
     /// Seconds to wait before `user` may try from `address`, if any.
-    fn wait(&self, address: IpAddr, user: &str) -> Option<u64> {
+    pub(crate) fn wait(&self, address: IpAddr, user: &str) -> Option<u64> {
         let by_address = self.by_address.wait(&address.to_string());
         let by_user = self.by_user.wait(&user.to_lowercase());
         by_address
@@ -63,7 +63,7 @@ impl SignInThrottle {
             .map(|wait| wait.as_secs_f64().ceil() as u64)
     }
 
-    fn fail(&self, address: IpAddr, user: &str) {
+    pub(crate) fn fail(&self, address: IpAddr, user: &str) {
         self.by_address.fail(&address.to_string());
         self.by_user.fail(&user.to_lowercase());
     }
@@ -136,7 +136,7 @@ fn strings(input: &Value, name: &str) -> Vec<String> {
 }
 
 /// Runs a blocking domain call (writes wait for the disk) off the async workers.
-async fn blocking<T: Send + 'static>(
+pub(crate) async fn blocking<T: Send + 'static>(
     work: impl FnOnce() -> Result<T, IamError> + Send + 'static,
 ) -> Result<T, IamError> {
     tokio::task::spawn_blocking(work)

@@ -175,6 +175,8 @@ operations! {
     Iam TagUser => User, true;
     Iam UntagUser => User, true;
     Iam ListUserTags => User, false;
+    Iam CreateLoginProfile => User, true;
+    Iam GetLoginProfile => User, false;
     Iam CreateAccessKey => User, true;
     Iam ListAccessKeys => User, false;
     Iam UpdateAccessKey => User, true;

@@ -31,7 +31,7 @@ use crate::auth::{self, Caller, Origin};
 use crate::config::Limits;
 use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
-use crate::{invitation, mail, oidc, portal};
+use crate::{console, invitation, mail, oidc, portal};
 use latchkey_core::oidc::PollTimes;
 
 /// How often key use recorded in memory is written to the store.
@@ -123,6 +123,8 @@ async fn run(
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
         .with_state(directory.clone());
+    // Console cookies are marked Secure when people reach the server over HTTPS.
+    let console_secure = public_url.starts_with("https://");
     let sso_oidc = Router::new()
         .route("/client/register", post(oidc::register_client))
         .route(
@@ -143,8 +145,14 @@ async fn run(
             public_url,
             sign_in_failures: oidc::SignInThrottle::default(),
         }));
+    let console = console::router(Arc::new(console::Console {
+        directory: directory.clone(),
+        sign_in_failures: oidc::SignInThrottle::default(),
+        secure: console_secure,
+    }));
     let app = Router::new()
         .merge(pages)
+        .merge(console)
         .merge(sso_oidc)
         .route("/healthz", get(|| async { "ok" }))
         .fallback(handle)

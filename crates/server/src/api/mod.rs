@@ -176,6 +176,22 @@ fn resource_arn(
     })
 }
 
+fn write_login_profile(
+    out: &mut XmlResponse,
+    user_name: &str,
+    created: DateTime<Utc>,
+    reset: bool,
+) {
+    out.open("LoginProfile")
+        .element("UserName", user_name)
+        .element("CreateDate", &timestamp(created))
+        .element(
+            "PasswordResetRequired",
+            if reset { "true" } else { "false" },
+        )
+        .close("LoginProfile");
+}
+
 /// The global keys every request carries: the principal's, and where and when it came from.
 pub(crate) fn base_context(caller: &Caller) -> Context {
     // The global keys plus a few of the operation's own.
@@ -240,6 +256,31 @@ fn request_context(
     Ok(context)
 }
 
+/// Decides whether the caller may run a query-protocol operation with these parameters: the
+/// one check behind both the API and the console.
+pub fn authorize(
+    directory: &Directory,
+    caller: &Caller,
+    op: Operation,
+    params: &QueryRequest,
+) -> Result<(), IamError> {
+    if op.always_allowed() {
+        return Ok(());
+    }
+    // One snapshot for the whole decision: resource, context and policies agree.
+    let state = directory.snapshot();
+    let resource = resource_arn(&state, caller, op, params)?;
+    let context = request_context(&state, caller, op, params)?;
+    directory.authorize(
+        &state,
+        &caller.principal,
+        op.action(),
+        &resource,
+        &context,
+        caller.at,
+    )
+}
+
 /// Runs one operation for an authenticated caller and returns the response document.
 pub fn execute(
     directory: &Directory,
@@ -248,20 +289,7 @@ pub fn execute(
     params: &QueryRequest,
     request_id: &str,
 ) -> Result<String, IamError> {
-    if !op.always_allowed() {
-        // One snapshot for the whole decision: resource, context and policies agree.
-        let state = directory.snapshot();
-        let resource = resource_arn(&state, caller, op, params)?;
-        let context = request_context(&state, caller, op, params)?;
-        directory.authorize(
-            &state,
-            &caller.principal,
-            op.action(),
-            &resource,
-            &context,
-            caller.at,
-        )?;
-    }
+    authorize(directory, caller, op, params)?;
     let account = caller.principal.account_id();
     let xmlns = op.service().xmlns();
     let name = op.name();
@@ -333,6 +361,26 @@ pub fn execute(
             let page = paginate_by_offset(&user.tags, marker(params)?, max_items(params)?)?;
             write_tags(&mut out, &page.items);
             write_page_end(&mut out, &page);
+        }
+        Operation::CreateLoginProfile => {
+            let user_name = target_user_name(caller, params)?;
+            let password = params.required("Password").map_err(invalid)?;
+            let reset = params
+                .bool("PasswordResetRequired")
+                .map_err(invalid)?
+                .unwrap_or(false);
+            directory.create_login_profile(account, user_name, password, reset, caller.at)?;
+            write_login_profile(&mut out, user_name, caller.at, reset);
+        }
+        Operation::GetLoginProfile => {
+            let user_name = target_user_name(caller, params)?;
+            let profile = directory.login_profile(account, user_name)?;
+            write_login_profile(
+                &mut out,
+                user_name,
+                profile.created,
+                profile.password_reset_required,
+            );
         }
         Operation::CreateAccessKey => {
             let created =

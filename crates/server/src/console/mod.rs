@@ -1,0 +1,381 @@
+//! The web console under `/console`: server-rendered pages (askama templates in
+//! `templates/console/`) over the same domain calls and the same policy checks as the API.
+//!
+//! Every page that shows or changes something asks [`api::authorize`] first, with the
+//! operation the API would run and the parameters it would carry, so a user sees and does
+//! exactly what their policies allow (docs/design/console.md).
+//!
+//! Sessions are sealed tokens in an HttpOnly, SameSite=Strict cookie (Secure when the console
+//! is reached over HTTPS). Every form carries the session's anti-forgery token and every POST
+//! must come from this origin. Pages send a Content-Security-Policy that allows only this
+//! server's own script and style, and no caching.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Router;
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::{get, post};
+use chrono::{DateTime, Utc};
+use latchkey_core::console::ConsoleSession;
+use latchkey_core::model::Principal;
+use latchkey_core::{Directory, IamError};
+use latchkey_query::QueryRequest;
+use subtle::ConstantTimeEq;
+
+use crate::api;
+use crate::auth::Caller;
+use crate::oidc::SignInThrottle;
+use crate::operation::{Operation, Service};
+
+mod access_keys;
+mod dashboard;
+mod signin;
+mod users;
+
+/// The session cookie. Scoped to the console's path.
+const SESSION_COOKIE: &str = "latchkey-console";
+
+pub struct Console {
+    pub directory: Arc<Directory>,
+    pub sign_in_failures: SignInThrottle,
+    /// Whether people reach the console over HTTPS: cookies are then marked Secure.
+    pub secure: bool,
+}
+
+impl std::fmt::Debug for Console {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Console")
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router<S> {
+    Router::new()
+        .route("/console", get(dashboard::show))
+        .route("/console/", get(|| async { Redirect::to("/console") }))
+        .route("/console/assets/console.css", get(stylesheet))
+        .route("/console/assets/console.js", get(script))
+        .route("/console/signin", get(signin::show).post(signin::password))
+        .route("/console/signin/mfa", post(signin::mfa))
+        .route("/console/signout", post(signin::sign_out))
+        .route("/console/users", get(users::list))
+        .route(
+            "/console/users/new",
+            get(users::new_form).post(users::create),
+        )
+        .route("/console/users/{name}", get(users::detail))
+        .route(
+            "/console/users/{name}/console-access",
+            post(users::enable_console_access),
+        )
+        .route(
+            "/console/users/{name}/access-keys/new",
+            get(access_keys::use_case).post(access_keys::wizard),
+        )
+        .route(
+            "/console/users/{name}/access-keys/{key}/status",
+            post(access_keys::set_status),
+        )
+        .route(
+            "/console/users/{name}/access-keys/{key}/delete",
+            get(access_keys::confirm_delete).post(access_keys::delete),
+        )
+        .with_state(console)
+}
+
+async fn stylesheet() -> Response {
+    asset(
+        "text/css; charset=utf-8",
+        include_str!("../../assets/console.css"),
+    )
+}
+
+async fn script() -> Response {
+    asset(
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/console.js"),
+    )
+}
+
+fn asset(content_type: &'static str, body: &'static str) -> Response {
+    let mut response = body.into_response();
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=3600"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
+}
+
+/// What every page's frame shows: who is signed in, and the token its forms carry.
+#[derive(Debug, Clone)]
+pub struct Chrome {
+    pub account_id: String,
+    /// "alice" or "root".
+    pub who: String,
+    pub is_root: bool,
+    pub csrf: String,
+}
+
+/// A signed-in request: the session, where it came from, and the frame of its pages.
+#[derive(Debug)]
+pub struct SignedIn {
+    pub session: ConsoleSession,
+    pub chrome: Chrome,
+    caller: Caller,
+}
+
+impl SignedIn {
+    pub fn account_id(&self) -> &str {
+        self.session.principal.account_id()
+    }
+
+    /// Whether the signed-in principal may run `op` with these parameters: the API's check.
+    pub fn authorize(
+        &self,
+        directory: &Directory,
+        op: Operation,
+        params: &[(&str, &str)],
+    ) -> Result<(), IamError> {
+        let params = QueryRequest::from_pairs(params.iter().copied())
+            .map_err(|e| IamError::new(latchkey_core::ErrorCode::ValidationError, e.message))?;
+        api::authorize(directory, &self.caller, op, &params)
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        self.caller.at
+    }
+}
+
+/// Reads the session cookie; a request without a live session is sent to sign in.
+impl FromRequestParts<Arc<Console>> for SignedIn {
+    type Rejection = Response;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        console: &Arc<Console>,
+    ) -> Result<Self, Self::Rejection> {
+        let at = Utc::now();
+        let session = session_token(&parts.headers)
+            .and_then(|token| console.directory.console_session(&token, at))
+            .ok_or_else(|| Redirect::to("/console/signin").into_response())?;
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let caller = Caller {
+            principal: session.principal.clone(),
+            key: None,
+            region: "us-east-1".to_owned(),
+            service: Service::Iam,
+            at,
+            source_ip: peer,
+            user_agent: parts
+                .headers
+                .get(header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+            secure_transport: console.secure,
+        };
+        let (who, is_root) = match &session.principal {
+            Principal::Root { .. } => ("root".to_owned(), true),
+            other => (
+                session
+                    .user
+                    .as_ref()
+                    .map_or_else(|| other.arn(), |u| u.name.clone()),
+                false,
+            ),
+        };
+        let chrome = Chrome {
+            account_id: session.principal.account_id().to_owned(),
+            who,
+            is_root,
+            csrf: session.csrf_token.clone(),
+        };
+        Ok(SignedIn {
+            session,
+            chrome,
+            caller,
+        })
+    }
+}
+
+fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.to_owned())
+}
+
+/// Refuses a form post that did not come from a page of this console: the anti-forgery
+/// token must match the session's, and a browser's Origin header must name this host.
+pub fn check_form(
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    token: &str,
+) -> Result<(), ForgedForm> {
+    check_origin(headers)?;
+    let expected = signed_in.session.csrf_token.as_bytes();
+    if bool::from(expected.ct_eq(token.as_bytes())) {
+        Ok(())
+    } else {
+        Err(ForgedForm)
+    }
+}
+
+/// The sign-in forms have no session yet: they are held to the same-origin rule only.
+pub fn check_origin(headers: &HeaderMap) -> Result<(), ForgedForm> {
+    let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) else {
+        // Browsers send Origin on every POST; its absence means a non-browser client,
+        // which cannot ride on someone's cookie.
+        return Ok(());
+    };
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin_host = origin
+        .strip_prefix("https://")
+        .or_else(|| origin.strip_prefix("http://"));
+    if host.is_some() && origin_host == host {
+        Ok(())
+    } else {
+        Err(ForgedForm)
+    }
+}
+
+/// A form post refused as cross-site or stale.
+#[derive(Debug)]
+pub struct ForgedForm;
+
+impl IntoResponse for ForgedForm {
+    fn into_response(self) -> Response {
+        message_page(
+            StatusCode::FORBIDDEN,
+            "This form has expired",
+            "The form was not sent from this console, or your session changed. Go back, reload the page and try again.",
+            None,
+        )
+    }
+}
+
+fn session_cookie(console: &Console, token: &str, max_age_seconds: i64) -> HeaderValue {
+    let secure = if console.secure { "; Secure" } else { "" };
+    HeaderValue::from_str(&format!(
+        "{SESSION_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+    ))
+    .expect("session tokens are base64url")
+}
+
+/// Renders a template as a console page, with the headers every page carries.
+pub fn render(status: StatusCode, template: &impl Template) -> Response {
+    match template.render() {
+        Ok(html) => with_page_headers((status, html).into_response()),
+        Err(error) => {
+            tracing::error!(%error, "a console template failed to render");
+            with_page_headers(
+                (
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "The page could not be shown.",
+                )
+                    .into_response(),
+            )
+        }
+    }
+}
+
+fn with_page_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CONTENT_TYPE, "text/html; charset=utf-8"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
+             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+        // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the
+        // same-origin check needs the real origin. Console URLs carry no secrets.
+        (header::REFERRER_POLICY, "same-origin"),
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+#[derive(Template)]
+#[template(path = "console/message.html")]
+struct MessagePage<'a> {
+    chrome: &'a Chrome,
+    title: &'a str,
+    message: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "console/message_plain.html")]
+struct SignedOutMessagePage<'a> {
+    title: &'a str,
+    message: &'a str,
+}
+
+/// A page that says one thing: a denial, a missing entity, an expired form. Without a
+/// session's frame when `chrome` is `None`.
+pub fn message_page(
+    status: StatusCode,
+    title: &str,
+    message: &str,
+    chrome: Option<&Chrome>,
+) -> Response {
+    match chrome {
+        Some(chrome) => render(
+            status,
+            &MessagePage {
+                chrome,
+                title,
+                message,
+            },
+        ),
+        None => render(status, &SignedOutMessagePage { title, message }),
+    }
+}
+
+/// The page for an error from the domain: AccessDenied says what the policy refused.
+pub fn error_page(error: &IamError, chrome: &Chrome) -> Response {
+    let status =
+        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let title = match error.code {
+        latchkey_core::ErrorCode::AccessDenied => "Access denied",
+        latchkey_core::ErrorCode::NoSuchEntity => "Not found",
+        _ => "That did not work",
+    };
+    message_page(status, title, &error.message, Some(chrome))
+}
+
+/// A date as the console shows it.
+pub fn date(at: DateTime<Utc>) -> String {
+    at.format("%Y-%m-%d %H:%M UTC").to_string()
+}
+
+/// How long ago, in whole days, as "today", "1 day", "12 days".
+pub fn age(from: DateTime<Utc>, now: DateTime<Utc>) -> String {
+    match (now - from).num_days() {
+        0 => "today".to_owned(),
+        1 => "1 day".to_owned(),
+        days => format!("{days} days"),
+    }
+}

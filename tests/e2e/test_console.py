@@ -1,0 +1,401 @@
+"""The web console in headless Chromium (Debian's chromium driven by Playwright), and the
+IAM calls behind it (CreateLoginProfile, GetLoginProfile) with boto3.
+
+Each journey saves a screenshot of every page it visits under
+target/e2e-artifacts/console/ (or $LATCHKEY_ARTIFACTS/console/). A page that logs a script
+error or a Content-Security-Policy violation, or whose stylesheet or script fails to load,
+fails its test.
+"""
+
+from __future__ import annotations
+
+import http.cookiejar
+import os
+import re
+import urllib.error
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from helpers import expect_error, unique
+from test_mfa import enable, new_device
+
+CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
+ARTIFACTS = Path(os.environ.get("LATCHKEY_ARTIFACTS",
+                                Path(__file__).resolve().parents[2] / "target" / "e2e-artifacts"))
+SCREENSHOTS = ARTIFACTS / "console"
+GOOD_PASSWORD = "Correct-Horse-42"
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with sync_playwright() as playwright:
+        # --no-sandbox: CI runs as root, where Chromium's sandbox cannot start.
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                              args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+class Journey:
+    """One browser context: its page, the problems the page reported, its screenshots."""
+
+    def __init__(self, browser, name: str, width: int = 1280):
+        self.name = name
+        self.context = browser.new_context(accept_downloads=True,
+                                           viewport={"width": width, "height": 900})
+        self.page: Page = self.context.new_page()
+        self.problems: list[str] = []
+        self.shots = 0
+        self.page.on("console", self._check_console)
+        self.page.on("pageerror", lambda e: self.problems.append(f"script error: {e}"))
+        self.page.on("response", self._check_asset)
+
+    def _check_console(self, message) -> None:
+        # Chromium also logs every 4xx document as "Failed to load resource"; the tests
+        # assert the statuses of pages themselves, and _check_asset those of assets.
+        if message.type == "error" and not message.text.startswith("Failed to load resource"):
+            self.problems.append(f"console error: {message.text}")
+
+    def _check_asset(self, response) -> None:
+        if response.request.resource_type != "document" and response.status != 200:
+            self.problems.append(f"{response.url} answered {response.status}")
+
+    def shot(self, label: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        self.shots += 1
+        self.page.screenshot(path=SCREENSHOTS / f"{self.name}-{self.shots:02d}-{label}.png",
+                             full_page=True)
+
+    def close(self) -> None:
+        self.context.close()
+        assert not self.problems, "the pages reported problems:\n" + "\n".join(self.problems)
+
+
+@pytest.fixture
+def journey(browser, request):
+    made: list[Journey] = []
+
+    def make(width: int = 1280) -> Journey:
+        j = Journey(browser, f"{request.node.name}-{len(made)}", width)
+        made.append(j)
+        return j
+
+    yield make
+    for j in made:
+        j.close()
+
+
+def sign_in(j: Journey, server, account: str, user: str, password: str) -> None:
+    page = j.page
+    page.goto(f"{server.url}/console")
+    expect(page).to_have_url(re.compile(r"/console/signin$"))
+    j.shot("signin")
+    page.get_by_label("Account ID").fill(account)
+    page.get_by_label("User name").fill(user)
+    page.get_by_label("Password").fill(password)
+    page.get_by_role("button", name="Sign in").click()
+
+
+def console_user(server, iam, **kwargs) -> str:
+    """A user with a console password (set with CreateLoginProfile) and no access key."""
+    name = unique("con")
+    iam.create_user(UserName=name)
+    for arn in kwargs.get("policies", ()):
+        iam.attach_user_policy(UserName=name, PolicyArn=arn)
+    iam.create_login_profile(UserName=name, Password=GOOD_PASSWORD)
+    return name
+
+
+def test_admin_creates_a_user_and_an_access_key_in_the_wizard_and_the_csv_works(
+        server, journey):
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    j.shot("dashboard")
+
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Users").click()
+    page.get_by_role("link", name="Create user").click()
+    name = unique("alice")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Provide access to the console").check()
+    page.get_by_label("Console password").fill(GOOD_PASSWORD)
+    j.shot("create-user")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+
+    page.get_by_role("link", name="Security credentials").click()
+    j.shot("security-credentials")
+    page.get_by_role("link", name="Create access key").click()
+
+    # Step 1: the CLI use case recommends the access portal and needs an acknowledgment.
+    page.get_by_label("Command Line Interface (CLI)").check()
+    expect(page.locator("#alt-cli")).to_contain_text("aws sso login")
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("alert")).to_have_text(
+        "Confirm that you understand the recommendation before going on.")
+    j.shot("use-case-refused")
+    page.get_by_label("I understand the above recommendation").check()
+    page.get_by_role("button", name="Next").click()
+
+    # Step 2: the description tag.
+    page.get_by_label("Description tag value").fill("build laptop")
+    j.shot("description")
+    page.get_by_role("button", name="Create access key").click()
+
+    # Step 3: shown once, masked until asked.
+    expect(page.get_by_role("heading", name="Retrieve access keys")).to_be_visible()
+    expect(page.get_by_text("This is the only time the secret access key can be viewed"))\
+        .to_be_visible()
+    secret_field = page.get_by_label("Secret access key")
+    expect(secret_field).to_have_attribute("type", "password")
+    page.get_by_role("button", name="Show").click()
+    expect(secret_field).to_have_attribute("type", "text")
+    key_id = page.get_by_label("Access key ID").input_value()
+    secret = secret_field.input_value()
+    assert re.fullmatch(r"AKIA[A-Z2-7]{16}", key_id)
+    j.shot("retrieve")
+
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download .csv file").click()
+    assert download.value.suggested_filename == f"{name}_accessKeys.csv"
+    raw = Path(download.value.path()).read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf"), "the .csv starts with a UTF-8 byte order mark"
+    assert raw[3:].decode() == f"Access key ID,Secret access key\r\n{key_id},{secret}\r\n"
+
+    # The downloaded key works with boto3.
+    sts = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id=key_id, aws_secret_access_key=secret)
+    identity = sts.get_caller_identity()
+    assert identity["Arn"] == f"arn:aws:iam::{server.account_id}:user/{name}"
+
+    page.get_by_role("link", name="Done").click()
+    row = page.get_by_role("row").filter(has_text=key_id)
+    expect(row).to_contain_text("build laptop")
+    expect(row).to_contain_text("Active")
+    expect(row).to_contain_text("sts")  # last used: the call just made
+    j.shot("keys")
+    # The description is stored as AWS stores it: a user tag keyed by the key id.
+    tags = server.client("iam").list_user_tags(UserName=name)["Tags"]
+    assert {"Key": key_id, "Value": "build laptop"} in tags
+
+
+def test_a_user_without_permission_is_denied_the_users_page(server, iam, journey):
+    name = console_user(server, iam)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, name, GOOD_PASSWORD)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_text("Your permissions do not include listing")).to_be_visible()
+    j.shot("dashboard")
+    response = page.goto(f"{server.url}/console/users")
+    assert response.status == 403
+    expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"arn:aws:iam::{server.account_id}:user/{name} is not authorized to perform: "
+        "iam:ListUsers")
+    j.shot("denied")
+
+
+def test_a_read_only_user_sees_users_but_cannot_create_a_key(server, iam, journey):
+    name = console_user(server, iam,
+                        policies=["arn:aws:iam::aws:policy/IAMReadOnlyAccess"])
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, name, GOOD_PASSWORD)
+    page.goto(f"{server.url}/console/users?search={name}")
+    expect(page.get_by_role("row").filter(has_text=name)).to_contain_text("Enabled")
+    response = page.goto(f"{server.url}/console/users/{name}/access-keys/new")
+    assert response.status == 403
+    expect(page.get_by_role("alert")).to_contain_text("iam:CreateAccessKey")
+
+
+def test_a_user_with_two_keys_is_told_why_there_is_no_third(server, iam, journey):
+    name = console_user(server, iam)
+    for _ in range(2):
+        iam.create_access_key(UserName=name)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/{name}?tab=security_credentials")
+    expect(page.locator("#key-limit")).to_have_text(
+        "This user has 2 access keys, the most a user can have. "
+        "Delete one before creating another.")
+    expect(page.get_by_role("link", name="Create access key")).to_have_count(0)
+    j.shot("two-keys")
+
+
+def test_deactivate_then_delete_a_key_after_typing_its_id(server, iam, journey):
+    name = console_user(server, iam)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/{name}?tab=security_credentials")
+    page.get_by_role("button", name=f"Deactivate {key['AccessKeyId']}").click()
+    expect(page.get_by_role("row").filter(has_text=key["AccessKeyId"])).to_contain_text(
+        "Inactive")
+    sts = boto3.client("sts", endpoint_url=server.url, region_name="us-east-1",
+                       aws_access_key_id=key["AccessKeyId"],
+                       aws_secret_access_key=key["SecretAccessKey"])
+    expect_error(sts.get_caller_identity, "InvalidClientTokenId", 403)
+
+    page.get_by_role("link", name=f"Delete {key['AccessKeyId']}").click()
+    expect(page.get_by_role("heading")).to_contain_text(key["AccessKeyId"])
+    page.get_by_label("Type the access key ID to confirm").fill("AKIAWRONG")
+    page.get_by_role("button", name="Delete").click()
+    expect(page.locator("#confirmation-error")).to_have_text(
+        "Type the access key ID exactly to confirm.")
+    j.shot("confirm-refused")
+    page.get_by_label("Type the access key ID to confirm").fill(key["AccessKeyId"])
+    page.get_by_role("button", name="Delete").click()
+    expect(page.get_by_text("No access keys.")).to_be_visible()
+    assert iam.list_access_keys(UserName=name)["AccessKeyMetadata"] == []
+
+
+def test_a_user_with_mfa_signs_in_with_a_code(server, iam, journey):
+    name = console_user(server, iam)
+    device = new_device(iam)
+    enable(iam, name, device)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, name, GOOD_PASSWORD)
+    expect(page.get_by_label("MFA code")).to_be_visible()
+    page.get_by_label("MFA code").fill("12345x")  # not six digits: the browser refuses it
+    page.get_by_label("MFA code").fill(device.code(-2))  # already used to enable the device
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.locator("#code-error")).to_contain_text("The MFA code is not valid")
+    j.shot("mfa-refused")
+    page.get_by_label("MFA code").fill(device.code(0))
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_the_root_user_is_warned(server, journey):
+    j = journey()
+    page = j.page
+    page.goto(f"{server.url}/console/signin?as=root")
+    page.get_by_label("Root user e-mail").fill(server.admin["RootEmail"])
+    page.get_by_label("Password").fill(server.admin["RootPassword"])
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_text("You are signed in as the root user")).to_be_visible()
+    expect(page.get_by_text("root access keys: none")).to_be_visible()
+    j.shot("root-dashboard")
+
+
+def test_sign_out_ends_the_session_everywhere(server, browser, journey):
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    cookies = j.context.cookies()
+    assert [c["name"] for c in cookies] == ["latchkey-console"]
+    assert cookies[0]["httpOnly"] and cookies[0]["sameSite"] == "Strict"
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/console/signin$"))
+    # The old cookie, replayed from elsewhere, no longer works.
+    replay = journey()
+    replay.context.add_cookies(cookies)
+    replay.page.goto(f"{server.url}/console/users")
+    expect(replay.page).to_have_url(re.compile(r"/console/signin$"))
+
+
+def test_keyboard_only_sign_in_and_a_320_pixel_screen(server, journey):
+    j = journey(width=320)
+    page = j.page
+    page.goto(f"{server.url}/console/signin")
+    # The account field has the focus; Tab walks the form in order; Enter submits.
+    page.keyboard.type(server.account_id)
+    page.keyboard.press("Tab")
+    page.keyboard.type("admin")
+    page.keyboard.press("Tab")
+    page.keyboard.type(server.admin["ConsolePassword"])
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    for path in ("/console", "/console/users", "/console/users/admin?tab=security_credentials"):
+        page.goto(f"{server.url}{path}")
+        overflow = page.evaluate("document.documentElement.scrollWidth")
+        assert overflow <= 320, f"{path} is {overflow}px wide on a 320px screen"
+        j.shot(path.strip("/").replace("/", "-").split("?")[0] + "-320")
+
+
+# --- the same rules without a browser -------------------------------------------------
+
+class Form:
+    """A cookie-keeping form client, for what a browser would not send."""
+
+    def __init__(self, server):
+        self.url = server.url
+        self.opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+
+    def post(self, path: str, fields: dict, headers: dict | None = None):
+        request = urllib.request.Request(f"{self.url}{path}",
+                                         data=urllib.parse.urlencode(fields).encode(),
+                                         headers=headers or {}, method="POST")
+        try:
+            with self.opener.open(request) as r:
+                return r.status, r.read().decode(), r.headers
+        except urllib.error.HTTPError as e:
+            return e.code, e.read().decode(), e.headers
+
+
+def test_forms_without_the_session_token_or_from_another_origin_are_refused(server, iam):
+    form = Form(server)
+    status, page, _ = form.post("/console/signin", {
+        "account": server.account_id, "user_name": "admin",
+        "password": server.admin["ConsolePassword"]})
+    assert status == 200 and "Dashboard" in page
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    name = unique("forged")
+    status, page, _ = form.post("/console/users/new", {"csrf": "not-the-token",
+                                                       "user_name": name})
+    assert status == 403 and "This form has expired" in page
+    status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name},
+                             headers={"Origin": "https://evil.example"})
+    assert status == 403
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
+    status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name})
+    assert status == 200
+    assert iam.get_user(UserName=name)["User"]["UserName"] == name
+
+
+def test_repeated_failed_sign_ins_are_slowed_down(server, iam):
+    name = console_user(server, iam)
+    form = Form(server)
+    statuses = [form.post("/console/signin", {"account": server.account_id, "user_name": name,
+                                              "password": "wrong"})[0] for _ in range(11)]
+    assert statuses[:10] == [401] * 10
+    assert statuses[10] == 429
+    status, page, headers = form.post("/console/signin", {
+        "account": server.account_id, "user_name": name, "password": GOOD_PASSWORD})
+    assert status == 429 and int(headers["Retry-After"]) > 0
+    assert "Too many failed sign-ins" in page
+
+
+def test_create_and_get_login_profile(server, iam, make_user):
+    user = make_user(with_key=False)
+    expect_error(iam.get_login_profile, "NoSuchEntity", 404, UserName=user.name,
+                 message=f"Login Profile for User {user.name} cannot be found.")
+    expect_error(iam.create_login_profile, "PasswordPolicyViolation", 400,
+                 UserName=user.name, Password="short1A",
+                 message="Password should have a minimum length of 8.")
+    expect_error(iam.create_login_profile, "PasswordPolicyViolation", 400,
+                 UserName=user.name, Password="alllowercase")
+    profile = iam.create_login_profile(UserName=user.name, Password=GOOD_PASSWORD,
+                                       PasswordResetRequired=False)["LoginProfile"]
+    assert profile["UserName"] == user.name and profile["PasswordResetRequired"] is False
+    got = iam.get_login_profile(UserName=user.name)["LoginProfile"]
+    assert got["CreateDate"] == profile["CreateDate"]
+    expect_error(iam.create_login_profile, "EntityAlreadyExists", 409, UserName=user.name,
+                 Password=GOOD_PASSWORD,
+                 message=f"Login Profile for user {user.name} already exists.")
+    expect_error(iam.create_login_profile, "NoSuchEntity", 404, UserName=unique("ghost"),
+                 Password=GOOD_PASSWORD)
+    # Deleting a user with console access needs the login profile gone first.
+    expect_error(iam.delete_user, "DeleteConflict", 409, UserName=user.name)
