@@ -399,3 +399,106 @@ def test_create_and_get_login_profile(server, iam, make_user):
                  Password=GOOD_PASSWORD)
     # Deleting a user with console access needs the login profile gone first.
     expect_error(iam.delete_user, "DeleteConflict", 409, UserName=user.name)
+
+
+# --- the access portal --------------------------------------------------------------------
+
+READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
+
+
+def invitation_link(server, user_name: str) -> str:
+    """The link of the invitation e-mail written to the outbox (no relay configured)."""
+    import email
+    import email.policy
+    import time
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        for path in (server.data_dir / "outbox").glob(f"*{user_name}*.eml"):
+            message = email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            return re.search(r"(http://\S+/invitation\?token=\S+)",
+                             message.get_content()).group(1)
+        time.sleep(0.05)
+    raise AssertionError(f"no invitation for {user_name} in the outbox")
+
+
+def test_an_invited_person_sets_a_password_and_takes_credentials_from_the_portal(
+        fresh_server, journey):
+    server = fresh_server("portal")
+    ids = server.client("identitystore")
+    store = ids.list_identity_stores()["IdentityStores"][0]["IdentityStoreId"]
+    name = unique("pat")
+    user_id = ids.create_user(IdentityStoreId=store, UserName=name, DisplayName="Pat Portal",
+                              Emails=[{"Value": f"{name}@example.com", "Primary": True}])["UserId"]
+    group = ids.create_group(IdentityStoreId=store, DisplayName="Readers")["GroupId"]
+    ids.create_group_membership(IdentityStoreId=store, GroupId=group,
+                                MemberId={"UserId": user_id})
+    account_name = "Workload"
+    account = server.client("organizations").create_account(
+        Email=f"{unique('acct')}@example.com",
+        AccountName=account_name)["CreateAccountStatus"]["AccountId"]
+    sso = server.client("sso-admin")
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    ps_name = "ReadOnly"
+    ps = sso.create_permission_set(InstanceArn=instance, Name=ps_name,
+                                   SessionDuration="PT1H")["PermissionSet"]["PermissionSetArn"]
+    sso.attach_managed_policy_to_permission_set(InstanceArn=instance, PermissionSetArn=ps,
+                                                ManagedPolicyArn=READ_ONLY)
+    request = sso.create_account_assignment(
+        InstanceArn=instance, PermissionSetArn=ps, TargetId=account, TargetType="AWS_ACCOUNT",
+        PrincipalType="GROUP", PrincipalId=group)["AccountAssignmentCreationStatus"]["RequestId"]
+    assert sso.describe_account_assignment_creation_status(
+        InstanceArn=instance, AccountAssignmentCreationRequestId=request,
+    )["AccountAssignmentCreationStatus"]["Status"] == "SUCCEEDED"
+
+    j = journey()
+    page = j.page
+    # The person follows the e-mail's link and sets a password.
+    page.goto(invitation_link(server, name))
+    j.shot("invitation")
+    page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
+    page.get_by_label("Confirm password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    expect(page.get_by_role("heading")).to_contain_text("Password set")
+
+    # Signs in to the access portal and sees the account with the permission set.
+    page.goto(f"{server.url}/start")
+    expect(page).to_have_url(re.compile(r"/start/signin$"))
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name=re.compile("AWS accounts"))).to_be_visible()
+    expect(page.get_by_label("SSO start URL")).to_have_value(
+        f"https://{store}.awsapps.com/start")
+    j.shot("accounts")
+    page.get_by_role("link", name=f"Access keys for {ps_name} in {account_name}").click()
+    expect(page.get_by_role("heading", name=f"Get credentials for {ps_name}")).to_be_visible()
+    j.shot("credentials")
+
+    # The bash form of the credentials works, with exactly the permission set's rights.
+    exports = dict(re.findall(r'export (\w+)="([^"]*)"', page.get_by_label(
+        "macOS and Linux (bash, zsh)").input_value()))
+    assert exports["AWS_ENDPOINT_URL"] == server.url
+    profile = page.get_by_label("~/.aws/credentials").input_value()
+    assert profile.startswith(f"[{account}_{ps_name}]\n")
+    assert f"aws_session_token={exports['AWS_SESSION_TOKEN']}" in profile
+    session = boto3.Session(aws_access_key_id=exports["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=exports["AWS_SECRET_ACCESS_KEY"],
+                            aws_session_token=exports["AWS_SESSION_TOKEN"],
+                            region_name="us-east-1")
+    identity = session.client("sts", endpoint_url=exports["AWS_ENDPOINT_URL"])\
+        .get_caller_identity()
+    assert re.fullmatch(
+        rf"arn:aws:sts::{account}:assumed-role/AWSReservedSSO_{ps_name}_[0-9a-f]{{16}}/{name}",
+        identity["Arn"]), identity["Arn"]
+    member_iam = session.client("iam", endpoint_url=server.url)
+    member_iam.list_roles()
+    expect_error(member_iam.create_user, "AccessDenied", 403, UserName=unique("nope"))
+
+    # Leaving the group takes the account off the page at once; signing out ends the session.
+    membership = ids.get_group_membership_id(IdentityStoreId=store, GroupId=group,
+                                             MemberId={"UserId": user_id})["MembershipId"]
+    ids.delete_group_membership(IdentityStoreId=store, MembershipId=membership)
+    page.goto(f"{server.url}/start")
+    expect(page.get_by_text("No account is assigned to you yet")).to_be_visible()
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/start/signin$"))

@@ -1,8 +1,9 @@
-//! Console sign-in and sessions.
+//! Sign-in and sessions of the web pages: the console and the access portal.
 //!
-//! IAM users sign in with their account, user name and console password (their login
-//! profile); the root user with the account's e-mail address and root password. A user with
-//! an MFA device must then give a code from it. A signed-in session is a token sealed under
+//! In the console, IAM users sign in with their account, user name and console password
+//! (their login profile); the root user with the account's e-mail address and root password.
+//! A user with an MFA device must then give a code from it. In the access portal, people of
+//! the identity store sign in with their user name and password. A signed-in session is a token sealed under
 //! the master key, like STS sessions (`docs/design/sessions.md`), so every instance behind a
 //! load balancer accepts it without a lookup; signing out spends it, which every instance
 //! sees in its snapshot.
@@ -28,6 +29,8 @@ use crate::store::{Change, LoginProfileRow};
 
 /// How long a console session lasts (AWS signs IAM users out of the console after 12 hours).
 pub const SESSION_TTL: Duration = Duration::hours(12);
+/// How long an access portal session lasts (Identity Center's default session duration).
+pub const PORTAL_SESSION_TTL: Duration = Duration::hours(8);
 /// How long the password step's proof waits for the MFA code.
 pub const MFA_STEP_TTL: Duration = Duration::minutes(5);
 
@@ -37,12 +40,22 @@ const MFA_STEP_AAD: &[u8] = b"latchkey/console-mfa-step/v1";
 /// AWS's words for every failed sign-in: nothing tells which part was wrong.
 pub const SIGN_IN_FAILED: &str = "Your authentication information is incorrect. Please try again.";
 
-/// Who may sign in: an IAM user of an account, or an account's root user.
+/// Who signed in: an IAM user of an account or an account's root user (console), or a
+/// person of the identity store (access portal).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "lowercase")]
 pub enum ConsoleIdentity {
-    User { account_id: String, user_id: String },
-    Root { account_id: String },
+    User {
+        account_id: String,
+        user_id: String,
+    },
+    Root {
+        account_id: String,
+    },
+    /// A person of the identity store, signed in to the access portal (not the console).
+    Portal {
+        user_id: String,
+    },
 }
 
 /// What a session token carries.
@@ -87,15 +100,18 @@ pub struct ConsoleSession {
     pub csrf_token: String,
 }
 
-fn sign_in_failed() -> IamError {
-    IamError::new(ErrorCode::AccessDenied, SIGN_IN_FAILED)
+/// A live access portal session.
+#[derive(Debug, Clone)]
+pub struct PortalSession {
+    /// The identity-store user.
+    pub user_id: String,
+    pub user_name: String,
+    pub expires: DateTime<Utc>,
+    pub csrf_token: String,
 }
 
-/// A hash to verify against when there is no user, so an unknown name takes as long to
-/// refuse as a wrong password.
-fn decoy_hash() -> &'static str {
-    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    DECOY.get_or_init(|| password::hash("latchkey decoy password"))
+fn sign_in_failed() -> IamError {
+    IamError::new(ErrorCode::AccessDenied, SIGN_IN_FAILED)
 }
 
 impl Directory {
@@ -115,7 +131,7 @@ impl Directory {
             .as_ref()
             .and_then(|u| u.login_profile.as_ref())
             .map(|p| p.password_hash.as_str());
-        let matches = password::verify(password, stored.unwrap_or(decoy_hash()));
+        let matches = password::verify(password, stored.unwrap_or(password::decoy_hash()));
         let user = match user {
             Some(user) if matches && stored.is_some() => user,
             _ => return Err(sign_in_failed()),
@@ -154,7 +170,7 @@ impl Directory {
             .find(|a| a.root_email.eq_ignore_ascii_case(email) && !a.root_password_hash.is_empty())
             .cloned();
         let stored = account.as_ref().map(|a| a.root_password_hash.as_str());
-        let matches = password::verify(password, stored.unwrap_or(decoy_hash()));
+        let matches = password::verify(password, stored.unwrap_or(password::decoy_hash()));
         match account {
             Some(account) if matches => Ok(self.new_session(
                 ConsoleIdentity::Root {
@@ -227,16 +243,23 @@ impl Directory {
         SignIn::Session { token, expires }
     }
 
-    /// The session a token stands for, while it is unexpired, not signed out, and its
-    /// principal can still sign in.
-    pub fn console_session(&self, token: &str, at: DateTime<Utc>) -> Option<ConsoleSession> {
+    /// The claims of a session token that is unexpired and not signed out.
+    fn open_web_session(&self, token: &str, at: DateTime<Utc>) -> Option<SessionClaims> {
         let claims: SessionClaims = self
             .open_json(token, SESSION_AAD)
             .filter(|c: &SessionClaims| at < c.expires)?;
+        let spent = self
+            .snapshot()
+            .spent_tokens
+            .contains_key(&token_hash(token));
+        (!spent).then_some(claims)
+    }
+
+    /// The console session a token stands for, while it is live and its principal can still
+    /// sign in.
+    pub fn console_session(&self, token: &str, at: DateTime<Utc>) -> Option<ConsoleSession> {
+        let claims = self.open_web_session(token, at)?;
         let state = self.snapshot();
-        if state.spent_tokens.contains_key(&token_hash(token)) {
-            return None;
-        }
         let (principal, user) = match &claims.identity {
             ConsoleIdentity::User {
                 account_id,
@@ -258,6 +281,7 @@ impl Directory {
                     None,
                 )
             }
+            ConsoleIdentity::Portal { .. } => return None,
         };
         Some(ConsoleSession {
             principal,
@@ -268,9 +292,57 @@ impl Directory {
         })
     }
 
+    /// The access portal's password step for a person of the identity store.
+    pub fn portal_sign_in(
+        &self,
+        user_name: &str,
+        password: &str,
+        at: DateTime<Utc>,
+    ) -> Result<SignIn, IamError> {
+        if !self.verify_identity_password(user_name.trim(), password) {
+            return Err(sign_in_failed());
+        }
+        let user_id = self
+            .snapshot()
+            .identity_store
+            .users_by_name
+            .get(&user_name.trim().to_lowercase())
+            .cloned()
+            .ok_or_else(sign_in_failed)?;
+        let expires = at + PORTAL_SESSION_TTL;
+        let token = self.seal_json(
+            &SessionClaims {
+                id: ids::random_lowercase(32),
+                identity: ConsoleIdentity::Portal { user_id },
+                mfa: false,
+                issued: at,
+                expires,
+            },
+            SESSION_AAD,
+        );
+        Ok(SignIn::Session { token, expires })
+    }
+
+    /// The access portal session a token stands for, while it is live and its person
+    /// exists.
+    pub fn portal_session(&self, token: &str, at: DateTime<Utc>) -> Option<PortalSession> {
+        let claims = self.open_web_session(token, at)?;
+        let ConsoleIdentity::Portal { user_id } = &claims.identity else {
+            return None;
+        };
+        let state = self.snapshot();
+        let user = state.identity_store.users.get(user_id)?;
+        Some(PortalSession {
+            user_id: user_id.clone(),
+            user_name: user.attributes.user_name.clone(),
+            expires: claims.expires,
+            csrf_token: csrf_token(&claims.id),
+        })
+    }
+
     /// Signs out: the token stops working on every instance.
-    pub fn console_sign_out(&self, token: &str, at: DateTime<Utc>) -> Result<(), IamError> {
-        let Some(session) = self.console_session(token, at) else {
+    pub fn end_session(&self, token: &str, at: DateTime<Utc>) -> Result<(), IamError> {
+        let Some(session) = self.open_web_session(token, at) else {
             return Ok(());
         };
         let hash = token_hash(token);

@@ -14,6 +14,13 @@ pub fn hash(password: &str) -> String {
         .to_string()
 }
 
+/// A hash to check against when there is no stored one, so that refusing an unknown name
+/// takes as long as refusing a wrong password and the time taken does not tell who exists.
+pub fn decoy_hash() -> &'static str {
+    static DECOY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DECOY.get_or_init(|| hash("latchkey decoy password"))
+}
+
 /// Checks a password against a stored hash in constant time.
 pub fn verify(password: &str, stored: &str) -> bool {
     PasswordHash::new(stored)

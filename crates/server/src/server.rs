@@ -125,6 +125,7 @@ async fn run(
         .with_state(directory.clone());
     // Console cookies are marked Secure when people reach the server over HTTPS.
     let console_secure = public_url.starts_with("https://");
+    let console_public_url = public_url.clone();
     let sso_oidc = Router::new()
         .route("/client/register", post(oidc::register_client))
         .route(
@@ -149,6 +150,7 @@ async fn run(
         directory: directory.clone(),
         sign_in_failures: oidc::SignInThrottle::default(),
         secure: console_secure,
+        public_url: console_public_url,
     }));
     let app = Router::new()
         .merge(pages)

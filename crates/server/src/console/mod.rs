@@ -34,6 +34,7 @@ use crate::operation::{Operation, Service};
 
 mod access_keys;
 mod dashboard;
+mod portal;
 mod signin;
 mod users;
 
@@ -45,6 +46,8 @@ pub struct Console {
     pub sign_in_failures: SignInThrottle,
     /// Whether people reach the console over HTTPS: cookies are then marked Secure.
     pub secure: bool,
+    /// Where people reach this server: the endpoint the portal's credentials point at.
+    pub public_url: String,
 }
 
 impl std::fmt::Debug for Console {
@@ -86,6 +89,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
             "/console/users/{name}/access-keys/{key}/delete",
             get(access_keys::confirm_delete).post(access_keys::delete),
         )
+        .route("/start", get(portal::home))
+        .route("/start/", get(|| async { Redirect::to("/start") }))
+        .route(
+            "/start/signin",
+            get(portal::sign_in_page).post(portal::sign_in),
+        )
+        .route("/start/credentials", get(portal::credentials))
+        .route("/start/signout", post(portal::sign_out))
         .with_state(console)
 }
 
@@ -167,7 +178,7 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
         console: &Arc<Console>,
     ) -> Result<Self, Self::Rejection> {
         let at = Utc::now();
-        let session = session_token(&parts.headers)
+        let session = cookie(&parts.headers, SESSION_COOKIE)
             .and_then(|token| console.directory.console_session(&token, at))
             .ok_or_else(|| Redirect::to("/console/signin").into_response())?;
         let peer = parts
@@ -212,14 +223,15 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
     }
 }
 
-fn session_token(headers: &HeaderMap) -> Option<String> {
+/// The value of the request's cookie `name`.
+fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == SESSION_COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.to_owned())
 }
 
@@ -231,12 +243,16 @@ pub fn check_form(
     token: &str,
 ) -> Result<(), ForgedForm> {
     check_origin(headers)?;
-    let expected = signed_in.session.csrf_token.as_bytes();
-    if bool::from(expected.ct_eq(token.as_bytes())) {
+    if same_token(&signed_in.session.csrf_token, token) {
         Ok(())
     } else {
         Err(ForgedForm)
     }
+}
+
+/// Compares anti-forgery tokens in constant time.
+fn same_token(expected: &str, given: &str) -> bool {
+    bool::from(expected.as_bytes().ct_eq(given.as_bytes()))
 }
 
 /// The sign-in forms have no session yet: they are held to the same-origin rule only.
@@ -272,10 +288,17 @@ impl IntoResponse for ForgedForm {
     }
 }
 
-fn session_cookie(console: &Console, token: &str, max_age_seconds: i64) -> HeaderValue {
+/// A session cookie: HttpOnly, SameSite=Strict, limited to `path`, and Secure over HTTPS.
+fn cookie_header(
+    console: &Console,
+    name: &str,
+    path: &str,
+    token: &str,
+    max_age_seconds: i64,
+) -> HeaderValue {
     let secure = if console.secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
-        "{SESSION_COOKIE}={token}; Path=/console; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
+        "{name}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
     ))
     .expect("session tokens are base64url")
 }

@@ -16,7 +16,7 @@ use serde::Deserialize;
 
 use crate::oidc::blocking;
 
-use super::{Console, SignedIn, check_form, check_origin, render, session_cookie};
+use super::{Console, SESSION_COOKIE, SignedIn, check_form, check_origin, cookie_header, render};
 
 #[derive(Debug, Deserialize)]
 pub struct Which {
@@ -185,9 +185,10 @@ fn signed_in(console: &Console, step: SignIn) -> Response {
         SignIn::Session { token, expires } => {
             let max_age = (expires - Utc::now()).num_seconds().max(0);
             let mut response = Redirect::to("/console").into_response();
-            response
-                .headers_mut()
-                .insert(header::SET_COOKIE, session_cookie(console, &token, max_age));
+            response.headers_mut().insert(
+                header::SET_COOKIE,
+                cookie_header(console, SESSION_COOKIE, "/console", &token, max_age),
+            );
             response
         }
         SignIn::MfaRequired { ticket } => render(
@@ -221,20 +222,21 @@ pub async fn sign_out(
     if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
         return refused.into_response();
     }
-    if let Some(token) = super::session_token(&headers) {
+    if let Some(token) = super::cookie(&headers, SESSION_COOKIE) {
         let directory = console.directory.clone();
-        if let Err(error) = blocking(move || directory.console_sign_out(&token, Utc::now())).await {
+        if let Err(error) = blocking(move || directory.end_session(&token, Utc::now())).await {
             return super::error_page(&error, &signed_in.chrome);
         }
     }
     let mut response = Redirect::to("/console/signin").into_response();
-    response
-        .headers_mut()
-        .insert(header::SET_COOKIE, session_cookie(&console, "", 0));
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        cookie_header(&console, SESSION_COOKIE, "/console", "", 0),
+    );
     response
 }
 
-fn too_many_attempts(seconds: u64) -> Response {
+pub(super) fn too_many_attempts(seconds: u64) -> Response {
     let mut response = super::message_page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
