@@ -253,14 +253,16 @@ pub fn execute(
         let state = directory.snapshot();
         let resource = resource_arn(&state, caller, op, params)?;
         let context = request_context(&state, caller, op, params)?;
-        directory.authorize(
-            &state,
-            &caller.principal,
-            op.action(),
-            &resource,
-            &context,
-            caller.at,
-        )?;
+        crate::metrics::timed_authorization(|| {
+            directory.authorize(
+                &state,
+                &caller.principal,
+                op.action(),
+                &resource,
+                &context,
+                caller.at,
+            )
+        })?;
     }
     let account = caller.principal.account_id();
     let xmlns = op.service().xmlns();
