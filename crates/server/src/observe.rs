@@ -55,11 +55,7 @@ pub async fn log_and_count(request: Request, next: Next) -> Response {
         .map(|ConnectInfo(peer)| peer.ip());
     let mut response = next.run(request).await;
     let latency = started.elapsed();
-    let facts = response
-        .extensions()
-        .get::<RequestFacts>()
-        .cloned()
-        .unwrap_or_default();
+    let facts = response.extensions().get::<RequestFacts>().cloned();
     let error = response
         .extensions()
         .get::<AnsweredError>()
@@ -82,12 +78,19 @@ pub async fn log_and_count(request: Request, next: Next) -> Response {
             id
         }
     };
-    // The signed API is one fallback route; the pages are named by their route.
-    let service = facts.service.unwrap_or("http");
-    let operation = match (facts.operation, route) {
-        (Some(operation), _) => Cow::Borrowed(operation),
-        (None, Some(route)) => Cow::Owned(route),
-        (None, None) => Cow::Borrowed("unknown"),
+    // The signed API is the fallback route and says what it found; the pages are named
+    // by their route.
+    let (service, operation, access_key_id) = match facts {
+        Some(facts) => (
+            facts.service.unwrap_or("unknown"),
+            Cow::Borrowed(facts.operation.unwrap_or("unknown")),
+            facts.access_key_id,
+        ),
+        None => (
+            "http",
+            route.map_or(Cow::Borrowed("unknown"), Cow::Owned),
+            None,
+        ),
     };
     tracing::info!(
         target: "latchkey::request",
@@ -99,7 +102,7 @@ pub async fn log_and_count(request: Request, next: Next) -> Response {
         outcome,
         latency_ms = latency.as_micros() as f64 / 1000.0,
         request_id = %request_id,
-        access_key_id = facts.access_key_id.as_deref(),
+        access_key_id = access_key_id.as_deref(),
         source_ip = source.map(tracing::field::display),
         "request"
     );

@@ -486,10 +486,22 @@ async fn answer(
         Some(_) => Protocol::Json,
         None => Protocol::Query(service_hint),
     };
-    facts.service = match &json_target {
-        Some(target) => Operation::from_target(target).map(|op| op.service().signing_name()),
-        None => Some(service_hint.signing_name()),
+    // Known before authentication, for the failures' log line and metrics; only a known
+    // operation is named, so made-up ones cannot multiply the metrics' series.
+    let named = match &json_target {
+        Some(target) => Operation::from_target(target),
+        None => params
+            .as_ref()
+            .ok()
+            .and_then(|p| p.action())
+            .and_then(|action| Operation::find(service_hint, action)),
     };
+    facts.service = match (named, &json_target) {
+        (Some(op), _) => Some(op.service().signing_name()),
+        (None, Some(_)) => None,
+        (None, None) => Some(service_hint.signing_name()),
+    };
+    facts.operation = named.map(|op| op.name());
 
     let headers: Vec<(&str, &str)> = parts
         .headers
@@ -536,7 +548,6 @@ async fn answer(
     facts.service = Some(caller.service.signing_name());
     facts.access_key_id = Some(caller.access_key_id.clone());
     if let Some(target) = json_target {
-        facts.operation = Operation::from_target(&target).map(|op| op.name());
         return handle_json(app.directory.clone(), caller, &target, body, request_id).await;
     }
     let params = match params {
