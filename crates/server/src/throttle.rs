@@ -98,6 +98,18 @@ impl Exhausted {
     }
 }
 
+/// The bucket of a source address: an IPv4 address, or an IPv6 address's /64, the block one
+/// host or network is normally given (so a client cannot take a fresh bucket per address).
+fn address_bucket(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
 /// Failed authentications, counted per source address and per access key id presented
 /// (docs/design/throttling.md).
 #[derive(Debug)]
@@ -118,7 +130,7 @@ impl AuthFailures {
     /// then the request is answered Throttling instead of its own error. Failures while
     /// throttled count too, so a client that keeps failing stays throttled.
     pub fn fail(&self, address: IpAddr, access_key_id: Option<&str>) -> Option<Exhausted> {
-        let address = address.to_string();
+        let address = address_bucket(address);
         let mut exhausted = self
             .by_address
             .wait(&address)
@@ -184,5 +196,15 @@ mod tests {
             failures.fail(here, Some("AKIATHREE")),
             Some(Exhausted::SourceAddress)
         );
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_bucket_and_mapped_ipv4_is_ipv4() {
+        let bucket = |a: &str| address_bucket(a.parse().unwrap());
+        assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+        assert_eq!(bucket("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("192.0.2.7"), "192.0.2.7");
     }
 }
