@@ -5,7 +5,8 @@
                       holds the admin credentials.
 * ``fresh_server``  - a factory: ``fresh_server()`` starts another, private
                       server (own data dir and log); stopped at test end.
-                      ``config="...toml..."`` gives it a configuration file.
+                      ``config="...toml..."`` gives it a configuration file;
+                      ``ca_file=`` says it serves TLS with a certificate of that CA.
 * ``iam`` / ``sts`` - admin boto3 clients for the session server.
 * ``make_user``     - factory creating a uniquely named user (and optionally an
                       access key) on the session server; returns a ``User``.
@@ -46,7 +47,7 @@ class _ServerPool:
         self._servers: list[Server] = []
 
     def new(self, name: str = "srv", init: bool = True, env: dict | None = None,
-            config: str | None = None) -> Server:
+            config: str | None = None, ca_file=None) -> Server:
         base = self._tmp.mktemp(name)
         data_dir = base / "data"
         data_dir.mkdir()
@@ -55,7 +56,7 @@ class _ServerPool:
             config_path = base / "latchkey.toml"
             config_path.write_text(config)
         srv = Server(data_dir=data_dir, log_path=base / "serve.log", env=env or {},
-                     config=config_path)
+                     config=config_path, ca_file=ca_file)
         if init:
             srv.admin = init_data_dir(data_dir)
         self._servers.append(srv)

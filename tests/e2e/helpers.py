@@ -11,6 +11,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -113,10 +114,15 @@ class Server:
     # it runs under (e.g. ["faketime", "+16m"]); both apply from the next start.
     env: dict = field(default_factory=dict)
     wrapper: list = field(default_factory=list)
+    # The CA that signed the server's certificate, when its configuration serves TLS: then
+    # its URL is https://localhost:<port> and its clients verify against this file.
+    ca_file: Path | None = None
     _log_file: object = field(default=None, repr=False)
 
     @property
     def url(self) -> str:
+        if self.ca_file is not None:
+            return f"https://localhost:{self.port}"
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -170,7 +176,10 @@ class Server:
                     f"log:\n{self.log()}"
                 )
             try:
-                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2) as r:
+                context = (ssl.create_default_context(cafile=str(self.ca_file))
+                           if self.ca_file is not None else None)
+                with urllib.request.urlopen(f"{self.url}/healthz", timeout=2,
+                                            context=context) as r:
                     if r.status == 200:
                         return
                     last_err = f"status {r.status}"
@@ -238,6 +247,7 @@ class Server:
             # Temporary credentials (AssumeRole, GetSessionToken) carry a token.
             aws_session_token=creds.get("SessionToken"),
             config=config,
+            verify=str(self.ca_file) if self.ca_file is not None else None,
         )
 
 

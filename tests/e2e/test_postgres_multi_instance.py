@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import pytest
 from botocore.exceptions import ClientError
 
-from helpers import Server, client_error, run_latchkey, unique
+from helpers import Server, client_error, http, run_latchkey, unique
 
 ADMIN_URL = os.environ.get(
     "LATCHKEY_TEST_POSTGRES", "postgres://postgres@127.0.0.1:5432/test"
@@ -427,3 +427,36 @@ def test_postgres_restart_under_load(cluster):
             return all(name in names for name in created)
 
         assert wait_for(has_all, 5, 0.2)[0], f"{srv.log_path.name} misses users"
+
+
+def readyz(srv: Server) -> int:
+    return http("GET", f"{srv.url}/readyz").status
+
+
+def test_readyz_follows_the_database(cluster):
+    """/readyz: 200 while the store answers and the follower keeps up; 503 while the
+    database refuses connections; 200 again once it takes them."""
+    from test_observability import scrape
+
+    for srv in cluster.both():
+        assert readyz(srv) == 200
+        metrics = scrape(srv)
+        # A follower catches up at least every 2 s.
+        assert metrics[("latchkey_snapshot_age_seconds", ())] < 5
+        assert metrics[("latchkey_snapshot_sequence", ())] >= 1
+    name = cluster.url.rsplit("/", 1)[1]
+    psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS false")
+    try:
+        psql("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+             f"WHERE datname = '{name}' AND pid <> pg_backend_pid()")
+        for srv in cluster.both():
+            refused, elapsed = wait_for(lambda srv=srv: readyz(srv) == 503, 15, 0.2)
+            assert refused, f"{srv.log_path.name} still ready after {elapsed:.1f}s"
+        # Not ready is not dead: the liveness probe still answers.
+        assert http("GET", f"{cluster.a.url}/healthz").status == 200
+    finally:
+        psql(f"ALTER DATABASE {name} ALLOW_CONNECTIONS true")
+    for srv in cluster.both():
+        ready, elapsed = wait_for(lambda srv=srv: readyz(srv) == 200, 15, 0.2)
+        assert ready, f"{srv.log_path.name} not ready again after {elapsed:.1f}s"
+        assert identity_works(srv, cluster.admin)

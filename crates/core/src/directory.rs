@@ -248,6 +248,16 @@ impl Directory {
         Ok(())
     }
 
+    /// Whether the store answers a query, for readiness checks: asks for the batches after
+    /// the snapshot (none, unless another instance wrote) without taking the writer lock.
+    pub fn store_answers(&self) -> Result<(), IamError> {
+        let seq = self.state.load().seq;
+        self.store
+            .changes_since(seq)
+            .map(|_| ())
+            .map_err(store_failure)
+    }
+
     fn caught_up(&self, current: &State) -> Result<State, IamError> {
         let batches = match self
             .store

@@ -62,6 +62,12 @@ pub enum ErrorCode {
     ServiceQuotaExceeded,
     ServiceUnavailable,
     SignatureDoesNotMatch,
+    /// Too many failed authentications from one address or for one key
+    /// (docs/design/throttling.md): `Throttling` in the query protocol,
+    /// `ThrottlingException` in the Identity Store and SSO Admin.
+    Throttling,
+    /// Organizations' spelling of [`ErrorCode::Throttling`].
+    TooManyRequests,
     UnmodifiableEntity,
     /// awsJson (Identity Store) spelling of a malformed request.
     Validation,
@@ -122,6 +128,8 @@ impl ErrorCode {
             ErrorCode::ServiceQuotaExceeded => "ServiceQuotaExceededException",
             ErrorCode::ServiceUnavailable => "ServiceUnavailable",
             ErrorCode::SignatureDoesNotMatch => "SignatureDoesNotMatch",
+            ErrorCode::Throttling => "Throttling",
+            ErrorCode::TooManyRequests => "TooManyRequestsException",
             ErrorCode::Validation => "ValidationException",
             ErrorCode::ValidationError => "ValidationError",
         }
@@ -170,6 +178,8 @@ impl ErrorCode {
             | ErrorCode::RequestTimeout
             | ErrorCode::SerializationException
             | ErrorCode::ValidationError => 400,
+            // AWS sends Throttling with 400, which botocore's retry rules expect.
+            ErrorCode::Throttling | ErrorCode::TooManyRequests => 400,
             // awsJson services without an HTTP status in their model answer client errors
             // with 400.
             ErrorCode::Conflict
@@ -197,6 +207,7 @@ impl ErrorCode {
             ErrorCode::ValidationError | ErrorCode::InvalidInput => "InvalidInputException",
             ErrorCode::ServiceFailure => "ServiceException",
             ErrorCode::ServiceUnavailable => "ServiceException",
+            ErrorCode::Throttling => "ThrottlingException",
             other => other.as_str(),
         }
     }

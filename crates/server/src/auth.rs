@@ -15,6 +15,8 @@ use crate::operation::Service;
 #[derive(Debug)]
 pub struct Caller {
     pub principal: Principal,
+    /// The access key id the request was signed with (long-term or temporary).
+    pub access_key_id: String,
     /// The long-term key that signed the request; `None` for temporary credentials.
     pub key: Option<Arc<AccessKey>>,
     /// The region and service of the credential scope the request was signed for.
@@ -46,6 +48,17 @@ pub fn sigv4_error(error: SigV4Error) -> IamError {
         _ => ErrorCode::SignatureDoesNotMatch,
     };
     IamError::new(code, error.message())
+}
+
+/// The longest access key id worth remembering a failure for; AWS's are 20 characters.
+const MAX_KEY_ID_LEN: usize = 128;
+
+/// The access key id a request names, whether or not it exists or the signature holds; for
+/// counting failed authentications per key (docs/design/throttling.md).
+pub fn presented_access_key_id(request: &HttpRequest<'_>) -> Option<String> {
+    let presented = latchkey_sigv4::parse(request).ok()?;
+    let id: &str = presented.access_key_id.as_ref();
+    (id.len() <= MAX_KEY_ID_LEN).then(|| id.to_owned())
 }
 
 fn invalid_token() -> IamError {
@@ -117,6 +130,7 @@ pub fn authenticate(
     };
     Ok(Caller {
         principal,
+        access_key_id: access_key_id.to_owned(),
         region: presented.scope.region.to_owned(),
         service,
         key,

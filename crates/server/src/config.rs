@@ -13,6 +13,9 @@
 //! mail_relay = "smtp://mail.internal:25"
 //! mail_from = "latchkey <latchkey@example.com>"
 //! invitation_ttl_seconds = 604800
+//! tls_cert = "/etc/latchkey/cert.pem"
+//! tls_key = "/etc/latchkey/key.pem"
+//! log_format = "json"
 //!
 //! # What one client may make the server hold; these are the defaults
 //! # (docs/design/input-limits.md). Only the file sets them.
@@ -21,6 +24,15 @@
 //! max_connections = 1024
 //! header_read_timeout_secs = 30
 //! request_timeout_secs = 60
+//!
+//! # Failed authentications allowed before a failing request is answered Throttling;
+//! # these are the defaults (docs/design/throttling.md). Only the file sets them.
+//! [throttle.source_address]
+//! burst = 100
+//! per_minute = 60
+//! [throttle.access_key_id]
+//! burst = 20
+//! per_minute = 12
 //! ```
 
 use std::net::SocketAddr;
@@ -44,8 +56,83 @@ pub struct Config {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl_seconds: Option<u64>,
+    /// The PEM certificate chain and private key to serve HTTPS with (docs/design/tls.md).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
     #[serde(default)]
     pub limits: Limits,
+    #[serde(default)]
+    pub throttle: Throttle,
+}
+
+/// How log lines are written: for people, or one JSON object a line for a collector.
+#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+/// Failed authentications allowed per source address and per access key id before a failing
+/// request is answered Throttling (docs/design/throttling.md). Valid requests are never
+/// throttled.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(default, deny_unknown_fields)]
+pub struct Throttle {
+    /// Generous: many clients may share an address behind NAT.
+    pub source_address: FailureRate,
+    /// A client with a wrong secret retries a few times per call; a guesser needs millions.
+    pub access_key_id: FailureRate,
+}
+
+impl Default for Throttle {
+    fn default() -> Self {
+        Throttle {
+            source_address: FailureRate {
+                burst: 100,
+                per_minute: 60,
+            },
+            access_key_id: FailureRate {
+                burst: 20,
+                per_minute: 12,
+            },
+        }
+    }
+}
+
+/// A token bucket of failures: `burst` at once, then `per_minute` sustained.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRate {
+    pub burst: u32,
+    pub per_minute: u32,
+}
+
+impl FailureRate {
+    pub fn limit(&self) -> crate::throttle::Limit {
+        crate::throttle::Limit {
+            burst: f64::from(self.burst),
+            per_second: f64::from(self.per_minute) / 60.0,
+        }
+    }
+}
+
+impl Throttle {
+    /// A zero would throttle every failure forever; better caught at start-up.
+    fn check(&self) -> anyhow::Result<()> {
+        for (name, rate) in [
+            ("source_address", self.source_address),
+            ("access_key_id", self.access_key_id),
+        ] {
+            anyhow::ensure!(
+                rate.burst > 0 && rate.per_minute > 0,
+                "throttle.{name}.burst and throttle.{name}.per_minute must be greater than 0"
+            );
+        }
+        Ok(())
+    }
 }
 
 /// Bounds on what a client can make the server read, hold and wait for.
@@ -122,6 +209,7 @@ impl Config {
         config
             .limits
             .check()
+            .and_then(|()| config.throttle.check())
             .with_context(|| format!("{} is not a valid configuration", path.display()))?;
         Ok(config)
     }
@@ -161,6 +249,42 @@ mod tests {
         let error = Config::load(Some(&file)).unwrap_err();
         assert!(
             format!("{error:#}").contains("limits.max_connections must be greater than 0"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
+    fn throttle_limits_default_and_must_not_be_zero() {
+        assert_eq!(
+            toml::from_str::<Config>("").unwrap().throttle,
+            Throttle::default()
+        );
+        let config: Config = toml::from_str(
+            "log_format = \"json\"\ntls_cert = \"c.pem\"\ntls_key = \"k.pem\"\n\
+             [throttle.access_key_id]\nburst = 3\nper_minute = 6\n",
+        )
+        .unwrap();
+        assert_eq!(config.log_format, Some(LogFormat::Json));
+        assert_eq!(config.tls_cert.as_deref(), Some(Path::new("c.pem")));
+        assert_eq!(config.throttle.access_key_id.limit().burst, 3.0);
+        assert_eq!(config.throttle.access_key_id.limit().per_second, 0.1);
+        assert_eq!(
+            config.throttle.source_address,
+            Throttle::default().source_address
+        );
+        // A rate must name both numbers.
+        assert!(toml::from_str::<Config>("[throttle.access_key_id]\nburst = 3\n").is_err());
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[throttle.source_address]\nburst = 0\nper_minute = 1\n",
+        )
+        .unwrap();
+        let error = Config::load(Some(&file)).unwrap_err();
+        assert!(
+            format!("{error:#}").contains("throttle.source_address.burst"),
             "{error:#}"
         );
     }

@@ -9,7 +9,7 @@
 //!
 //! With the SQLite store there is one instance and nothing to follow.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use latchkey_core::Directory;
@@ -25,30 +25,62 @@ const BACKOFF_MAX: Duration = Duration::from_secs(2);
 /// How long the liveness check of an idle listening connection may take.
 const CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
+/// When the follower last caught up with the store, for `/readyz` and the snapshot's age.
+#[derive(Debug)]
+pub struct Following {
+    last_caught_up: Mutex<Option<Instant>>,
+    started: Instant,
+}
+
+impl Following {
+    /// How long since the snapshot was last known to hold every committed batch (since
+    /// start-up, when it never was).
+    pub fn behind_for(&self) -> Duration {
+        let last = *self
+            .last_caught_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        last.unwrap_or(self.started).elapsed()
+    }
+
+    fn caught_up(&self) {
+        *self
+            .last_caught_up
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Instant::now());
+    }
+}
+
 /// Starts following the other instances if the store is shared; a no-op for SQLite.
 /// `server::serve` calls it once the directory is open.
-pub fn start(directory: &Arc<Directory>, store: &StoreLocation) {
+pub fn start(directory: &Arc<Directory>, store: &StoreLocation) -> Option<Arc<Following>> {
     let StoreLocation::Postgres(url) = store else {
-        return;
+        return None;
     };
+    let following = Arc::new(Following {
+        last_caught_up: Mutex::new(None),
+        started: Instant::now(),
+    });
     let store = match PostgresStore::connect_only(url) {
         Ok(store) => store,
         Err(error) => {
             tracing::error!(%error, "cannot follow the other instances");
-            return;
+            return Some(following);
         }
     };
     let directory = directory.clone();
+    let status = following.clone();
     let spawned = std::thread::Builder::new()
         .name("latchkey-follow".into())
-        .spawn(move || follow(&directory, &store));
+        .spawn(move || follow(&directory, &store, &status));
     if let Err(error) = spawned {
         tracing::error!(%error, "cannot start following the other instances");
     }
+    Some(following)
 }
 
 /// The follower's loop; runs for the life of the process.
-fn follow(directory: &Directory, store: &PostgresStore) {
+fn follow(directory: &Directory, store: &PostgresStore, following: &Following) {
     let mut backoff = BACKOFF_FIRST;
     let mut lost = false;
     loop {
@@ -60,8 +92,8 @@ fn follow(directory: &Directory, store: &PostgresStore) {
                 }
                 backoff = BACKOFF_FIRST;
                 // Whatever committed while nobody was listening.
-                catch_up(directory);
-                if let Err(error) = listen(directory, &mut listener) {
+                catch_up(directory, following);
+                if let Err(error) = listen(directory, &mut listener, following) {
                     tracing::warn!(%error, "lost the connection that follows the other instances; reconnecting");
                     lost = true;
                 }
@@ -83,6 +115,7 @@ fn follow(directory: &Directory, store: &PostgresStore) {
 fn listen(
     directory: &Directory,
     listener: &mut ChangeListener,
+    following: &Following,
 ) -> Result<(), latchkey_core::store::StoreError> {
     let mut last = Instant::now();
     loop {
@@ -91,17 +124,20 @@ fn listen(
             // Quiet: make sure the silence is not a dead connection.
             listener.check(CHECK_TIMEOUT)?;
         }
-        catch_up(directory);
+        catch_up(directory, following);
         last = Instant::now();
     }
 }
 
-fn catch_up(directory: &Directory) {
-    if let Err(error) = directory.catch_up() {
-        // The store logged the cause; the next announcement or reconciliation retries.
-        tracing::debug!(
-            code = error.code.as_str(),
-            "could not catch up with the store"
-        );
+fn catch_up(directory: &Directory, following: &Following) {
+    match directory.catch_up() {
+        Ok(()) => following.caught_up(),
+        Err(error) => {
+            // The store logged the cause; the next announcement or reconciliation retries.
+            tracing::debug!(
+                code = error.code.as_str(),
+                "could not catch up with the store"
+            );
+        }
     }
 }

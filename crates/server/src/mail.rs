@@ -109,11 +109,12 @@ impl Mailer {
                 tracing::info!(to = %invitation.email, user = %invitation.user_name, "invitation sent");
             }
             Delivery::Outbox(dir) => {
-                write_private(dir, &invitation.user_name, &message.formatted())?;
-                // With no relay, the log is how an administrator hands the link over.
+                let file = write_private(dir, &invitation.user_name, &message.formatted())?;
+                // The link is a one-time credential: it stays in the private file, and the
+                // log (often shipped elsewhere) names only the file.
                 tracing::info!(
                     user = %invitation.user_name,
-                    %link,
+                    file = %file.display(),
                     "invitation written to the outbox (no mail relay configured)"
                 );
             }
@@ -123,7 +124,7 @@ impl Mailer {
 }
 
 /// Writes one message to the outbox, readable by the owner only (it holds a live link).
-fn write_private(dir: &Path, user_name: &str, contents: &[u8]) -> anyhow::Result<()> {
+fn write_private(dir: &Path, user_name: &str, contents: &[u8]) -> anyhow::Result<PathBuf> {
     use std::io::Write;
     use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
     std::fs::DirBuilder::new()
@@ -156,7 +157,7 @@ fn write_private(dir: &Path, user_name: &str, contents: &[u8]) -> anyhow::Result
         .with_context(|| format!("cannot create {}", path.display()))?;
     file.write_all(contents)?;
     file.sync_all()?;
-    Ok(())
+    Ok(path)
 }
 
 /// Delivers committed invitations until the server stops. A failed delivery is logged; the

@@ -15,12 +15,15 @@ mod follow;
 mod html;
 mod invitation;
 mod mail;
+mod metrics;
+mod observe;
 mod oidc;
 mod operation;
 mod portal;
 mod rest;
 mod server;
 mod throttle;
+mod tls;
 
 /// Where data lives when `--data` is not given.
 const DEFAULT_DATA_DIR: &str = "latchkey-data";
@@ -42,6 +45,10 @@ struct Cli {
     /// variables win over it. Default: ./latchkey.toml if it exists.
     #[arg(long, global = true, env = "LATCHKEY_CONFIG")]
     config: Option<PathBuf>,
+    /// How log lines are written to standard error: `text` for people, `json` (one object
+    /// a line) for a log collector [default: text].
+    #[arg(long, global = true, env = "LATCHKEY_LOG_FORMAT", value_enum)]
+    log_format: Option<config::LogFormat>,
     #[command(subcommand)]
     command: Command,
 }
@@ -75,6 +82,12 @@ enum Command {
         /// How long invitation links work, in seconds [default: 604800, 7 days].
         #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
         invitation_ttl: Option<u64>,
+        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+        #[arg(long, env = "LATCHKEY_TLS_CERT", requires = "tls_key")]
+        tls_cert: Option<PathBuf>,
+        /// The PEM private key of --tls-cert.
+        #[arg(long, env = "LATCHKEY_TLS_KEY", requires = "tls_cert")]
+        tls_key: Option<PathBuf>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -120,16 +133,29 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             mail_relay,
             mail_from,
             invitation_ttl,
+            tls_cert,
+            tls_key,
         } => {
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
             };
+            let tls = match (
+                tls_cert.or(file.tls_cert.clone()),
+                tls_key.or(file.tls_key.clone()),
+            ) {
+                (Some(cert), Some(key)) => Some(server::TlsFiles { cert, key }),
+                (None, None) => None,
+                _ => {
+                    anyhow::bail!("TLS needs both a certificate and its key (tls_cert and tls_key)")
+                }
+            };
+            let scheme = if tls.is_some() { "https" } else { "http" };
             let options = server::Options {
                 encoded_denials: encoded_denials || file.encoded_denials.unwrap_or(false),
                 public_url: public_url
                     .or(file.public_url.clone())
-                    .unwrap_or_else(|| format!("http://{listen}")),
+                    .unwrap_or_else(|| format!("{scheme}://{listen}")),
                 mail_relay: mail_relay.or(file.mail_relay.clone()),
                 mail_from: mail_from.or(file.mail_from.clone()),
                 invitation_ttl: chrono::Duration::seconds(
@@ -140,6 +166,8 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                         }),
                 ),
                 limits: file.limits,
+                throttle: file.throttle,
+                tls,
             };
             server::serve(&data_or_default(data), listen, &store_of(store)?, options)
         }
@@ -162,17 +190,31 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
     }
 }
 
-fn main() -> ExitCode {
-    tracing_subscriber::fmt()
+/// Logs to standard error, filtered by `LATCHKEY_LOG` (default `info`).
+fn start_logging(format: config::LogFormat) {
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_env("LATCHKEY_LOG")
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        config::LogFormat::Text => logs.init(),
+        // One flat object a line: the event's fields beside its timestamp, level and target.
+        config::LogFormat::Json => logs
+            .json()
+            .flatten_event(true)
+            .with_current_span(false)
+            .init(),
+    }
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result =
-        config::Config::load(cli.config.as_deref()).and_then(|file| run(cli.command, file));
+    let result = config::Config::load(cli.config.as_deref()).and_then(|file| {
+        start_logging(cli.log_format.or(file.log_format).unwrap_or_default());
+        run(cli.command, file)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -4,10 +4,11 @@
 //! operation → authorize → execute in the directory (writes off the async workers) → XML.
 //!
 //! Connections are served by hyper directly, not `axum::serve`, for the limits that one has
-//! no knobs for: a header-read timeout and a cap on connections (docs/design/input-limits.md).
+//! no knobs for: a header-read timeout and a cap on connections (docs/design/input-limits.md),
+//! and for TLS on the same listener (docs/design/tls.md).
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -17,6 +18,7 @@ use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{ConnectInfo, Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
@@ -28,10 +30,14 @@ use tower_service::Service as _;
 
 use crate::api;
 use crate::auth::{self, Caller, Origin};
-use crate::config::Limits;
+use crate::config::{Limits, Throttle};
 use crate::datadir::{self, StoreLocation};
+use crate::metrics::metrics;
+use crate::observe::{AnsweredError, Health, RequestFacts};
 use crate::operation::{Operation, Service};
-use crate::{console, invitation, mail, oidc, portal};
+use crate::throttle::AuthFailures;
+use crate::tls::SecureTransport;
+use crate::{console, invitation, mail, observe, oidc, portal, tls};
 use latchkey_core::oidc::PollTimes;
 
 /// How often key use recorded in memory is written to the store.
@@ -43,6 +49,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 struct App {
     directory: Arc<Directory>,
     limits: Limits,
+    auth_failures: AuthFailures,
 }
 
 /// `latchkey serve`.
@@ -56,6 +63,15 @@ pub struct Options {
     pub mail_from: Option<String>,
     pub invitation_ttl: chrono::Duration,
     pub limits: Limits,
+    pub throttle: Throttle,
+    /// The PEM certificate chain and key to serve HTTPS with; plain HTTP without.
+    pub tls: Option<TlsFiles>,
+}
+
+#[derive(Debug)]
+pub struct TlsFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 pub fn serve(
@@ -64,6 +80,12 @@ pub fn serve(
     store: &StoreLocation,
     options: Options,
 ) -> anyhow::Result<()> {
+    // A bad certificate is found before anything else starts.
+    let tls = options
+        .tls
+        .as_ref()
+        .map(|files| tls::acceptor(&files.cert, &files.key))
+        .transpose()?;
     let mailer = Arc::new(mail::Mailer::new(
         options.mail_relay.as_deref(),
         options.mail_from.as_deref(),
@@ -75,7 +97,7 @@ pub fn serve(
             .with_encoded_denials(options.encoded_denials)
             .with_invitation_ttl(options.invitation_ttl),
     );
-    crate::follow::start(&directory, store);
+    let following = crate::follow::start(&directory, store);
     if !directory.is_initialized() {
         let init = directory
             .initialize(None)
@@ -90,26 +112,30 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(
-        directory,
-        listen,
-        mailer,
-        options.public_url,
-        options.limits,
-    ))
+    let health = Arc::new(Health {
+        directory: directory.clone(),
+        following,
+    });
+    runtime.block_on(run(directory, health, listen, mailer, tls, options))
 }
 
 async fn run(
     directory: Arc<Directory>,
+    health: Arc<Health>,
     listen: SocketAddr,
     mailer: Arc<mail::Mailer>,
-    public_url: String,
-    limits: Limits,
+    tls: Option<tokio_rustls::TlsAcceptor>,
+    options: Options,
 ) -> anyhow::Result<()> {
+    let limits = options.limits;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
-    tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations, Identity Store and SSO Admin");
+    tracing::info!(
+        address = %listener.local_addr()?,
+        tls = tls.is_some(),
+        "latchkey is serving IAM, STS, Organizations, Identity Store and SSO Admin"
+    );
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
     let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
@@ -123,9 +149,14 @@ async fn run(
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
         .with_state(directory.clone());
-    // Console cookies are marked Secure when people reach the server over HTTPS.
-    let console_secure = public_url.starts_with("https://");
-    let console_public_url = public_url.clone();
+    // Console cookies are marked Secure when people reach the server over HTTPS (the public
+    // URL is https by default with TLS on).
+    let console = console::router(Arc::new(console::Console {
+        directory: directory.clone(),
+        sign_in_failures: oidc::SignInThrottle::default(),
+        secure: options.public_url.starts_with("https://"),
+        public_url: options.public_url.clone(),
+    }));
     let sso_oidc = Router::new()
         .route("/client/register", post(oidc::register_client))
         .route(
@@ -143,26 +174,31 @@ async fn run(
         .with_state(Arc::new(oidc::Oidc {
             directory: directory.clone(),
             polls: PollTimes::default(),
-            public_url,
+            public_url: options.public_url,
             sign_in_failures: oidc::SignInThrottle::default(),
         }));
-    let console = console::router(Arc::new(console::Console {
-        directory: directory.clone(),
-        sign_in_failures: oidc::SignInThrottle::default(),
-        secure: console_secure,
-        public_url: console_public_url,
-    }));
+    let probes = Router::new()
+        .route("/readyz", get(observe::readyz))
+        .route("/metrics", get(observe::metrics_page))
+        .with_state(health);
     let app = Router::new()
         .merge(pages)
         .merge(console)
         .merge(sso_oidc)
+        .merge(probes)
         .route("/healthz", get(|| async { "ok" }))
         .fallback(handle)
         .with_state(Arc::new(App {
             directory: directory.clone(),
             limits,
-        }));
-    serve_connections(listener, app, &limits, shutdown_signal()).await;
+            auth_failures: AuthFailures::new(
+                options.throttle.source_address.limit(),
+                options.throttle.access_key_id.limit(),
+            ),
+        }))
+        .layer(middleware::from_fn(tls::strict_transport_security))
+        .layer(middleware::from_fn(observe::log_and_count));
+    serve_connections(listener, tls, app, &limits, shutdown_signal()).await;
     saver.abort();
     postman.abort();
     tokio::task::spawn_blocking(move || save_key_usage(&directory))
@@ -172,10 +208,12 @@ async fn run(
     Ok(())
 }
 
-/// Accepts and serves HTTP/1.1 connections until `shutdown` completes, then lets the open
-/// ones finish the request in progress (idle ones close at once).
+/// Accepts and serves HTTP/1.1 connections, over TLS when given an acceptor, until
+/// `shutdown` completes, then lets the open ones finish the request in progress (idle ones
+/// close at once).
 async fn serve_connections(
     listener: tokio::net::TcpListener,
+    tls: Option<tokio_rustls::TlsAcceptor>,
     app: Router,
     limits: &Limits,
     shutdown: impl Future<Output = ()>,
@@ -188,6 +226,9 @@ async fn serve_connections(
         // body) still gets its answer; without this hyper dropped the connection unanswered
         // when it saw the end of input before the response was ready.
         .half_close(true);
+    let http = Arc::new(http);
+    // The handshake is the TLS part of the request head: it gets the same time.
+    let handshake_timeout = limits.header_read_timeout();
     let connections = Arc::new(tokio::sync::Semaphore::new(limits.max_connections));
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -214,22 +255,56 @@ async fn serve_connections(
             () = &mut shutdown => break,
         };
         let router = app.clone();
-        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
-            let mut request = request.map(Body::new);
-            request.extensions_mut().insert(ConnectInfo(peer));
-            router.clone().call(request)
-        });
-        let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+        let http = http.clone();
+        // Held by the task, so that shutdown waits for a handshake in progress too.
+        let watcher = graceful.watcher();
+        let tls = tls.clone();
         tokio::spawn(async move {
-            // A client that goes away or breaks HTTP ends only its own connection.
-            if let Err(error) = connection.await {
-                tracing::debug!(%error, %peer, "connection closed with an error");
+            match tls {
+                None => serve_connection(&http, stream, peer, false, router, watcher).await,
+                Some(tls) => {
+                    match tokio::time::timeout(handshake_timeout, tls.accept(stream)).await {
+                        Ok(Ok(stream)) => {
+                            serve_connection(&http, stream, peer, true, router, watcher).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::debug!(%error, %peer, "TLS handshake failed");
+                        }
+                        Err(_) => tracing::debug!(%peer, "TLS handshake timed out"),
+                    }
+                }
             }
             drop(permit);
         });
     }
     drop(listener);
     graceful.shutdown().await;
+}
+
+/// Serves one connection's requests, each with where it came from and whether over TLS.
+async fn serve_connection<Io>(
+    http: &hyper::server::conn::http1::Builder,
+    stream: Io,
+    peer: SocketAddr,
+    secure: bool,
+    router: Router,
+    watcher: hyper_util::server::graceful::Watcher,
+) where
+    Io: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+        let mut request = request.map(Body::new);
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request.extensions_mut().insert(SecureTransport(secure));
+        router.clone().call(request)
+    });
+    // A client that goes away or breaks HTTP ends only its own connection.
+    if let Err(error) = watcher
+        .watch(http.serve_connection(TokioIo::new(stream), service))
+        .await
+    {
+        tracing::debug!(%error, %peer, "connection closed with an error");
+    }
 }
 
 async fn shutdown_signal() {
@@ -287,10 +362,25 @@ enum Protocol {
 
 /// Renders an error in the request's protocol: the one place errors meet HTTP.
 fn error_response(protocol: Protocol, error: &IamError, request_id: &str) -> Response {
-    match protocol {
+    let mut response = match protocol {
         Protocol::Query(service) => query_error(service, error, request_id),
         Protocol::Json => json_error(error, request_id),
-    }
+    };
+    response.extensions_mut().insert(AnsweredError(error.code));
+    response
+}
+
+/// The answer to a failing request while its address or key has failed too often: the same
+/// whatever the failure was, so that it tells nothing about the key
+/// (docs/design/throttling.md). Organizations names the error its own way.
+fn throttled(json_target: Option<&str>) -> IamError {
+    let code = match json_target {
+        Some(target) if target.starts_with("AWSOrganizationsV20161128.") => {
+            ErrorCode::TooManyRequests
+        }
+        _ => ErrorCode::Throttling,
+    };
+    IamError::new(code, "Rate exceeded")
 }
 
 fn json_response(status: StatusCode, body: String, request_id: &str) -> Response {
@@ -347,13 +437,30 @@ fn query_error(service: Service, error: &IamError, request_id: &str) -> Response
     xml_response(status, body, request_id)
 }
 
+/// The signed API (IAM, STS and the awsJson services): everything the routes do not match.
 async fn handle(
     State(app): State<Arc<App>>,
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     request: Request,
 ) -> Response {
+    let mut facts = RequestFacts::default();
+    let mut response = answer(&app, peer, request, &mut facts).await;
+    response.extensions_mut().insert(facts);
+    response
+}
+
+async fn answer(
+    app: &App,
+    peer: SocketAddr,
+    request: Request,
+    facts: &mut RequestFacts,
+) -> Response {
     let request_id = uuid::Uuid::new_v4().to_string();
     let (parts, body) = request.into_parts();
+    let secure_transport = parts
+        .extensions
+        .get::<SecureTransport>()
+        .is_some_and(|SecureTransport(secure)| *secure);
     let json_target = parts
         .headers
         .get("x-amz-target")
@@ -388,6 +495,22 @@ async fn handle(
         Some(_) => Protocol::Json,
         None => Protocol::Query(service_hint),
     };
+    // Known before authentication, for the failures' log line and metrics; only a known
+    // operation is named, so made-up ones cannot multiply the metrics' series.
+    let named = match &json_target {
+        Some(target) => Operation::from_target(target),
+        None => params
+            .as_ref()
+            .ok()
+            .and_then(|p| p.action())
+            .and_then(|action| Operation::find(service_hint, action)),
+    };
+    facts.service = match (named, &json_target) {
+        (Some(op), _) => Some(op.service().signing_name()),
+        (None, Some(_)) => None,
+        (None, None) => Some(service_hint.signing_name()),
+    };
+    facts.operation = named.map(|op| op.name());
 
     let headers: Vec<(&str, &str)> = parts
         .headers
@@ -410,17 +533,29 @@ async fn handle(
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
-        secure_transport: false,
+        secure_transport,
     };
     let state = app.directory.snapshot();
     let caller = match auth::authenticate(&app.directory, &state, &http, origin) {
         Ok(caller) => caller,
         Err(error) => {
+            let presented = auth::presented_access_key_id(&http);
+            metrics().authentication_failed(error.code.as_str());
             tracing::debug!(code = error.code.as_str(), "authentication failed");
+            let error = match app.auth_failures.fail(peer.ip(), presented.as_deref()) {
+                Some(exhausted) => {
+                    metrics().throttled(exhausted.as_str());
+                    throttled(json_target.as_deref())
+                }
+                None => error,
+            };
+            facts.access_key_id = presented;
             return error_response(protocol, &error, &request_id);
         }
     };
     drop(state);
+    facts.service = Some(caller.service.signing_name());
+    facts.access_key_id = Some(caller.access_key_id.clone());
     if let Some(target) = json_target {
         return handle_json(app.directory.clone(), caller, &target, body, request_id).await;
     }
@@ -438,6 +573,7 @@ async fn handle(
         Ok(op) => op,
         Err(error) => return error_response(protocol, &error, &request_id),
     };
+    facts.operation = Some(op.name());
     if let Some(key) = &caller.key {
         app.directory
             .record_key_use(key, now, caller.service.signing_name(), &caller.region);

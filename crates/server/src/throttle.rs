@@ -4,10 +4,13 @@
 //! never slowed by its own volume.
 
 use std::collections::HashMap;
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-/// Past this many tracked keys, full buckets are forgotten (a full bucket is the default).
+/// Past this many tracked keys, full buckets are forgotten (a full bucket is the default);
+/// if none is full, new keys go untracked until some refill, so made-up keys cannot grow the
+/// map without bound.
 const MAX_TRACKED: usize = 100_000;
 
 #[derive(Debug, Clone, Copy)]
@@ -62,6 +65,9 @@ impl FailureThrottle {
                 let elapsed = now.saturating_duration_since(b.at).as_secs_f64();
                 b.tokens + elapsed * limit.per_second < limit.burst
             });
+            if buckets.len() >= MAX_TRACKED && !buckets.contains_key(key) {
+                return;
+            }
         }
         let tokens = buckets
             .get(key)
@@ -73,6 +79,70 @@ impl FailureThrottle {
                 at: now,
             },
         );
+    }
+}
+
+/// Which bucket of failed authentications was empty.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exhausted {
+    SourceAddress,
+    AccessKeyId,
+}
+
+impl Exhausted {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Exhausted::SourceAddress => "source_address",
+            Exhausted::AccessKeyId => "access_key_id",
+        }
+    }
+}
+
+/// The bucket of a source address: an IPv4 address, or an IPv6 address's /64, the block one
+/// host or network is normally given (so a client cannot take a fresh bucket per address).
+fn address_bucket(address: IpAddr) -> String {
+    match address.to_canonical() {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => {
+            let prefix = u128::from(v6) & !((1u128 << 64) - 1);
+            format!("{}/64", std::net::Ipv6Addr::from(prefix))
+        }
+    }
+}
+
+/// Failed authentications, counted per source address and per access key id presented
+/// (docs/design/throttling.md).
+#[derive(Debug)]
+pub struct AuthFailures {
+    by_address: FailureThrottle,
+    by_key: FailureThrottle,
+}
+
+impl AuthFailures {
+    pub fn new(per_address: Limit, per_key: Limit) -> Self {
+        AuthFailures {
+            by_address: FailureThrottle::new(per_address),
+            by_key: FailureThrottle::new(per_key),
+        }
+    }
+
+    /// Records a failed authentication and says which of its buckets was already empty:
+    /// then the request is answered Throttling instead of its own error. Failures while
+    /// throttled count too, so a client that keeps failing stays throttled.
+    pub fn fail(&self, address: IpAddr, access_key_id: Option<&str>) -> Option<Exhausted> {
+        let address = address_bucket(address);
+        let mut exhausted = self
+            .by_address
+            .wait(&address)
+            .map(|_| Exhausted::SourceAddress);
+        self.by_address.fail(&address);
+        if let Some(key) = access_key_id {
+            if exhausted.is_none() && self.by_key.wait(key).is_some() {
+                exhausted = Some(Exhausted::AccessKeyId);
+            }
+            self.by_key.fail(key);
+        }
+        exhausted
     }
 }
 
@@ -96,5 +166,45 @@ mod tests {
         assert_eq!(throttle.wait("other"), None);
         std::thread::sleep(wait + Duration::from_millis(5));
         assert_eq!(throttle.wait("ip"), None);
+    }
+
+    #[test]
+    fn authentication_failures_exhaust_the_key_or_the_address() {
+        let failures = AuthFailures::new(
+            Limit {
+                burst: 4.0,
+                per_second: 0.001,
+            },
+            Limit {
+                burst: 2.0,
+                per_second: 0.001,
+            },
+        );
+        let here: IpAddr = "192.0.2.1".parse().unwrap();
+        let there: IpAddr = "192.0.2.2".parse().unwrap();
+        assert_eq!(failures.fail(here, Some("AKIAONE")), None);
+        assert_eq!(failures.fail(here, Some("AKIAONE")), None);
+        // The key's bucket is empty, from any address.
+        assert_eq!(
+            failures.fail(there, Some("AKIAONE")),
+            Some(Exhausted::AccessKeyId)
+        );
+        // Another key from the first address: two failures left there.
+        assert_eq!(failures.fail(here, Some("AKIATWO")), None);
+        assert_eq!(failures.fail(here, None), None);
+        assert_eq!(
+            failures.fail(here, Some("AKIATHREE")),
+            Some(Exhausted::SourceAddress)
+        );
+    }
+
+    #[test]
+    fn an_ipv6_network_shares_one_bucket_and_mapped_ipv4_is_ipv4() {
+        let bucket = |a: &str| address_bucket(a.parse().unwrap());
+        assert_eq!(bucket("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(bucket("2001:db8:1:2:ffff::9"), "2001:db8:1:2::/64");
+        assert_ne!(bucket("2001:db8:1:3::1"), bucket("2001:db8:1:2::1"));
+        assert_eq!(bucket("::ffff:192.0.2.7"), "192.0.2.7");
+        assert_eq!(bucket("192.0.2.7"), "192.0.2.7");
     }
 }

@@ -450,14 +450,16 @@ fn authorize(
     }
     let context = base_context(caller);
     for resource in &resources {
-        directory.authorize(
-            &state,
-            &caller.principal,
-            op.action(),
-            resource,
-            &context,
-            caller.at,
-        )?;
+        crate::metrics::timed_authorization(|| {
+            directory.authorize(
+                &state,
+                &caller.principal,
+                op.action(),
+                resource,
+                &context,
+                caller.at,
+            )
+        })?;
     }
     Ok(())
 }

@@ -271,14 +271,16 @@ pub fn authorize(
     let state = directory.snapshot();
     let resource = resource_arn(&state, caller, op, params)?;
     let context = request_context(&state, caller, op, params)?;
-    directory.authorize(
-        &state,
-        &caller.principal,
-        op.action(),
-        &resource,
-        &context,
-        caller.at,
-    )
+    crate::metrics::timed_authorization(|| {
+        directory.authorize(
+            &state,
+            &caller.principal,
+            op.action(),
+            &resource,
+            &context,
+            caller.at,
+        )
+    })
 }
 
 /// Runs one operation for an authenticated caller and returns the response document.

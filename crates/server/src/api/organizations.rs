@@ -89,14 +89,16 @@ pub fn execute(
         ));
     }
     let context = base_context(caller);
-    directory.authorize(
-        &state,
-        &caller.principal,
-        op.action(),
-        "*",
-        &context,
-        caller.at,
-    )?;
+    crate::metrics::timed_authorization(|| {
+        directory.authorize(
+            &state,
+            &caller.principal,
+            op.action(),
+            "*",
+            &context,
+            caller.at,
+        )
+    })?;
     match op {
         Operation::DescribeOrganization => {
             let organization = organization_id(&management.id);

@@ -421,14 +421,16 @@ fn authorize(
         context.insert_multi("aws:TagKeys", keys);
     }
     for resource in &resources {
-        directory.authorize(
-            &state,
-            &caller.principal,
-            op.action(),
-            resource,
-            &context,
-            caller.at,
-        )?;
+        crate::metrics::timed_authorization(|| {
+            directory.authorize(
+                &state,
+                &caller.principal,
+                op.action(),
+                resource,
+                &context,
+                caller.at,
+            )
+        })?;
     }
     Ok(())
 }

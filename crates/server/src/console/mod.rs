@@ -187,6 +187,8 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
             .map(|c| c.0.ip());
         let caller = Caller {
             principal: session.principal.clone(),
+            // A console request is signed by no key.
+            access_key_id: String::new(),
             key: None,
             region: "us-east-1".to_owned(),
             service: Service::Iam,
@@ -197,7 +199,10 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
                 .get(header::USER_AGENT)
                 .and_then(|v| v.to_str().ok())
                 .map(str::to_owned),
-            secure_transport: console.secure,
+            secure_transport: parts
+                .extensions
+                .get::<crate::tls::SecureTransport>()
+                .is_some_and(|secure| secure.0),
         };
         let (who, is_root) = match &session.principal {
             Principal::Root { .. } => ("root".to_owned(), true),
