@@ -9,9 +9,13 @@ fails its test.
 
 from __future__ import annotations
 
+import email
+import email.policy
+import html
 import http.cookiejar
 import os
 import re
+import time
 import urllib.error
 import urllib.parse
 import urllib.request
@@ -408,9 +412,6 @@ READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
 
 def invitation_link(server, user_name: str) -> str:
     """The link of the invitation e-mail written to the outbox (no relay configured)."""
-    import email
-    import email.policy
-    import time
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:
         for path in (server.data_dir / "outbox").glob(f"*{user_name}*.eml"):
@@ -502,3 +503,105 @@ def test_an_invited_person_sets_a_password_and_takes_credentials_from_the_portal
     expect(page.get_by_text("No account is assigned to you yet")).to_be_visible()
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/start/signin$"))
+
+
+def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, journey):
+    """Add a person (invited by e-mail), resend the invitation, make a group with the person,
+    a predefined permission set, and assign the group to an account: each step checked with
+    boto3, and the person's portal shows the account."""
+    server = fresh_server("ic-console")
+    account = server.client("organizations").create_account(
+        Email=f"{unique('acct')}@example.com",
+        AccountName="Sandbox")["CreateAccountStatus"]["AccountId"]
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("link", name="Identity Center").click()
+
+    # A person, invited by e-mail; the resent invitation voids the first link.
+    name = unique("riley")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("E-mail address").fill(f"{name}@example.com")
+    page.get_by_label("First name").fill("Riley")
+    page.get_by_label("Last name").fill("Reyes")
+    page.get_by_role("button", name="Add user").click()
+    expect(page.locator("#ic-display_name-error")).to_have_text("Enter a display name.")
+    page.get_by_label("Display name").fill("Riley Reyes")
+    page.get_by_role("button", name="Add user").click()
+    row = page.get_by_role("row").filter(has_text=name)
+    expect(row).to_contain_text("Invitation sent")
+    first_link = invitation_link(server, name)
+    for path in (server.data_dir / "outbox").glob(f"*{name}*.eml"):
+        path.unlink()
+    page.get_by_role("button", name=f"Resend invitation to {name}").click()
+    expect(page.get_by_role("status")).to_contain_text("The previous link no longer works")
+    j.shot("people")
+    second_link = invitation_link(server, name)
+    assert second_link != first_link
+    status, body = _get(first_link)
+    assert status == 400, body
+
+    # A group with the person in it.
+    page.get_by_role("link", name="Groups").click()
+    page.get_by_label("Group name").fill("Engineers")
+    page.get_by_role("button", name="Create group").click()
+    page.get_by_label("Add a user to Engineers").select_option(label=name)
+    page.get_by_role("button", name="Add user").click()
+    expect(page.get_by_role("region", name="Engineers")).to_contain_text(name)
+    j.shot("groups")
+
+    # A predefined permission set.
+    page.get_by_role("link", name="Permission sets").click()
+    page.get_by_label("Policy for predefined permission set").select_option("ReadOnlyAccess")
+    page.get_by_role("button", name="Create permission set").click()
+    expect(page.get_by_role("region", name="ReadOnlyAccess")).to_contain_text("ReadOnlyAccess")
+    j.shot("permission-sets")
+
+    # The group assigned to the account, provisioned.
+    page.get_by_role("link", name="AWS accounts").click()
+    page.get_by_label("User or group to assign to Sandbox").select_option(label="Engineers")
+    page.get_by_label("Permission set for Sandbox").select_option(label="ReadOnlyAccess")
+    page.get_by_role("button", name="Assign to Sandbox").click()
+    expect(page.locator("#provisioning")).to_have_text("Provisioning: SUCCEEDED.")
+    expect(page.get_by_role("region", name="Sandbox")).to_contain_text(
+        "Group Engineers with ReadOnlyAccess")
+    j.shot("accounts")
+    sso = server.client("sso-admin")
+    instance = sso.list_instances()["Instances"][0]["InstanceArn"]
+    sets = sso.list_permission_sets_provisioned_to_account(
+        InstanceArn=instance, AccountId=account)["PermissionSets"]
+    assert len(sets) == 1
+
+    # The person accepts the second link and sees the account in the portal.
+    status, body = _get(second_link)
+    assert status == 200, body
+    token = re.search(r'name="token" value="([^"]+)"', body).group(1)
+    status, _ = _post(f"{server.url}/invitation",
+                      {"token": html.unescape(token), "password": GOOD_PASSWORD,
+                       "confirm": GOOD_PASSWORD})
+    assert status == 200
+    person = journey()
+    person.page.goto(f"{server.url}/start/signin")
+    person.page.get_by_label("Username").fill(name)
+    person.page.get_by_label("Password").fill(GOOD_PASSWORD)
+    person.page.get_by_role("button", name="Sign in").click()
+    expect(person.page.get_by_role("link", name="Access keys for ReadOnlyAccess in Sandbox"))\
+        .to_be_visible()
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def _post(url: str, fields: dict) -> tuple[int, str]:
+    request = urllib.request.Request(url, data=urllib.parse.urlencode(fields).encode(),
+                                     method="POST")
+    try:
+        with urllib.request.urlopen(request) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()

@@ -12,7 +12,7 @@ use latchkey_sigv4::{HttpRequest, SigV4Error, SigningKey};
 use crate::operation::Service;
 
 /// A verified caller and what its request says about where it comes from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub principal: Principal,
     /// The access key id the request was signed with (long-term or temporary).

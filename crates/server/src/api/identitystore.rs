@@ -423,7 +423,7 @@ fn group_ids(input: &Value) -> Result<Vec<String>, IamError> {
 
 /// Only the management account, which owns the store, reaches it; there, the caller's
 /// policies must allow the action on every resource it requires.
-fn authorize(
+pub(crate) fn authorize(
     directory: &Directory,
     caller: &Caller,
     op: Operation,

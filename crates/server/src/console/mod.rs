@@ -34,6 +34,7 @@ use crate::operation::{Operation, Service};
 
 mod access_keys;
 mod dashboard;
+mod identity_center;
 mod portal;
 mod signin;
 mod users;
@@ -88,6 +89,51 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route(
             "/console/users/{name}/access-keys/{key}/delete",
             get(access_keys::confirm_delete).post(access_keys::delete),
+        )
+        .route("/console/identity-center", get(identity_center::users))
+        .route(
+            "/console/identity-center/users",
+            get(identity_center::users).post(identity_center::create_person),
+        )
+        .route(
+            "/console/identity-center/users/{id}/resend",
+            post(identity_center::resend_invitation),
+        )
+        .route(
+            "/console/identity-center/groups",
+            get(identity_center::groups).post(identity_center::create_group),
+        )
+        .route(
+            "/console/identity-center/groups/{id}/members",
+            post(identity_center::add_member),
+        )
+        .route(
+            "/console/identity-center/groups/{id}/members/remove",
+            post(identity_center::remove_member),
+        )
+        .route(
+            "/console/identity-center/permission-sets",
+            get(identity_center::permission_sets).post(identity_center::create_permission_set),
+        )
+        .route(
+            "/console/identity-center/permission-sets/attach",
+            post(identity_center::attach_policy),
+        )
+        .route(
+            "/console/identity-center/permission-sets/detach",
+            post(identity_center::detach_policy),
+        )
+        .route(
+            "/console/identity-center/accounts",
+            get(identity_center::accounts),
+        )
+        .route(
+            "/console/identity-center/accounts/assign",
+            post(identity_center::assign),
+        )
+        .route(
+            "/console/identity-center/accounts/unassign",
+            post(identity_center::unassign),
         )
         .route("/start", get(portal::home))
         .route("/start/", get(|| async { Redirect::to("/start") }))
@@ -167,6 +213,36 @@ impl SignedIn {
     pub fn now(&self) -> DateTime<Utc> {
         self.caller.at
     }
+}
+
+/// Runs an awsJson operation (Organizations, Identity Store, SSO Admin) as `caller`,
+/// through the API's own `execute`: its authorization, validation and errors.
+fn execute_json(
+    directory: &Directory,
+    caller: &Caller,
+    op: Operation,
+    input: &serde_json::Value,
+) -> Result<serde_json::Value, IamError> {
+    match op.service() {
+        Service::Organizations => api::organizations::execute(directory, caller, op, input),
+        Service::IdentityStore => api::identitystore::execute(directory, caller, op, input),
+        Service::SsoAdmin => api::ssoadmin::execute(directory, caller, op, input),
+        Service::Iam | Service::Sts => Err(IamError::new(
+            latchkey_core::ErrorCode::InvalidAction,
+            format!("{} is not an awsJson operation.", op.name()),
+        )),
+    }
+}
+
+/// Whether `caller` may run an Identity Store operation with this input, without running
+/// it: for console actions the API has no operation of their own for.
+fn authorize_identity_store(
+    directory: &Directory,
+    caller: &Caller,
+    op: Operation,
+    input: &serde_json::Value,
+) -> Result<(), IamError> {
+    api::identitystore::authorize(directory, caller, op, input)
 }
 
 /// Reads the session cookie; a request without a live session is sent to sign in.

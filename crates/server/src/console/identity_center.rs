@@ -1,0 +1,1042 @@
+//! IAM Identity Center in the console: people (with their invitations), groups, permission
+//! sets and account assignments.
+//!
+//! Every page and form runs the awsJson operation the API would run, through the same
+//! `execute` functions (`api::identitystore`, `api::ssoadmin`, `api::organizations`), so
+//! authorization, validation and errors are the API's own.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use askama::Template;
+use axum::Form;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Redirect, Response};
+use latchkey_core::IamError;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::{Chrome, Console, SignedIn, check_form, error_page, render};
+use crate::oidc::blocking;
+use crate::operation::Operation;
+
+/// The permission sets AWS offers ready-made, each the AWS managed policy of its name.
+pub const PREDEFINED: &[&str] = &[
+    "AdministratorAccess",
+    "Billing",
+    "DatabaseAdministrator",
+    "DataScientist",
+    "NetworkAdministrator",
+    "PowerUserAccess",
+    "ReadOnlyAccess",
+    "SecurityAudit",
+    "SupportUser",
+    "SystemAdministrator",
+    "ViewOnlyAccess",
+];
+
+const BASE: &str = "/console/identity-center";
+
+/// Runs one awsJson operation as the signed-in principal, off the async workers.
+async fn call(
+    console: &Console,
+    signed_in: &SignedIn,
+    op: Operation,
+    input: Value,
+) -> Result<Value, IamError> {
+    let directory = console.directory.clone();
+    let caller = signed_in.caller.clone();
+    blocking(move || super::execute_json(&directory, &caller, op, &input)).await
+}
+
+fn text<'a>(value: &'a Value, key: &str) -> &'a str {
+    value.get(key).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn items(value: &Value, key: &str) -> Vec<Value> {
+    value
+        .get(key)
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default()
+}
+
+/// The instance and its identity store, which every page names.
+struct Instance {
+    arn: String,
+    store_id: String,
+}
+
+async fn instance(console: &Console, signed_in: &SignedIn) -> Result<Instance, IamError> {
+    let listed = call(console, signed_in, Operation::ListInstances, json!({})).await?;
+    let first = items(&listed, "Instances")
+        .into_iter()
+        .next()
+        .unwrap_or_default();
+    Ok(Instance {
+        arn: text(&first, "InstanceArn").to_owned(),
+        store_id: text(&first, "IdentityStoreId").to_owned(),
+    })
+}
+
+/// Everything of the identity store a page may need to show names instead of ids.
+async fn all_users(
+    console: &Console,
+    signed_in: &SignedIn,
+    store_id: &str,
+) -> Result<Vec<Value>, IamError> {
+    let mut users = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut input = json!({ "IdentityStoreId": store_id, "MaxResults": 100 });
+        if let Some(token) = &next {
+            input["NextToken"] = json!(token);
+        }
+        let page = call(console, signed_in, Operation::IdentityStoreListUsers, input).await?;
+        users.extend(items(&page, "Users"));
+        match page.get("NextToken").and_then(Value::as_str) {
+            Some(token) => next = Some(token.to_owned()),
+            None => return Ok(users),
+        }
+    }
+}
+
+async fn all_groups(
+    console: &Console,
+    signed_in: &SignedIn,
+    store_id: &str,
+) -> Result<Vec<Value>, IamError> {
+    let mut groups = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut input = json!({ "IdentityStoreId": store_id, "MaxResults": 100 });
+        if let Some(token) = &next {
+            input["NextToken"] = json!(token);
+        }
+        let page = call(
+            console,
+            signed_in,
+            Operation::IdentityStoreListGroups,
+            input,
+        )
+        .await?;
+        groups.extend(items(&page, "Groups"));
+        match page.get("NextToken").and_then(Value::as_str) {
+            Some(token) => next = Some(token.to_owned()),
+            None => return Ok(groups),
+        }
+    }
+}
+
+/// A permission set by ARN, with its name.
+#[derive(Debug, Clone)]
+pub struct PermissionSetEntry {
+    arn: String,
+    name: String,
+    description: String,
+    session_duration: String,
+    policies: Vec<String>,
+}
+
+async fn all_permission_sets(
+    console: &Console,
+    signed_in: &SignedIn,
+    instance: &str,
+) -> Result<Vec<PermissionSetEntry>, IamError> {
+    let listed = call(
+        console,
+        signed_in,
+        Operation::ListPermissionSets,
+        json!({ "InstanceArn": instance, "MaxResults": 100 }),
+    )
+    .await?;
+    let mut sets = Vec::new();
+    for arn in items(&listed, "PermissionSets") {
+        let arn = arn.as_str().unwrap_or_default().to_owned();
+        let described = call(
+            console,
+            signed_in,
+            Operation::DescribePermissionSet,
+            json!({ "InstanceArn": instance, "PermissionSetArn": arn }),
+        )
+        .await?;
+        let set = &described["PermissionSet"];
+        let policies = call(
+            console,
+            signed_in,
+            Operation::ListManagedPoliciesInPermissionSet,
+            json!({ "InstanceArn": instance, "PermissionSetArn": arn }),
+        )
+        .await?;
+        sets.push(PermissionSetEntry {
+            name: text(set, "Name").to_owned(),
+            description: text(set, "Description").to_owned(),
+            session_duration: text(set, "SessionDuration").to_owned(),
+            policies: items(&policies, "AttachedManagedPolicies")
+                .iter()
+                .map(|p| text(p, "Name").to_owned())
+                .collect(),
+            arn,
+        });
+    }
+    sets.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(sets)
+}
+
+fn back_to(path: &str) -> Response {
+    Redirect::to(path).into_response()
+}
+
+// --- the overview and people ---------------------------------------------------------
+
+/// One person in the users table.
+#[derive(Debug)]
+pub struct PersonRow {
+    id: String,
+    user_name: String,
+    display_name: String,
+    email: String,
+    /// "Active" once a password is set, else "Invitation sent".
+    status: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "console/ic_users.html")]
+struct UsersPage<'a> {
+    chrome: &'a Chrome,
+    store_id: &'a str,
+    start_url: String,
+    people: Vec<PersonRow>,
+    form: NewPerson,
+    errors: BTreeMap<&'static str, String>,
+    notice: Option<&'a str>,
+}
+
+impl UsersPage<'_> {
+    /// The form's fields: name, label, value typed, input type.
+    fn fields(&self) -> [(&'static str, &'static str, &str, &'static str); 5] {
+        let f = &self.form;
+        [
+            ("user_name", "Username", &f.user_name, "text"),
+            ("email", "E-mail address", &f.email, "email"),
+            ("given_name", "First name", &f.given_name, "text"),
+            ("family_name", "Last name", &f.family_name, "text"),
+            ("display_name", "Display name", &f.display_name, "text"),
+        ]
+    }
+
+    /// What is wrong with `field`, said next to it.
+    fn error(&self, field: &str) -> Option<&String> {
+        self.errors.get(field)
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct NewPerson {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    user_name: String,
+    #[serde(default)]
+    given_name: String,
+    #[serde(default)]
+    family_name: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    email: String,
+}
+
+/// `GET /console/identity-center` and `/console/identity-center/users`
+pub async fn users(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
+    users_page(
+        &console,
+        &signed_in,
+        NewPerson::default(),
+        BTreeMap::new(),
+        None,
+        StatusCode::OK,
+    )
+    .await
+}
+
+async fn users_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    form: NewPerson,
+    errors: BTreeMap<&'static str, String>,
+    notice: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let instance = match instance(console, signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let listed = match all_users(console, signed_in, &instance.store_id).await {
+        Ok(users) => users,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let state = console.directory.snapshot();
+    let people = listed
+        .iter()
+        .map(|user| {
+            let id = text(user, "UserId").to_owned();
+            PersonRow {
+                user_name: text(user, "UserName").to_owned(),
+                display_name: text(user, "DisplayName").to_owned(),
+                email: items(user, "Emails")
+                    .first()
+                    .map(|e| text(e, "Value").to_owned())
+                    .unwrap_or_default(),
+                status: if state.identity_store.passwords.contains_key(&id) {
+                    "Active"
+                } else {
+                    "Invitation sent"
+                },
+                id,
+            }
+        })
+        .collect();
+    render(
+        status,
+        &UsersPage {
+            chrome: &signed_in.chrome,
+            start_url: format!("https://{}.awsapps.com/start", instance.store_id),
+            store_id: &instance.store_id,
+            people,
+            form,
+            errors,
+            notice,
+        },
+    )
+}
+
+/// `POST /console/identity-center/users`: CreateUser, which sends the invitation.
+pub async fn create_person(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<NewPerson>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let mut errors = BTreeMap::new();
+    for (field, value, label) in [
+        ("user_name", &form.user_name, "a username"),
+        ("given_name", &form.given_name, "a first name"),
+        ("family_name", &form.family_name, "a last name"),
+        ("display_name", &form.display_name, "a display name"),
+        ("email", &form.email, "an e-mail address"),
+    ] {
+        if value.trim().is_empty() {
+            errors.insert(field, format!("Enter {label}."));
+        }
+    }
+    if !errors.is_empty() {
+        return users_page(
+            &console,
+            &signed_in,
+            form,
+            errors,
+            None,
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    }
+    let instance = match instance(&console, &signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let input = json!({
+        "IdentityStoreId": instance.store_id,
+        "UserName": form.user_name.trim(),
+        "DisplayName": form.display_name.trim(),
+        "Name": { "GivenName": form.given_name.trim(), "FamilyName": form.family_name.trim() },
+        "Emails": [{ "Value": form.email.trim(), "Type": "work", "Primary": true }],
+    });
+    match call(
+        &console,
+        &signed_in,
+        Operation::IdentityStoreCreateUser,
+        input,
+    )
+    .await
+    {
+        Ok(_) => back_to(&format!("{BASE}/users")),
+        Err(error) => {
+            let mut errors = BTreeMap::new();
+            errors.insert("user_name", error.message);
+            users_page(
+                &console,
+                &signed_in,
+                form,
+                errors,
+                None,
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    csrf: String,
+}
+
+impl std::fmt::Debug for CsrfOnly {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CsrfOnly").finish_non_exhaustive()
+    }
+}
+
+/// `POST /console/identity-center/users/{id}/resend`: a new invitation link, the old one
+/// void. There is no AWS API for it; whoever may update the person (identitystore:UpdateUser)
+/// may resend.
+pub async fn resend_invitation(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(user_id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let instance = match instance(&console, &signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let allowed = super::authorize_identity_store(
+        &console.directory,
+        &signed_in.caller,
+        Operation::IdentityStoreUpdateUser,
+        &json!({ "IdentityStoreId": instance.store_id, "UserId": user_id, "Operations": [] }),
+    );
+    if let Err(error) = allowed {
+        return error_page(&error, &signed_in.chrome);
+    }
+    let directory = console.directory.clone();
+    match blocking(move || directory.resend_invitation(&user_id)).await {
+        Ok(()) => {
+            users_page(
+                &console,
+                &signed_in,
+                NewPerson::default(),
+                BTreeMap::new(),
+                Some("A new invitation is on its way. The previous link no longer works."),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(error) => error_page(&error, &signed_in.chrome),
+    }
+}
+
+// --- groups ----------------------------------------------------------------------------
+
+#[derive(Debug)]
+pub struct GroupRow {
+    id: String,
+    name: String,
+    description: String,
+    members: Vec<(String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "console/ic_groups.html")]
+struct GroupsPage<'a> {
+    chrome: &'a Chrome,
+    groups: Vec<GroupRow>,
+    /// (user id, user name) of everyone, for the "Add member" choices.
+    people: Vec<(String, String)>,
+    error: Option<&'a str>,
+}
+
+/// `GET /console/identity-center/groups`
+pub async fn groups(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
+    groups_page(&console, &signed_in, None, StatusCode::OK).await
+}
+
+async fn groups_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let loaded = async {
+        let instance = instance(console, signed_in).await?;
+        let users = all_users(console, signed_in, &instance.store_id).await?;
+        let names: BTreeMap<String, String> = users
+            .iter()
+            .map(|u| (text(u, "UserId").to_owned(), text(u, "UserName").to_owned()))
+            .collect();
+        let mut rows = Vec::new();
+        for group in all_groups(console, signed_in, &instance.store_id).await? {
+            let id = text(&group, "GroupId").to_owned();
+            let memberships = call(
+                console,
+                signed_in,
+                Operation::ListGroupMemberships,
+                json!({ "IdentityStoreId": instance.store_id, "GroupId": id, "MaxResults": 100 }),
+            )
+            .await?;
+            let members = items(&memberships, "GroupMemberships")
+                .iter()
+                .map(|m| {
+                    let user = text(&m["MemberId"], "UserId");
+                    (
+                        text(m, "MembershipId").to_owned(),
+                        names.get(user).cloned().unwrap_or_else(|| user.to_owned()),
+                    )
+                })
+                .collect();
+            rows.push(GroupRow {
+                name: text(&group, "DisplayName").to_owned(),
+                description: text(&group, "Description").to_owned(),
+                members,
+                id,
+            });
+        }
+        rows.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok::<_, IamError>((rows, names.into_iter().collect()))
+    };
+    match loaded.await {
+        Ok((groups, people)) => render(
+            status,
+            &GroupsPage {
+                chrome: &signed_in.chrome,
+                groups,
+                people,
+                error,
+            },
+        ),
+        Err(error) => error_page(&error, &signed_in.chrome),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupForm {
+    csrf: String,
+    #[serde(default)]
+    display_name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    user_id: String,
+    #[serde(default)]
+    membership_id: String,
+}
+
+/// `POST /console/identity-center/groups`: CreateGroup.
+pub async fn create_group(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    group_change(&console, &headers, &signed_in, &form, |store| {
+        let mut input =
+            json!({ "IdentityStoreId": store, "DisplayName": form.display_name.trim() });
+        if !form.description.trim().is_empty() {
+            input["Description"] = json!(form.description.trim());
+        }
+        (Operation::IdentityStoreCreateGroup, input)
+    })
+    .await
+}
+
+/// `POST /console/identity-center/groups/{id}/members`: CreateGroupMembership.
+pub async fn add_member(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(group_id): Path<String>,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    group_change(&console, &headers, &signed_in, &form, |store| {
+        (
+            Operation::CreateGroupMembership,
+            json!({ "IdentityStoreId": store, "GroupId": group_id, "MemberId": { "UserId": form.user_id } }),
+        )
+    })
+    .await
+}
+
+/// `POST /console/identity-center/groups/{id}/members/remove`: DeleteGroupMembership.
+pub async fn remove_member(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(_group_id): Path<String>,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    group_change(&console, &headers, &signed_in, &form, |store| {
+        (
+            Operation::DeleteGroupMembership,
+            json!({ "IdentityStoreId": store, "MembershipId": form.membership_id }),
+        )
+    })
+    .await
+}
+
+async fn group_change(
+    console: &Console,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    form: &GroupForm,
+    change: impl FnOnce(&str) -> (Operation, Value),
+) -> Response {
+    if let Err(refused) = check_form(headers, signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let instance = match instance(console, signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let (op, input) = change(&instance.store_id);
+    match call(console, signed_in, op, input).await {
+        Ok(_) => back_to(&format!("{BASE}/groups")),
+        Err(error) => {
+            groups_page(
+                console,
+                signed_in,
+                Some(&error.message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+// --- permission sets -------------------------------------------------------------------
+
+#[derive(Template)]
+#[template(path = "console/ic_permission_sets.html")]
+struct PermissionSetsPage<'a> {
+    chrome: &'a Chrome,
+    sets: Vec<PermissionSetEntry>,
+    predefined: &'a [&'a str],
+    managed: Vec<String>,
+    error: Option<&'a str>,
+}
+
+/// `GET /console/identity-center/permission-sets`
+pub async fn permission_sets(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
+    permission_sets_page(&console, &signed_in, None, StatusCode::OK).await
+}
+
+async fn permission_sets_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let loaded = async {
+        let instance = instance(console, signed_in).await?;
+        all_permission_sets(console, signed_in, &instance.arn).await
+    };
+    match loaded.await {
+        Ok(sets) => render(
+            status,
+            &PermissionSetsPage {
+                chrome: &signed_in.chrome,
+                sets,
+                predefined: PREDEFINED,
+                managed: latchkey_core::catalog::aws_managed_policies()
+                    .iter()
+                    .map(|p| p.name.clone())
+                    .collect(),
+                error,
+            },
+        ),
+        Err(error) => error_page(&error, &signed_in.chrome),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PermissionSetForm {
+    csrf: String,
+    /// `predefined` or `custom`.
+    #[serde(default)]
+    kind: String,
+    #[serde(default)]
+    predefined: String,
+    #[serde(default)]
+    name: String,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    session_hours: String,
+    #[serde(default)]
+    policy: String,
+    #[serde(default)]
+    permission_set_arn: String,
+}
+
+/// `POST /console/identity-center/permission-sets`: CreatePermissionSet, and for a
+/// predefined one, AttachManagedPolicyToPermissionSet with the policy of its name.
+pub async fn create_permission_set(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<PermissionSetForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let refuse = |message: &str| {
+        let message = message.to_owned();
+        let (console, signed_in) = (&console, &signed_in);
+        async move {
+            permission_sets_page(console, signed_in, Some(&message), StatusCode::BAD_REQUEST).await
+        }
+    };
+    let (name, policy) = if form.kind == "predefined" {
+        match PREDEFINED.iter().find(|p| **p == form.predefined) {
+            Some(name) => (name.to_string(), Some(policy_arn(name))),
+            None => return refuse("Choose a predefined permission set.").await,
+        }
+    } else {
+        (form.name.trim().to_owned(), None)
+    };
+    if name.is_empty() {
+        return refuse("Enter a name for the permission set.").await;
+    }
+    let hours: u32 = match form.session_hours.trim() {
+        "" => 1,
+        typed => match typed.parse() {
+            Ok(hours) if (1..=12).contains(&hours) => hours,
+            _ => {
+                return refuse("The session duration is a whole number of hours from 1 to 12.")
+                    .await;
+            }
+        },
+    };
+    let instance = match instance(&console, &signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let mut input = json!({
+        "InstanceArn": instance.arn, "Name": name, "SessionDuration": format!("PT{hours}H"),
+    });
+    if !form.description.trim().is_empty() {
+        input["Description"] = json!(form.description.trim());
+    }
+    let created = match call(&console, &signed_in, Operation::CreatePermissionSet, input).await {
+        Ok(created) => created,
+        Err(error) => return refuse(&error.message).await,
+    };
+    if let Some(policy) = policy {
+        let arn = text(&created["PermissionSet"], "PermissionSetArn").to_owned();
+        let attach = json!({
+            "InstanceArn": instance.arn, "PermissionSetArn": arn, "ManagedPolicyArn": policy,
+        });
+        if let Err(error) = call(
+            &console,
+            &signed_in,
+            Operation::AttachManagedPolicyToPermissionSet,
+            attach,
+        )
+        .await
+        {
+            return refuse(&format!(
+                "The permission set was created, but its policy was not attached: {}",
+                error.message
+            ))
+            .await;
+        }
+    }
+    back_to(&format!("{BASE}/permission-sets"))
+}
+
+fn policy_arn(name: &str) -> String {
+    latchkey_core::catalog::aws_managed_policies()
+        .iter()
+        .find(|p| p.name == name)
+        .map(|p| p.arn.clone())
+        .unwrap_or_else(|| format!("arn:aws:iam::aws:policy/{name}"))
+}
+
+/// `POST /console/identity-center/permission-sets/attach`
+pub async fn attach_policy(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<PermissionSetForm>,
+) -> Response {
+    permission_set_change(
+        &console,
+        &headers,
+        &signed_in,
+        &form,
+        Operation::AttachManagedPolicyToPermissionSet,
+    )
+    .await
+}
+
+/// `POST /console/identity-center/permission-sets/detach`
+pub async fn detach_policy(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<PermissionSetForm>,
+) -> Response {
+    permission_set_change(
+        &console,
+        &headers,
+        &signed_in,
+        &form,
+        Operation::DetachManagedPolicyFromPermissionSet,
+    )
+    .await
+}
+
+async fn permission_set_change(
+    console: &Console,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    form: &PermissionSetForm,
+    op: Operation,
+) -> Response {
+    if let Err(refused) = check_form(headers, signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let instance = match instance(console, signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let input = json!({
+        "InstanceArn": instance.arn,
+        "PermissionSetArn": form.permission_set_arn,
+        "ManagedPolicyArn": policy_arn(&form.policy),
+    });
+    match call(console, signed_in, op, input).await {
+        Ok(_) => back_to(&format!("{BASE}/permission-sets")),
+        Err(error) => {
+            permission_sets_page(
+                console,
+                signed_in,
+                Some(&error.message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
+
+// --- AWS accounts and assignments ------------------------------------------------------
+
+#[derive(Debug)]
+pub struct AssignmentRow {
+    principal_type: String,
+    principal_id: String,
+    principal: String,
+    permission_set_arn: String,
+    permission_set: String,
+}
+
+#[derive(Debug)]
+pub struct AccountRow {
+    id: String,
+    name: String,
+    assignments: Vec<AssignmentRow>,
+}
+
+#[derive(Template)]
+#[template(path = "console/ic_accounts.html")]
+struct AccountsPage<'a> {
+    chrome: &'a Chrome,
+    accounts: Vec<AccountRow>,
+    people: Vec<(String, String)>,
+    groups: Vec<(String, String)>,
+    sets: Vec<PermissionSetEntry>,
+    status: Option<&'a str>,
+    error: Option<&'a str>,
+}
+
+/// `GET /console/identity-center/accounts`
+pub async fn accounts(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
+    accounts_page(&console, &signed_in, None, None, StatusCode::OK).await
+}
+
+async fn accounts_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    status_text: Option<&str>,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    let loaded = async {
+        let instance = instance(console, signed_in).await?;
+        let people: Vec<(String, String)> = all_users(console, signed_in, &instance.store_id)
+            .await?
+            .iter()
+            .map(|u| (text(u, "UserId").to_owned(), text(u, "UserName").to_owned()))
+            .collect();
+        let groups: Vec<(String, String)> = all_groups(console, signed_in, &instance.store_id)
+            .await?
+            .iter()
+            .map(|g| {
+                (
+                    text(g, "GroupId").to_owned(),
+                    text(g, "DisplayName").to_owned(),
+                )
+            })
+            .collect();
+        let sets = all_permission_sets(console, signed_in, &instance.arn).await?;
+        let listed = call(console, signed_in, Operation::ListAccounts, json!({})).await?;
+        let mut accounts = Vec::new();
+        for account in items(&listed, "Accounts") {
+            let id = text(&account, "Id").to_owned();
+            let mut assignments = Vec::new();
+            for set in &sets {
+                let found = call(
+                    console,
+                    signed_in,
+                    Operation::ListAccountAssignments,
+                    json!({ "InstanceArn": instance.arn, "AccountId": id, "PermissionSetArn": set.arn }),
+                )
+                .await?;
+                for a in items(&found, "AccountAssignments") {
+                    let principal_id = text(&a, "PrincipalId").to_owned();
+                    let principal_type = text(&a, "PrincipalType").to_owned();
+                    let named = if principal_type == "GROUP" {
+                        &groups
+                    } else {
+                        &people
+                    };
+                    assignments.push(AssignmentRow {
+                        principal: named
+                            .iter()
+                            .find(|(pid, _)| *pid == principal_id)
+                            .map(|(_, name)| name.clone())
+                            .unwrap_or_else(|| principal_id.clone()),
+                        principal_type,
+                        principal_id,
+                        permission_set_arn: set.arn.clone(),
+                        permission_set: set.name.clone(),
+                    });
+                }
+            }
+            accounts.push(AccountRow {
+                name: text(&account, "Name").to_owned(),
+                id,
+                assignments,
+            });
+        }
+        Ok::<_, IamError>((accounts, people, groups, sets))
+    };
+    match loaded.await {
+        Ok((accounts, people, groups, sets)) => render(
+            status,
+            &AccountsPage {
+                chrome: &signed_in.chrome,
+                accounts,
+                people,
+                groups,
+                sets,
+                status: status_text,
+                error,
+            },
+        ),
+        Err(error) => error_page(&error, &signed_in.chrome),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AssignmentForm {
+    csrf: String,
+    account_id: String,
+    /// `USER:<id>` or `GROUP:<id>`.
+    principal: String,
+    permission_set_arn: String,
+}
+
+/// `POST /console/identity-center/accounts/assign`: CreateAccountAssignment, and the
+/// provisioning status it reports.
+pub async fn assign(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<AssignmentForm>,
+) -> Response {
+    assignment_change(&console, &headers, &signed_in, &form, true).await
+}
+
+/// `POST /console/identity-center/accounts/unassign`: DeleteAccountAssignment.
+pub async fn unassign(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<AssignmentForm>,
+) -> Response {
+    assignment_change(&console, &headers, &signed_in, &form, false).await
+}
+
+async fn assignment_change(
+    console: &Console,
+    headers: &HeaderMap,
+    signed_in: &SignedIn,
+    form: &AssignmentForm,
+    create: bool,
+) -> Response {
+    if let Err(refused) = check_form(headers, signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let Some((principal_type, principal_id)) = form.principal.split_once(':') else {
+        return accounts_page(
+            console,
+            signed_in,
+            None,
+            Some("Choose a user or a group."),
+            StatusCode::BAD_REQUEST,
+        )
+        .await;
+    };
+    let instance = match instance(console, signed_in).await {
+        Ok(instance) => instance,
+        Err(error) => return error_page(&error, &signed_in.chrome),
+    };
+    let input = json!({
+        "InstanceArn": instance.arn,
+        "TargetId": form.account_id,
+        "TargetType": "AWS_ACCOUNT",
+        "PermissionSetArn": form.permission_set_arn,
+        "PrincipalType": principal_type,
+        "PrincipalId": principal_id,
+    });
+    let (op, key) = if create {
+        (
+            Operation::CreateAccountAssignment,
+            "AccountAssignmentCreationStatus",
+        )
+    } else {
+        (
+            Operation::DeleteAccountAssignment,
+            "AccountAssignmentDeletionStatus",
+        )
+    };
+    match call(console, signed_in, op, input).await {
+        Ok(result) => {
+            let status = &result[key];
+            let said = match text(status, "FailureReason") {
+                "" => format!("Provisioning: {}.", text(status, "Status")),
+                reason => format!("Provisioning: {}. {reason}", text(status, "Status")),
+            };
+            accounts_page(console, signed_in, Some(&said), None, StatusCode::OK).await
+        }
+        Err(error) => {
+            accounts_page(
+                console,
+                signed_in,
+                None,
+                Some(&error.message),
+                StatusCode::BAD_REQUEST,
+            )
+            .await
+        }
+    }
+}
