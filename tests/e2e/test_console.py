@@ -26,7 +26,7 @@ import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
 from helpers import expect_error, unique
-from test_mfa import enable, new_device
+from test_mfa import enable, new_device, now_step, totp
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARTIFACTS = Path(os.environ.get("LATCHKEY_ARTIFACTS",
@@ -278,6 +278,40 @@ def test_a_user_with_mfa_signs_in_with_a_code(server, iam, journey):
     page.get_by_label("MFA code").fill(device.code(0))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_an_mfa_device_is_assigned_in_the_console_and_then_asked_for(server, iam, journey):
+    name = console_user(server, iam)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/{name}?tab=security_credentials")
+    page.get_by_role("link", name="Assign MFA device").click()
+    page.get_by_role("button", name="Next").click()
+    expect(page.get_by_role("img", name="QR code of the device's secret")).to_be_visible()
+    page.get_by_role("button", name="Show").click()
+    seed = page.get_by_label("Or type this secret key into the app").input_value()
+    j.shot("qr-code")
+    page.get_by_label("MFA code 1").fill("000000")
+    page.get_by_label("MFA code 2").fill("000000")
+    page.get_by_role("button", name="Add MFA").click()
+    expect(page.locator("#codes-error")).to_be_visible()
+    # The seed is not shown a second time.
+    expect(page.get_by_role("img")).to_have_count(0)
+    step = now_step()
+    page.get_by_label("MFA code 1").fill(totp(seed, step - 1))
+    page.get_by_label("MFA code 2").fill(totp(seed, step))
+    page.get_by_role("button", name="Add MFA").click()
+    expect(page.get_by_role("heading", name="Multi-factor authentication (MFA)")).to_be_visible()
+    devices = iam.list_mfa_devices(UserName=name)["MFADevices"]
+    assert [d["SerialNumber"] for d in devices] == [
+        f"arn:aws:iam::{server.account_id}:mfa/{name}"]
+
+    person = journey()
+    sign_in(person, server, server.account_id, name, GOOD_PASSWORD)
+    person.page.get_by_label("MFA code").fill(totp(seed, step + 1))
+    person.page.get_by_role("button", name="Sign in").click()
+    expect(person.page.get_by_role("heading", name="Dashboard")).to_be_visible()
 
 
 def test_the_root_user_is_warned(server, journey):

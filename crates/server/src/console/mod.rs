@@ -35,6 +35,7 @@ use crate::operation::{Operation, Service};
 mod access_keys;
 mod dashboard;
 mod identity_center;
+mod mfa;
 mod portal;
 mod signin;
 mod users;
@@ -78,6 +79,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
             "/console/users/{name}/console-access",
             post(users::enable_console_access),
         )
+        .route(
+            "/console/users/{name}/mfa/new",
+            get(mfa::new_device).post(mfa::create_device),
+        )
+        .route("/console/users/{name}/mfa/enable", post(mfa::enable_device))
         .route(
             "/console/users/{name}/access-keys/new",
             get(access_keys::use_case).post(access_keys::wizard),
