@@ -24,6 +24,7 @@ use crate::error::{ErrorCode, IamError};
 use crate::ids;
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::IdentityCenter;
+use crate::ssoadmin::{PrincipalType, principal_deletion_changes};
 use crate::state::{ApplyError, State};
 use crate::store::{
     Change, GroupMembershipRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow,
@@ -1111,7 +1112,8 @@ impl IdentityStore<'_> {
             .ok_or_else(IamError::service_failure)
     }
 
-    /// Deletes the user and, as AWS does, its group memberships.
+    /// Deletes the user and, as AWS does, its group memberships and account assignments;
+    /// a provisioned role whose last assignment that was goes too.
     pub fn delete_user(
         &self,
         identity_store_id: &str,
@@ -1123,12 +1125,15 @@ impl IdentityStore<'_> {
             ids.resolve_store(identity_store_id)?;
             let user = ids.user(user_id)?;
             check_revision(revision, user.revision)?;
-            Ok((
-                vec![Change::DeleteIdentityStoreUser {
-                    user_id: user.id.clone(),
-                }],
-                (),
-            ))
+            let mut changes = vec![Change::DeleteIdentityStoreUser {
+                user_id: user.id.clone(),
+            }];
+            changes.extend(principal_deletion_changes(
+                state,
+                PrincipalType::User,
+                &user.id,
+            ));
+            Ok((changes, ()))
         })?;
         Ok(())
     }
@@ -1288,7 +1293,8 @@ impl IdentityStore<'_> {
             .ok_or_else(IamError::service_failure)
     }
 
-    /// Deletes the group and its memberships.
+    /// Deletes the group, its memberships and its account assignments (and the roles
+    /// provisioned for those alone).
     pub fn delete_group(
         &self,
         identity_store_id: &str,
@@ -1300,12 +1306,15 @@ impl IdentityStore<'_> {
             ids.resolve_store(identity_store_id)?;
             let group = ids.group(group_id)?;
             check_revision(revision, group.revision)?;
-            Ok((
-                vec![Change::DeleteIdentityStoreGroup {
-                    group_id: group.id.clone(),
-                }],
-                (),
-            ))
+            let mut changes = vec![Change::DeleteIdentityStoreGroup {
+                group_id: group.id.clone(),
+            }];
+            changes.extend(principal_deletion_changes(
+                state,
+                PrincipalType::Group,
+                &group.id,
+            ));
+            Ok((changes, ()))
         })?;
         Ok(())
     }

@@ -18,7 +18,7 @@ use crate::model::{
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
-use crate::ssoadmin::SsoAdminState;
+use crate::ssoadmin::{PrincipalType, SsoAdminState};
 use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
 
 #[derive(Debug, Clone)]
@@ -738,12 +738,16 @@ impl State {
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {
-                self.identity_store.delete_user(user_id)?
+                self.identity_store.delete_user(user_id)?;
+                self.sso_admin
+                    .delete_assignments_of(PrincipalType::User, user_id);
             }
             Change::CreateIdentityStoreGroup(row) => self.identity_store.put_group(row, false)?,
             Change::UpdateIdentityStoreGroup(row) => self.identity_store.put_group(row, true)?,
             Change::DeleteIdentityStoreGroup { group_id } => {
-                self.identity_store.delete_group(group_id)?
+                self.identity_store.delete_group(group_id)?;
+                self.sso_admin
+                    .delete_assignments_of(PrincipalType::Group, group_id);
             }
             Change::CreateGroupMembership(row) => self.identity_store.create_membership(row)?,
             Change::DeleteGroupMembership { membership_id } => {

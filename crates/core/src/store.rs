@@ -454,14 +454,15 @@ pub enum Change {
     /// Replaces the user's attributes; fails with [`StoreError::NotFound`] unless the stored
     /// revision is the one before the row's (another writer changed or deleted the user).
     UpdateIdentityStoreUser(IdentityStoreUserRow),
-    /// Deletes the user and its group memberships.
+    /// Deletes the user, its group memberships and its account assignments (including one
+    /// another writer committed meanwhile: the assignments go after the user's row).
     DeleteIdentityStoreUser {
         user_id: String,
     },
     CreateIdentityStoreGroup(IdentityStoreGroupRow),
     /// As [`Change::UpdateIdentityStoreUser`], for a group.
     UpdateIdentityStoreGroup(IdentityStoreGroupRow),
-    /// Deletes the group and its memberships.
+    /// Deletes the group, its memberships and its account assignments.
     DeleteIdentityStoreGroup {
         group_id: String,
     },
@@ -493,7 +494,8 @@ pub enum Change {
         keys: Vec<String>,
     },
     /// Fails with [`StoreError::AlreadyExists`] when the principal already has the
-    /// permission set in the account.
+    /// permission set in the account, and with [`StoreError::NotFound`] when the identity
+    /// store user or group it assigns is gone (deleted by another writer).
     CreateAccountAssignment(AccountAssignmentRow),
     DeleteAccountAssignment {
         permission_set_id: String,

@@ -598,6 +598,43 @@ fn lock_permission_set(tx: &mut Transaction<'_>, permission_set_id: &str) -> Res
     )
 }
 
+/// Holds an identity store user or group (`FOR KEY SHARE`) while an account assignment is
+/// made for it: a concurrent delete of the principal waits for this commit, then deletes the
+/// new assignment too ([`delete_principal`]); a delete that committed first leaves nothing to
+/// lock, and the assignment is refused.
+fn lock_principal(
+    tx: &mut Transaction<'_>,
+    principal_type: PrincipalType,
+    id: &str,
+) -> Result<(), Failure> {
+    let sql = match principal_type {
+        PrincipalType::User => {
+            "SELECT 1 FROM identity_store_users WHERE user_id = $1 FOR KEY SHARE"
+        }
+        PrincipalType::Group => {
+            "SELECT 1 FROM identity_store_groups WHERE group_id = $1 FOR KEY SHARE"
+        }
+    };
+    lock(tx, sql, id)
+}
+
+/// Deletes an identity store user or group (`delete`), then its account assignments. The
+/// row goes first: an assignment made concurrently holds the row until it commits, so the
+/// second statement, run after that wait, sees and deletes it.
+fn delete_principal(
+    tx: &mut Transaction<'_>,
+    delete: &str,
+    principal_type: PrincipalType,
+    id: &str,
+) -> Result<u64, Failure> {
+    let deleted = tx.execute(delete, &[&id])?;
+    tx.execute(
+        "DELETE FROM account_assignments WHERE principal_type = $1 AND principal_id = $2",
+        &[&principal_type.as_str(), &id],
+    )?;
+    Ok(deleted)
+}
+
 fn lock_entity(tx: &mut Transaction<'_>, entity: &Entity) -> Result<(), Failure> {
     match entity {
         Entity::User(id) => lock_user(tx, id),
@@ -1275,9 +1312,11 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &row.updated_by,
             ],
         )?,
-        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+        Change::DeleteIdentityStoreUser { user_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_users WHERE user_id = $1",
-            &[user_id],
+            PrincipalType::User,
+            user_id,
         )?,
         Change::CreateIdentityStoreGroup(row) => tx.execute(
             "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
@@ -1306,9 +1345,11 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &row.updated_by,
             ],
         )?,
-        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+        Change::DeleteIdentityStoreGroup { group_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_groups WHERE group_id = $1",
-            &[group_id],
+            PrincipalType::Group,
+            group_id,
         )?,
         // The foreign keys hold the group and user rows (KEY SHARE) until commit, so a
         // concurrent delete of either waits and then removes this membership too.
@@ -1379,17 +1420,20 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
         Change::RemovePermissionSetTags { permission_set_id, keys } => {
             remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?
         }
-        Change::CreateAccountAssignment(row) => tx.execute(
-            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &row.permission_set_id,
-                &row.account_id,
-                &row.principal_type.as_str(),
-                &row.principal_id,
-                &row.created,
-            ],
-        )?,
+        Change::CreateAccountAssignment(row) => {
+            lock_principal(tx, row.principal_type, &row.principal_id)?;
+            tx.execute(
+                "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &row.permission_set_id,
+                    &row.account_id,
+                    &row.principal_type.as_str(),
+                    &row.principal_id,
+                    &row.created,
+                ],
+            )?
+        }
         Change::DeleteAccountAssignment {
             permission_set_id,
             account_id,

@@ -330,6 +330,21 @@ fn remove_tags(
     Ok(1)
 }
 
+/// Deletes an identity store user or group (`delete`), then its account assignments.
+fn delete_principal(
+    tx: &Transaction<'_>,
+    delete: &str,
+    principal_type: PrincipalType,
+    id: &str,
+) -> rusqlite::Result<usize> {
+    let deleted = tx.execute(delete, params![id])?;
+    tx.execute(
+        "DELETE FROM account_assignments WHERE principal_type = ?1 AND principal_id = ?2",
+        params![principal_type.as_str(), id],
+    )?;
+    Ok(deleted)
+}
+
 fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
     let affected = match change {
         Change::SetMasterKeyCheck(check) => tx.execute(
@@ -827,9 +842,11 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 row.updated_by,
             ],
         ),
-        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+        Change::DeleteIdentityStoreUser { user_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_users WHERE user_id = ?1",
-            params![user_id],
+            PrincipalType::User,
+            user_id,
         ),
         Change::CreateIdentityStoreGroup(row) => tx.execute(
             "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
@@ -858,9 +875,11 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 row.updated_by,
             ],
         ),
-        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+        Change::DeleteIdentityStoreGroup { group_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_groups WHERE group_id = ?1",
-            params![group_id],
+            PrincipalType::Group,
+            group_id,
         ),
         Change::CreateGroupMembership(GroupMembershipRow {
             id,
@@ -928,9 +947,19 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
         Change::RemovePermissionSetTags { permission_set_id, keys } => {
             Ok(remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?)
         }
+        // Only for a principal that still exists: a writer with an older snapshot may not
+        // have seen its deletion.
         Change::CreateAccountAssignment(row) => tx.execute(
-            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            match row.principal_type {
+                PrincipalType::User => {
+                    "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM identity_store_users WHERE user_id = ?4)"
+                }
+                PrincipalType::Group => {
+                    "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM identity_store_groups WHERE group_id = ?4)"
+                }
+            },
             params![
                 row.permission_set_id,
                 row.account_id,

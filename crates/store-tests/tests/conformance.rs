@@ -261,6 +261,7 @@ conformance!(
     identity_store_writers_on_two_instances_conflict,
     an_invitation_is_accepted_once_across_instances,
     sso_admin_provisions_once_across_instances,
+    deleted_principals_take_their_assignments_and_roles,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -2506,6 +2507,126 @@ fn sso_admin_provisions_once_across_instances(b: &dyn Backend) {
             .permission_sets
             .contains_key(&ps.row.id)
     );
+}
+
+/// Deleting an identity store user or group removes its account assignments and the role
+/// it held the last assignment of; an instance that has not seen the deletion cannot assign
+/// the deleted principal afterwards.
+fn deleted_principals_take_their_assignments_and_roles(b: &dyn Backend) {
+    use latchkey_core::ssoadmin::{Assignment, NewPermissionSet};
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let member = a
+        .create_account("member@example.com", "Member", None)
+        .unwrap()
+        .request_id
+        .trim_start_matches("car-")
+        .to_owned();
+    let center = a.identity_center().unwrap();
+    let (instance, store_id) = (center.instance_arn(), center.identity_store_id.clone());
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let person = |name: &str| {
+        a.identity_store()
+            .create_user(
+                &store_id,
+                UserAttributes {
+                    user_name: name.into(),
+                    ..UserAttributes::default()
+                },
+                by,
+            )
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (gone, stays) = (person("gone"), person("stays"));
+    let group = a
+        .identity_store()
+        .create_group(
+            &store_id,
+            GroupAttributes {
+                display_name: "Ops".into(),
+                ..GroupAttributes::default()
+            },
+            by,
+        )
+        .unwrap()
+        .id
+        .clone();
+    let new_set = |name: &str| {
+        a.sso_admin()
+            .create_permission_set(
+                &instance,
+                NewPermissionSet {
+                    name,
+                    ..NewPermissionSet::default()
+                },
+            )
+            .unwrap()
+            .arn()
+    };
+    let (solo, shared, unused) = (new_set("Solo"), new_set("Shared"), new_set("Unused"));
+    let assign = |dir: &Directory, ps: &str, kind: PrincipalType, id: &str| {
+        dir.sso_admin().create_assignment(
+            &instance,
+            Assignment {
+                permission_set_arn: ps,
+                account_id: &member,
+                principal_type: kind,
+                principal_id: id,
+            },
+        )
+    };
+    assign(&a, &solo, PrincipalType::User, &gone).unwrap();
+    assign(&a, &shared, PrincipalType::User, &gone).unwrap();
+    assign(&a, &shared, PrincipalType::User, &stays).unwrap();
+    assign(&a, &solo, PrincipalType::Group, &group).unwrap();
+    let stale = directory(b, &master);
+    let roles = |dir: &Directory| -> BTreeSet<String> {
+        dir.snapshot()
+            .roles_of_account(&member, None)
+            .filter(|r| r.name.starts_with("AWSReservedSSO_"))
+            .map(|r| r.name.split('_').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into(), "Solo".into()]));
+
+    // The group still holds Solo: deleting the user leaves both roles.
+    a.identity_store()
+        .delete_user(&store_id, &gone, None)
+        .unwrap();
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into(), "Solo".into()]));
+    // The group held Solo's last assignment: its role goes with the group.
+    a.identity_store()
+        .delete_group(&store_id, &group, None)
+        .unwrap();
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into()]));
+    let principals = |contents: &Contents| -> Vec<String> {
+        contents
+            .account_assignments
+            .iter()
+            .map(|row| row.principal_id.clone())
+            .collect()
+    };
+    assert_eq!(principals(&b.open().load().unwrap()), vec![stays.clone()]);
+    assert_eq!(a.snapshot().sso_admin.assignments.len(), 1);
+
+    // `stale` still sees the deleted user: only the store refuses the assignment.
+    assert!(stale.snapshot().identity_store.users.contains_key(&gone));
+    let refused = assign(&stale, &unused, PrincipalType::User, &gone).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Conflict, "{refused:?}");
+    let refused = assign(&stale, &shared, PrincipalType::Group, &group).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Conflict, "{refused:?}");
+    stale.catch_up().unwrap();
+    assert_eq!(principals(&b.open().load().unwrap()), vec![stays]);
+    assert_eq!(stale.snapshot().sso_admin.assignments.len(), 1);
+    assert_eq!(roles(&stale), BTreeSet::from(["Shared".into()]));
+    // The snapshot rebuilt from the store agrees with the one that followed the changes.
+    let rebuilt =
+        latchkey_core::state::State::from_contents(b.open().load().unwrap(), &master).unwrap();
+    assert_eq!(rebuilt.sso_admin.assignments.len(), 1);
+    assert_eq!(rebuilt.sso_admin.provisionings.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------
