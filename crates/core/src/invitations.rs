@@ -138,10 +138,20 @@ impl Directory {
         queue.drain(..).collect()
     }
 
-    /// Sends a new invitation to an identity-store user (by id), replacing pending ones.
+    /// Sends a new invitation to an identity-store user (by id) who has not set a password
+    /// yet. The new link replaces the pending one: the store deletes the pending invitations
+    /// in the same transaction, so the previous link stops working on every instance (one
+    /// whose snapshot still has it is refused by the store when accepting it). For the
+    /// console; AWS's Identity Store API has no such call.
     pub fn resend_invitation(&self, user_id: &str) -> Result<(), IamError> {
         let (outgoing, _) = self.write(|state| {
             let user = state.identity_store.user(user_id)?;
+            if state.identity_store.passwords.contains_key(&user.id) {
+                return Err(IamError::new(
+                    ErrorCode::ValidationError,
+                    "The user has already accepted an invitation and set a password.",
+                ));
+            }
             let (change, outgoing) = self.new_invitation(user).ok_or_else(|| {
                 IamError::new(
                     ErrorCode::ValidationError,

@@ -260,6 +260,7 @@ conformance!(
     identity_center_is_made_once_across_instances,
     identity_store_writers_on_two_instances_conflict,
     an_invitation_is_accepted_once_across_instances,
+    a_resent_invitation_replaces_the_previous_link,
     sso_admin_provisions_once_across_instances,
     deleted_principals_take_their_assignments_and_roles,
 );
@@ -2335,6 +2336,80 @@ fn an_invitation_is_accepted_once_across_instances(b: &dyn Backend) {
     let reopened = directory(b, &master);
     assert!(reopened.verify_identity_password("erin", winner));
     assert!(reopened.invitation(&mail[0].token, now()).is_err());
+}
+
+/// Resending an invitation makes a new link and kills the previous one, also on an instance
+/// that has not seen the resend; it is refused once the person has a password, for a person
+/// without an e-mail address, and for a deleted person.
+fn a_resent_invitation_replaces_the_previous_link(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let store_id = a.identity_center().unwrap().identity_store_id.clone();
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let person = |name: &str, email: Option<&str>| UserAttributes {
+        user_name: name.into(),
+        emails: email
+            .map(|address| TypedValue {
+                value: Some(address.into()),
+                kind: None,
+                primary: Some(true),
+            })
+            .into_iter()
+            .collect(),
+        ..UserAttributes::default()
+    };
+    let user = a
+        .identity_store()
+        .create_user(&store_id, person("erin", Some("erin@example.com")), by)
+        .unwrap();
+    let first = a.take_outgoing_mail().pop().unwrap().token.to_string();
+    let stale = directory(b, &master);
+    assert!(stale.invitation(&first, now()).is_ok());
+
+    a.resend_invitation(&user.id).unwrap();
+    let mail = a.take_outgoing_mail();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].email, "erin@example.com");
+    let second = mail[0].token.to_string();
+    assert_ne!(first, second);
+    assert!(a.invitation(&first, now()).is_err());
+    assert!(a.invitation(&second, now()).is_ok());
+    // `stale` still sees the first link; the store refuses it.
+    assert!(
+        stale
+            .accept_invitation(&first, "first password", now())
+            .is_err()
+    );
+    stale.catch_up().unwrap();
+    assert!(!stale.verify_identity_password("erin", "first password"));
+    assert!(stale.invitation(&first, now()).is_err());
+    stale
+        .accept_invitation(&second, "second password", now())
+        .unwrap();
+    a.catch_up().unwrap();
+    assert!(a.verify_identity_password("erin", "second password"));
+    assert_eq!(
+        b.open().load().unwrap().invitations.len(),
+        1,
+        "only the accepted invitation is kept"
+    );
+
+    let refused = a.resend_invitation(&user.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ValidationError, "{refused:?}");
+    let silent = a
+        .identity_store()
+        .create_user(&store_id, person("nomail", None), by)
+        .unwrap();
+    assert!(a.take_outgoing_mail().is_empty());
+    let refused = a.resend_invitation(&silent.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ValidationError, "{refused:?}");
+    a.identity_store()
+        .delete_user(&store_id, &silent.id, None)
+        .unwrap();
+    let refused = a.resend_invitation(&silent.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ResourceNotFound, "{refused:?}");
+    assert!(a.take_outgoing_mail().is_empty());
 }
 
 fn identity_store_writers_on_two_instances_conflict(b: &dyn Backend) {
