@@ -29,7 +29,7 @@ READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
 
 @pytest.fixture(scope="module")
 def server(module_server_pool):
-    return module_server_pool.new("portal")
+    return module_server_pool.new("portal", env={"LATCHKEY_IDENTITY_CENTER_MFA": "optional"})
 
 
 @pytest.fixture(scope="module")

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 
 use crate::directory::{Directory, Page, decode_marker, now, paginate, store_failure};
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{IdentityMfa, IdentityMfaRow};
 use crate::ids;
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::IdentityCenter;
@@ -573,6 +574,8 @@ pub struct IdentityStoreState {
     pub invitations: HashMap<String, Arc<InvitationRow>>,
     /// Passwords set through invitations, by user id.
     pub passwords: HashMap<String, Arc<IdentityPasswordRow>>,
+    /// Authenticator apps, by user id.
+    pub mfa: HashMap<String, Arc<IdentityMfa>>,
 }
 
 impl IdentityStoreState {
@@ -596,6 +599,20 @@ impl IdentityStoreState {
         next.accepted = Some(at);
         self.invitations
             .insert(token_hash.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    pub(crate) fn enable_mfa(&mut self, row: &IdentityMfaRow) -> Result<(), ApplyError> {
+        if !self.users.contains_key(&row.user_id) {
+            return Err(ApplyError::Missing("identity store user"));
+        }
+        self.mfa.insert(
+            row.user_id.clone(),
+            Arc::new(IdentityMfa {
+                row: row.clone(),
+                runtime: Arc::default(),
+            }),
+        );
         Ok(())
     }
 
@@ -640,6 +657,7 @@ impl IdentityStoreState {
             .remove(&user.attributes.user_name.to_lowercase());
         self.invitations.retain(|_, i| i.user_id != user_id);
         self.passwords.remove(user_id);
+        self.mfa.remove(user_id);
         let memberships: Vec<String> = self
             .memberships_of_member(user_id, None)
             .map(|m| m.id.clone())

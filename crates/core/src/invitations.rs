@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::directory::now;
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{SignInPurpose, SignInStep};
 use crate::identitystore::UserAttributes;
 use crate::ids::os_rng;
 use crate::store::{Change, IdentityStoreUserRow};
@@ -66,6 +67,7 @@ pub struct OutgoingInvitation {
 /// What the invitation page shows about a valid link.
 #[derive(Debug, Clone)]
 pub struct InvitationView {
+    pub user_id: String,
     pub user_name: String,
     pub email: String,
     pub expires: DateTime<Utc>,
@@ -179,6 +181,7 @@ impl Directory {
             .get(&invitation.user_id)
             .ok_or_else(invalid_link)?;
         Ok(InvitationView {
+            user_id: user.id.clone(),
             user_name: user.attributes.user_name.clone(),
             email: invitation.email.clone(),
             expires: invitation.expires,
@@ -231,6 +234,19 @@ impl Directory {
             ))
         })?;
         Ok(view)
+    }
+
+    /// What follows setting the password: nothing when the person has an authenticator,
+    /// else a ticket to set one up ([`SignInStep::Enroll`]), shown at once when the instance
+    /// requires MFA and offered when it is optional.
+    pub fn after_invitation(&self, view: &InvitationView, at: DateTime<Utc>) -> SignInStep {
+        self.after_password(
+            &view.user_id,
+            &view.user_name,
+            SignInPurpose::Invitation,
+            at,
+            |_| String::new(),
+        )
     }
 
     /// Whether `password` is the identity-store user's (by user name), in constant time with

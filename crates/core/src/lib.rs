@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod directory;
 pub mod error;
 pub mod groups;
+pub mod identity_mfa;
 pub mod identitystore;
 pub mod ids;
 pub mod invitations;

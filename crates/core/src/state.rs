@@ -252,6 +252,9 @@ impl State {
         for password in contents.identity_passwords {
             state.apply(&Change::SetIdentityPassword(password), master)?;
         }
+        for device in contents.identity_mfa {
+            state.apply(&Change::EnableIdentityMfa(device), master)?;
+        }
         for code in contents.spent_tokens {
             state
                 .spent_tokens
@@ -713,6 +716,7 @@ impl State {
                 self.identity_store.accept_invitation(token_hash, *at)?
             }
             Change::SetIdentityPassword(row) => self.identity_store.set_password(row),
+            Change::EnableIdentityMfa(row) => self.identity_store.enable_mfa(row)?,
             Change::CreateDeviceAuthorization(row) => {
                 // Expired authorizations are of no use to anyone: drop them as new ones come.
                 let now = row.created;

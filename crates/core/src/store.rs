@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::identity_mfa::IdentityMfaRow;
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -431,6 +432,9 @@ pub enum Change {
     },
     /// Sets or replaces an identity-store user's password.
     SetIdentityPassword(IdentityPasswordRow),
+    /// Stores a person's authenticator app; fails with [`StoreError::AlreadyExists`] when
+    /// they have one, and with [`StoreError::NotFound`] when the user is gone.
+    EnableIdentityMfa(IdentityMfaRow),
     CreateDeviceAuthorization(DeviceAuthorizationRow),
     /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
     DecideDeviceAuthorization {
@@ -554,6 +558,7 @@ pub struct Contents {
     pub mfa_devices: Vec<MfaDeviceRow>,
     pub invitations: Vec<InvitationRow>,
     pub identity_passwords: Vec<IdentityPasswordRow>,
+    pub identity_mfa: Vec<IdentityMfaRow>,
     pub device_authorizations: Vec<DeviceAuthorizationRow>,
     pub spent_tokens: Vec<SpentTokenRow>,
     pub credential_reports: Vec<CredentialReportRow>,

@@ -13,6 +13,7 @@
 //! mail_relay = "smtp://mail.internal:25"
 //! mail_from = "latchkey <latchkey@example.com>"
 //! invitation_ttl_seconds = 604800
+//! identity_center_mfa = "required"   # or "optional"
 //!
 //! # What one client may make the server hold; these are the defaults
 //! # (docs/design/input-limits.md). Only the file sets them.
@@ -44,6 +45,7 @@ pub struct Config {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl_seconds: Option<u64>,
+    pub identity_center_mfa: Option<String>,
     #[serde(default)]
     pub limits: Limits,
 }

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use latchkey_core::identity_mfa::IdentityMfaPolicy;
 
 mod api;
 mod auth;
@@ -18,6 +19,7 @@ mod oidc;
 mod operation;
 mod portal;
 mod rest;
+mod second_factor;
 mod server;
 mod throttle;
 
@@ -74,6 +76,10 @@ enum Command {
         /// How long invitation links work, in seconds [default: 604800, 7 days].
         #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
         invitation_ttl: Option<u64>,
+        /// Whether identity-store users need an authenticator app to sign in: required or
+        /// optional [default: required].
+        #[arg(long, env = "LATCHKEY_IDENTITY_CENTER_MFA")]
+        identity_center_mfa: Option<String>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -119,7 +125,16 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             mail_relay,
             mail_from,
             invitation_ttl,
+            identity_center_mfa,
         } => {
+            let identity_mfa = match identity_center_mfa.or(file.identity_center_mfa.clone()) {
+                None => IdentityMfaPolicy::default(),
+                Some(text) => IdentityMfaPolicy::parse(&text).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "identity_center_mfa must be \"required\" or \"optional\", not {text:?}"
+                    )
+                })?,
+            };
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
@@ -138,6 +153,7 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                             s.min(365 * 86_400) as i64
                         }),
                 ),
+                identity_mfa,
                 limits: file.limits,
             };
             server::serve(&data_or_default(data), listen, &store_of(store)?, options)

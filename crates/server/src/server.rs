@@ -31,7 +31,8 @@ use crate::auth::{self, Caller, Origin};
 use crate::config::Limits;
 use crate::datadir::{self, StoreLocation};
 use crate::operation::{Operation, Service};
-use crate::{invitation, mail, oidc, portal};
+use crate::{invitation, mail, oidc, portal, second_factor};
+use latchkey_core::identity_mfa::IdentityMfaPolicy;
 use latchkey_core::oidc::PollTimes;
 
 /// How often key use recorded in memory is written to the store.
@@ -55,6 +56,8 @@ pub struct Options {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl: chrono::Duration,
+    /// Whether identity-store users need an authenticator app to sign in.
+    pub identity_mfa: IdentityMfaPolicy,
     pub limits: Limits,
 }
 
@@ -73,7 +76,8 @@ pub fn serve(
     let directory = Arc::new(
         datadir::open(data, store)?
             .with_encoded_denials(options.encoded_denials)
-            .with_invitation_ttl(options.invitation_ttl),
+            .with_invitation_ttl(options.invitation_ttl)
+            .with_identity_mfa_policy(options.identity_mfa),
     );
     crate::follow::start(&directory, store);
     if !directory.is_initialized() {
@@ -137,6 +141,9 @@ async fn run(
             get(oidc::authorize_page).post(oidc::authorize_sign_in),
         )
         .route("/authorize/decision", post(oidc::authorize_decision))
+        .route("/mfa", post(second_factor::verify))
+        .route("/mfa/enroll", post(second_factor::offer))
+        .route("/mfa/enroll/confirm", post(second_factor::confirm))
         .with_state(Arc::new(oidc::Oidc {
             directory: directory.clone(),
             polls: PollTimes::default(),

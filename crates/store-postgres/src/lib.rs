@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -1211,6 +1213,10 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             &[&row.user_id, &row.password_hash, &row.set],
         )?,
+        Change::EnableIdentityMfa(row) => tx.execute(
+            "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES ($1, $2, $3)",
+            &[&row.user_id, &row.sealed_seed, &row.enabled],
+        )?,
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < $1",
@@ -1796,6 +1802,18 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             set: row.get(2),
         })
         .collect();
+    let identity_mfa = tx
+        .query(
+            "SELECT user_id, sealed_seed, enabled_at FROM identity_store_mfa",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| IdentityMfaRow {
+            user_id: row.get(0),
+            sealed_seed: row.get(1),
+            enabled: row.get(2),
+        })
+        .collect();
     let spent_tokens = tx
         .query(
             "SELECT token_hash, spent_at, expires_at FROM spent_tokens",
@@ -2034,6 +2052,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,

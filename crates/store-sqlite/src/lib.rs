@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -739,6 +741,10 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             params![row.user_id, row.password_hash, time(&row.set)],
         ),
+        Change::EnableIdentityMfa(row) => tx.execute(
+            "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES (?1, ?2, ?3)",
+            params![row.user_id, row.sealed_seed, time(&row.enabled)],
+        ),
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < ?1",
@@ -1316,6 +1322,16 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let identity_mfa = tx
+        .prepare("SELECT user_id, sealed_seed, enabled_at FROM identity_store_mfa")?
+        .query_map([], |row| {
+            Ok(IdentityMfaRow {
+                user_id: row.get(0)?,
+                sealed_seed: row.get(1)?,
+                enabled: parse_time(row.get(2)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let spent_tokens = tx
         .prepare("SELECT token_hash, spent_at, expires_at FROM spent_tokens")?
         .query_map([], |row| {
@@ -1531,6 +1547,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,

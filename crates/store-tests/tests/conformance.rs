@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::identitystore::{
     AttributeOperation, ExternalId, GroupAttributes, Name, TypedValue, UserAttributes,
 };
@@ -551,6 +552,7 @@ fn normalized(mut contents: Contents) -> Contents {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,
@@ -585,6 +587,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(mfa_devices);
     sort(invitations);
     sort(identity_passwords);
+    sort(identity_mfa);
     sort(device_authorizations);
     sort(spent_tokens);
     sort(credential_reports);
@@ -706,6 +709,7 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateInvitation(_) => "CreateInvitation",
         Change::AcceptInvitation { .. } => "AcceptInvitation",
         Change::SetIdentityPassword(_) => "SetIdentityPassword",
+        Change::EnableIdentityMfa(_) => "EnableIdentityMfa",
         Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
         Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
         Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
@@ -729,7 +733,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 68;
+const VARIANTS: usize = 69;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -881,6 +885,16 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     let invite_alice = invitation_row(&ids_alice.id, "a1");
     let invite_bob = invitation_row(&ids_bob.id, "b1");
     let invite_alice_again = invitation_row(&ids_alice.id, "a2");
+    let alice_mfa = IdentityMfaRow {
+        user_id: ids_alice.id.clone(),
+        sealed_seed: vec![7; 48],
+        enabled: now(),
+    };
+    let bob_mfa = IdentityMfaRow {
+        user_id: ids_bob.id.clone(),
+        sealed_seed: vec![8; 48],
+        enabled: now(),
+    };
     let device_approved = device_row("d1", "BCDF-GHJK");
     let device_denied = device_row("d2", "LMNP-QRST");
     let first = vec![
@@ -971,6 +985,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateInvitation(invite_bob.clone()),
         // A new invitation replaces the pending one.
         Change::CreateInvitation(invite_alice_again.clone()),
+        Change::EnableIdentityMfa(alice_mfa.clone()),
+        Change::EnableIdentityMfa(bob_mfa.clone()),
         Change::CreateDeviceAuthorization(device_approved.clone()),
         Change::CreateDeviceAuthorization(device_denied.clone()),
         Change::CreatePermissionSet(ps_admin.clone()),
@@ -1052,6 +1068,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         ],
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
+        identity_mfa: vec![alice_mfa.clone(), bob_mfa],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
         spent_tokens: vec![],
         permission_sets: vec![ps_admin.clone(), ps_spare.clone()],
@@ -1329,6 +1346,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
+        // Bob's authenticator went with him.
+        identity_mfa: vec![alice_mfa],
         spent_tokens: vec![spent],
         device_authorizations: vec![
             DeviceAuthorizationRow {
