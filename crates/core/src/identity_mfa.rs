@@ -149,17 +149,24 @@ impl Directory {
     pub(crate) fn after_password(
         &self,
         user_id: &str,
-        user_name: &str,
         purpose: SignInPurpose,
         at: DateTime<Utc>,
         done: impl FnOnce(SignInPurpose) -> String,
     ) -> SignInStep {
-        let enrolled = self.has_identity_mfa(user_id);
+        let state = self.snapshot();
+        let enrolled = state.identity_store.mfa.contains_key(user_id);
+        // As stored, whatever case the person typed it in.
+        let user_name = state
+            .identity_store
+            .users
+            .get(user_id)
+            .map(|u| u.attributes.user_name.clone())
+            .unwrap_or_default();
         let ticket = |purpose| {
             self.seal_json(
                 &SecondFactorTicket {
                     user_id: user_id.to_owned(),
-                    user_name: user_name.to_owned(),
+                    user_name: user_name.clone(),
                     purpose,
                     expires: at + SECOND_FACTOR_TTL,
                 },

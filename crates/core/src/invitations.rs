@@ -240,13 +240,9 @@ impl Directory {
     /// else a ticket to set one up ([`SignInStep::Enroll`]), shown at once when the instance
     /// requires MFA and offered when it is optional.
     pub fn after_invitation(&self, view: &InvitationView, at: DateTime<Utc>) -> SignInStep {
-        self.after_password(
-            &view.user_id,
-            &view.user_name,
-            SignInPurpose::Invitation,
-            at,
-            |_| String::new(),
-        )
+        self.after_password(&view.user_id, SignInPurpose::Invitation, at, |_| {
+            String::new()
+        })
     }
 
     /// Whether `password` is the identity-store user's (by user name), in constant time with

@@ -484,7 +484,6 @@ impl Directory {
             })?;
         Ok(self.after_password(
             &user_id,
-            user_name,
             SignInPurpose::Device {
                 user_code: pending.user_code,
             },
@@ -771,7 +770,6 @@ impl Directory {
             .ok_or_else(denied)?;
         Ok(self.after_password(
             &user_id,
-            user_name,
             SignInPurpose::Authorize { request },
             at,
             |purpose| self.purpose_ticket(user_id.clone(), purpose, at),
