@@ -493,13 +493,24 @@ def test_an_invited_person_sets_a_password_and_takes_credentials_from_the_portal
     page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
     page.get_by_label("Confirm password").fill(GOOD_PASSWORD)
     page.get_by_role("button", name="Set password").click()
-    expect(page.get_by_role("heading")).to_contain_text("Password set")
+    # MFA is required (the default): the authenticator app is set up right away.
+    expect(page.get_by_role("img", name="QR code of the secret key")).to_be_visible()
+    seed = page.locator("#secret-key").inner_text()
+    j.shot("enroll")
+    step = now_step()
+    page.get_by_label("MFA code 1").fill(totp(seed, step - 1))
+    page.get_by_label("MFA code 2").fill(totp(seed, step))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading")).to_contain_text("Authenticator app set up")
 
-    # Signs in to the access portal and sees the account with the permission set.
+    # Signs in to the access portal, with the MFA code, and sees the account with the
+    # permission set.
     page.goto(f"{server.url}/start")
     expect(page).to_have_url(re.compile(r"/start/signin$"))
     page.get_by_label("Username").fill(name)
     page.get_by_label("Password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_label("MFA code").fill(totp(seed, step + 1))
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("heading", name=re.compile("AWS accounts"))).to_be_visible()
     expect(page.get_by_label("SSO start URL")).to_have_value(
@@ -543,7 +554,8 @@ def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, j
     """Add a person (invited by e-mail), resend the invitation, make a group with the person,
     a predefined permission set, and assign the group to an account: each step checked with
     boto3, and the person's portal shows the account."""
-    server = fresh_server("ic-console")
+    # Authenticators are optional here: the portal's MFA step is the journey above.
+    server = fresh_server("ic-console", env={"LATCHKEY_IDENTITY_CENTER_MFA": "optional"})
     account = server.client("organizations").create_account(
         Email=f"{unique('acct')}@example.com",
         AccountName="Sandbox")["CreateAccountStatus"]["AccountId"]

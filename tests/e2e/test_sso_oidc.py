@@ -96,7 +96,8 @@ def fetch(url: str, form: dict | None = None) -> tuple[int, str]:
 
 @pytest.fixture(scope="module")
 def server(module_server_pool):
-    return module_server_pool.new("oidc")
+    # Password-only sign-in (MFA optional, nobody enrolled); tests/e2e/test_sso_mfa.py covers MFA.
+    return module_server_pool.new("oidc", env={"LATCHKEY_IDENTITY_CENTER_MFA": "optional"})
 
 
 def invite(server) -> dict:

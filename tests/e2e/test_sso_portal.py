@@ -29,7 +29,7 @@ READ_ONLY = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
 
 @pytest.fixture(scope="module")
 def server(module_server_pool):
-    return module_server_pool.new("portal")
+    return module_server_pool.new("portal", env={"LATCHKEY_IDENTITY_CENTER_MFA": "optional"})
 
 
 @pytest.fixture(scope="module")
@@ -220,3 +220,42 @@ def test_aws_configure_sso_from_stdin(server, journey, tmp_path):
                          text=True, timeout=60, stdin=subprocess.DEVNULL)
     assert who.returncode == 0, who.stderr
     assert f"/{journey['UserName']}" in json.loads(who.stdout)["Arn"]
+
+
+def test_deleting_the_group_then_the_person_ends_their_access_at_once(server, journey, tmp_path):
+    """Runs last: it deletes the journey's group and person. The group's assignment and the
+    role provisioned for it alone go with the group; the person's token stops with them."""
+    home = tmp_path / "home"
+    login_with_cli(server, journey, home)
+    token = access_token(home)
+    api = portal(server)
+    assert [a["accountId"] for a in api.list_accounts(accessToken=token)["accountList"]] \
+        == [journey["account"]]
+    creds = server.client("sts").assume_role(
+        RoleArn=f"arn:aws:iam::{journey['account']}:role/OrganizationAccountAccessRole",
+        RoleSessionName="check")["Credentials"]
+    member_iam = server.client("iam", creds)
+
+    def reserved_roles():
+        return [r["RoleName"] for r in member_iam.list_roles(
+            PathPrefix="/aws-reserved/sso.amazonaws.com/")["Roles"]
+            if r["RoleName"].startswith(f"AWSReservedSSO_{journey['ps_name']}_")]
+
+    assert len(reserved_roles()) == 1
+    ids = server.client("identitystore")
+    ids.delete_group(IdentityStoreId=journey["StoreId"], GroupId=journey["group"])
+    assert api.list_accounts(accessToken=token)["accountList"] == []
+    with pytest.raises(ClientError) as gone:
+        api.get_role_credentials(accessToken=token, accountId=journey["account"],
+                                 roleName=journey["ps_name"])
+    assert gone.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    sso = server.client("sso-admin")
+    assert sso.list_account_assignments(
+        InstanceArn=journey["instance"], AccountId=journey["account"],
+        PermissionSetArn=journey["ps"])["AccountAssignments"] == []
+    assert reserved_roles() == []
+
+    ids.delete_user(IdentityStoreId=journey["StoreId"], UserId=journey["UserId"])
+    with pytest.raises(ClientError) as out:
+        api.list_accounts(accessToken=token)
+    assert out.value.response["Error"]["Code"] == "UnauthorizedException"

@@ -412,6 +412,60 @@ def test_assignments_provision_a_reserved_role_in_the_member_account(
     member_iam.delete_policy(PolicyArn=cmp_arn)
 
 
+def test_deleting_a_person_or_group_removes_its_assignments_and_last_roles(
+        sso, ids, instance, instance_arn, member):
+    """As the AWS docs say, deleting a user removes their access to accounts: their
+    assignments go (listings no longer show them), and a role provisioned only for them is
+    removed as DeleteAccountAssignment removes it. A group's deletion does the same."""
+    store_id = instance["IdentityStoreId"]
+    account, member_iam = member["id"], member["iam"]
+    user_id, _ = _user(ids, store_id)
+    group_id = _group(ids, store_id)
+    other_id, _ = _user(ids, store_id)
+    mine = _permission_set(sso, instance_arn, "Mine")
+    shared = _permission_set(sso, instance_arn, "Shared")
+    team = _permission_set(sso, instance_arn, "Team")
+    names = {arn: sso.describe_permission_set(InstanceArn=instance_arn, PermissionSetArn=arn)
+             ["PermissionSet"]["Name"] for arn in (mine, shared, team)}
+    for ps, kind, principal in [(mine, "USER", user_id), (shared, "USER", user_id),
+                                (shared, "USER", other_id), (team, "GROUP", group_id),
+                                (team, "USER", user_id)]:
+        assert _assign(sso, instance_arn, ps, account, kind, principal)["Status"] == "SUCCEEDED"
+    for arn in names:
+        assert len(_reserved_roles(member_iam, names[arn])) == 1
+
+    def principals(ps):
+        return sorted((a["PrincipalType"], a["PrincipalId"])
+                      for a in sso.list_account_assignments(
+                          InstanceArn=instance_arn, AccountId=account,
+                          PermissionSetArn=ps)["AccountAssignments"])
+
+    ids.delete_user(IdentityStoreId=store_id, UserId=user_id)
+    assert principals(mine) == []
+    assert principals(shared) == [("USER", other_id)]
+    assert principals(team) == [("GROUP", group_id)]
+    assert sso.list_account_assignments_for_principal(
+        InstanceArn=instance_arn, PrincipalId=user_id,
+        PrincipalType="USER")["AccountAssignments"] == []
+    # Only the permission set the user alone held loses its role.
+    assert _reserved_roles(member_iam, names[mine]) == []
+    assert len(_reserved_roles(member_iam, names[shared])) == 1
+    assert len(_reserved_roles(member_iam, names[team])) == 1
+    assert account not in sso.list_accounts_for_provisioned_permission_set(
+        InstanceArn=instance_arn, PermissionSetArn=mine)["AccountIds"]
+    # The deleted user cannot be assigned again.
+    fails(sso.create_account_assignment, "ResourceNotFoundException",
+          InstanceArn=instance_arn, PermissionSetArn=mine, TargetId=account,
+          TargetType="AWS_ACCOUNT", PrincipalType="USER", PrincipalId=user_id)
+
+    ids.delete_group(IdentityStoreId=store_id, GroupId=group_id)
+    assert principals(team) == []
+    assert _reserved_roles(member_iam, names[team]) == []
+    # The permission sets are no longer assigned or provisioned: they can be deleted.
+    for ps in (mine, team):
+        sso.delete_permission_set(InstanceArn=instance_arn, PermissionSetArn=ps)
+
+
 def test_a_missing_customer_managed_policy_fails_provisioning(sso, ids, instance, instance_arn,
                                                               member):
     account = member["id"]

@@ -20,6 +20,7 @@ use sha2::{Digest, Sha256};
 
 use crate::Directory;
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{SignInPurpose, SignInStep};
 use crate::ids;
 use crate::invitations::token_hash;
 use crate::model::{LoginProfile, Principal, User};
@@ -292,13 +293,15 @@ impl Directory {
         })
     }
 
-    /// The access portal's password step for a person of the identity store.
+    /// The access portal's password step for a person of the identity store: signed in
+    /// (the session token), or the second factor their authenticator or the instance's
+    /// policy asks for ([`SignInStep`]).
     pub fn portal_sign_in(
         &self,
         user_name: &str,
         password: &str,
         at: DateTime<Utc>,
-    ) -> Result<SignIn, IamError> {
+    ) -> Result<SignInStep, IamError> {
         if !self.verify_identity_password(user_name.trim(), password) {
             return Err(sign_in_failed());
         }
@@ -309,18 +312,25 @@ impl Directory {
             .get(&user_name.trim().to_lowercase())
             .cloned()
             .ok_or_else(sign_in_failed)?;
-        let expires = at + PORTAL_SESSION_TTL;
-        let token = self.seal_json(
+        Ok(
+            self.after_password(&user_id, SignInPurpose::Portal, at, |purpose| {
+                self.purpose_ticket(user_id.clone(), purpose, at)
+            }),
+        )
+    }
+
+    /// A new access portal session for an identity-store user who has signed in.
+    pub(crate) fn new_portal_session(&self, user_id: String, at: DateTime<Utc>) -> String {
+        self.seal_json(
             &SessionClaims {
                 id: ids::random_lowercase(32),
                 identity: ConsoleIdentity::Portal { user_id },
                 mfa: false,
                 issued: at,
-                expires,
+                expires: at + PORTAL_SESSION_TTL,
             },
             SESSION_AAD,
-        );
-        Ok(SignIn::Session { token, expires })
+        )
     }
 
     /// The access portal session a token stands for, while it is live and its person

@@ -87,6 +87,8 @@ pub struct Directory {
         Mutex<std::collections::VecDeque<crate::organizations::FailedRequest>>,
     /// Whether AccessDenied hides the decision's details in an encoded message.
     pub(crate) encoded_denials: bool,
+    /// Whether identity-store users need an authenticator app to sign in.
+    pub(crate) identity_mfa_policy: crate::identity_mfa::IdentityMfaPolicy,
     /// How long an invitation link works.
     pub(crate) invitation_ttl: chrono::Duration,
     /// Committed invitations waiting for the mailer.
@@ -160,6 +162,7 @@ impl Directory {
             failed_account_requests: Mutex::default(),
             encoded_denials: false,
             invitation_ttl: crate::invitations::DEFAULT_TTL,
+            identity_mfa_policy: crate::identity_mfa::IdentityMfaPolicy::default(),
             outgoing_mail: Mutex::default(),
         })
     }
@@ -174,6 +177,15 @@ impl Directory {
     /// Sets how long invitation links work.
     pub fn with_invitation_ttl(mut self, ttl: chrono::Duration) -> Self {
         self.invitation_ttl = ttl;
+        self
+    }
+
+    /// Sets whether identity-store users need an authenticator app to sign in.
+    pub fn with_identity_mfa_policy(
+        mut self,
+        policy: crate::identity_mfa::IdentityMfaPolicy,
+    ) -> Self {
+        self.identity_mfa_policy = policy;
         self
     }
 

@@ -21,9 +21,11 @@ use serde_json::{Map, Value};
 
 use crate::directory::{Directory, Page, decode_marker, now, paginate, store_failure};
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{IdentityMfa, IdentityMfaRow};
 use crate::ids;
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::IdentityCenter;
+use crate::ssoadmin::{PrincipalType, principal_deletion_changes};
 use crate::state::{ApplyError, State};
 use crate::store::{
     Change, GroupMembershipRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow,
@@ -572,6 +574,8 @@ pub struct IdentityStoreState {
     pub invitations: HashMap<String, Arc<InvitationRow>>,
     /// Passwords set through invitations, by user id.
     pub passwords: HashMap<String, Arc<IdentityPasswordRow>>,
+    /// Authenticator apps, by user id.
+    pub mfa: HashMap<String, Arc<IdentityMfa>>,
 }
 
 impl IdentityStoreState {
@@ -595,6 +599,20 @@ impl IdentityStoreState {
         next.accepted = Some(at);
         self.invitations
             .insert(token_hash.to_owned(), Arc::new(next));
+        Ok(())
+    }
+
+    pub(crate) fn enable_mfa(&mut self, row: &IdentityMfaRow) -> Result<(), ApplyError> {
+        if !self.users.contains_key(&row.user_id) {
+            return Err(ApplyError::Missing("identity store user"));
+        }
+        self.mfa.insert(
+            row.user_id.clone(),
+            Arc::new(IdentityMfa {
+                row: row.clone(),
+                runtime: Arc::default(),
+            }),
+        );
         Ok(())
     }
 
@@ -639,6 +657,7 @@ impl IdentityStoreState {
             .remove(&user.attributes.user_name.to_lowercase());
         self.invitations.retain(|_, i| i.user_id != user_id);
         self.passwords.remove(user_id);
+        self.mfa.remove(user_id);
         let memberships: Vec<String> = self
             .memberships_of_member(user_id, None)
             .map(|m| m.id.clone())
@@ -1111,7 +1130,8 @@ impl IdentityStore<'_> {
             .ok_or_else(IamError::service_failure)
     }
 
-    /// Deletes the user and, as AWS does, its group memberships.
+    /// Deletes the user and, as AWS does, its group memberships and account assignments;
+    /// a provisioned role whose last assignment that was goes too.
     pub fn delete_user(
         &self,
         identity_store_id: &str,
@@ -1123,12 +1143,15 @@ impl IdentityStore<'_> {
             ids.resolve_store(identity_store_id)?;
             let user = ids.user(user_id)?;
             check_revision(revision, user.revision)?;
-            Ok((
-                vec![Change::DeleteIdentityStoreUser {
-                    user_id: user.id.clone(),
-                }],
-                (),
-            ))
+            let mut changes = vec![Change::DeleteIdentityStoreUser {
+                user_id: user.id.clone(),
+            }];
+            changes.extend(principal_deletion_changes(
+                state,
+                PrincipalType::User,
+                &user.id,
+            ));
+            Ok((changes, ()))
         })?;
         Ok(())
     }
@@ -1288,7 +1311,8 @@ impl IdentityStore<'_> {
             .ok_or_else(IamError::service_failure)
     }
 
-    /// Deletes the group and its memberships.
+    /// Deletes the group, its memberships and its account assignments (and the roles
+    /// provisioned for those alone).
     pub fn delete_group(
         &self,
         identity_store_id: &str,
@@ -1300,12 +1324,15 @@ impl IdentityStore<'_> {
             ids.resolve_store(identity_store_id)?;
             let group = ids.group(group_id)?;
             check_revision(revision, group.revision)?;
-            Ok((
-                vec![Change::DeleteIdentityStoreGroup {
-                    group_id: group.id.clone(),
-                }],
-                (),
-            ))
+            let mut changes = vec![Change::DeleteIdentityStoreGroup {
+                group_id: group.id.clone(),
+            }];
+            changes.extend(principal_deletion_changes(
+                state,
+                PrincipalType::Group,
+                &group.id,
+            ));
+            Ok((changes, ()))
         })?;
         Ok(())
     }

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::directory::now;
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{SignInPurpose, SignInStep};
 use crate::identitystore::UserAttributes;
 use crate::ids::os_rng;
 use crate::store::{Change, IdentityStoreUserRow};
@@ -66,6 +67,7 @@ pub struct OutgoingInvitation {
 /// What the invitation page shows about a valid link.
 #[derive(Debug, Clone)]
 pub struct InvitationView {
+    pub user_id: String,
     pub user_name: String,
     pub email: String,
     pub expires: DateTime<Utc>,
@@ -138,10 +140,20 @@ impl Directory {
         queue.drain(..).collect()
     }
 
-    /// Sends a new invitation to an identity-store user (by id), replacing pending ones.
+    /// Sends a new invitation to an identity-store user (by id) who has not set a password
+    /// yet. The new link replaces the pending one: the store deletes the pending invitations
+    /// in the same transaction, so the previous link stops working on every instance (one
+    /// whose snapshot still has it is refused by the store when accepting it). For the
+    /// console; AWS's Identity Store API has no such call.
     pub fn resend_invitation(&self, user_id: &str) -> Result<(), IamError> {
         let (outgoing, _) = self.write(|state| {
             let user = state.identity_store.user(user_id)?;
+            if state.identity_store.passwords.contains_key(&user.id) {
+                return Err(IamError::new(
+                    ErrorCode::ValidationError,
+                    "The user has already accepted an invitation and set a password.",
+                ));
+            }
             let (change, outgoing) = self.new_invitation(user).ok_or_else(|| {
                 IamError::new(
                     ErrorCode::ValidationError,
@@ -169,6 +181,7 @@ impl Directory {
             .get(&invitation.user_id)
             .ok_or_else(invalid_link)?;
         Ok(InvitationView {
+            user_id: user.id.clone(),
             user_name: user.attributes.user_name.clone(),
             email: invitation.email.clone(),
             expires: invitation.expires,
@@ -221,6 +234,15 @@ impl Directory {
             ))
         })?;
         Ok(view)
+    }
+
+    /// What follows setting the password: nothing when the person has an authenticator,
+    /// else a ticket to set one up ([`SignInStep::Enroll`]), shown at once when the instance
+    /// requires MFA and offered when it is optional.
+    pub fn after_invitation(&self, view: &InvitationView, at: DateTime<Utc>) -> SignInStep {
+        self.after_password(&view.user_id, SignInPurpose::Invitation, at, |_| {
+            String::new()
+        })
     }
 
     /// Whether `password` is the identity-store user's (by user name), in constant time with

@@ -11,6 +11,7 @@ pub mod console;
 pub mod directory;
 pub mod error;
 pub mod groups;
+pub mod identity_mfa;
 pub mod identitystore;
 pub mod ids;
 pub mod invitations;

@@ -24,13 +24,13 @@ use crate::store::{Change, MFA_DEVICES_PER_USER, MfaDeviceRow};
 use crate::{Directory, validate};
 
 /// 160 bits, the seed length RFC 4226 recommends and AWS uses.
-const SEED_BYTES: usize = 20;
+pub(crate) const SEED_BYTES: usize = 20;
 const STEP_SECONDS: i64 = 30;
 /// A code from one step before or after now is accepted: clocks drift and people type slowly.
-const SIGN_IN_WINDOW: RangeInclusive<i64> = -1..=1;
+pub(crate) const SIGN_IN_WINDOW: RangeInclusive<i64> = -1..=1;
 /// Enabling takes two consecutive codes that a person reads and then types, so it looks five
 /// minutes back.
-const ENABLE_WINDOW: RangeInclusive<i64> = -10..=1;
+pub(crate) const ENABLE_WINDOW: RangeInclusive<i64> = -10..=1;
 /// Resynchronizing finds a device whose clock is up to ten minutes off.
 const RESYNC_WINDOW: RangeInclusive<i64> = -20..=20;
 
@@ -109,7 +109,7 @@ fn check_code_format(field: &str, code: &str) -> Result<(), IamError> {
 
 /// The seed's TOTP generator. Only SHA-1 with six digits and 30 seconds works with every
 /// authenticator app, and it is what AWS issues.
-fn totp(seed: &[u8]) -> Result<Totp, IamError> {
+pub(crate) fn totp(seed: &[u8]) -> Result<Totp, IamError> {
     Builder::new()
         .with_secret(seed.to_vec())
         .with_skew(0)
@@ -117,13 +117,13 @@ fn totp(seed: &[u8]) -> Result<Totp, IamError> {
         .map_err(|_| IamError::service_failure())
 }
 
-fn current_step(at: DateTime<Utc>) -> i64 {
+pub(crate) fn current_step(at: DateTime<Utc>) -> i64 {
     at.timestamp().div_euclid(STEP_SECONDS)
 }
 
 /// The step whose code `code` is, among `steps`. Every candidate is computed, so the time
 /// taken does not tell which one matched.
-fn matching_step(totp: &Totp, code: &str, steps: RangeInclusive<i64>) -> Option<i64> {
+pub(crate) fn matching_step(totp: &Totp, code: &str, steps: RangeInclusive<i64>) -> Option<i64> {
     let mut found = None;
     for step in steps {
         let Ok(time) = u64::try_from(step * STEP_SECONDS) else {
@@ -138,7 +138,7 @@ fn matching_step(totp: &Totp, code: &str, steps: RangeInclusive<i64>) -> Option<
 
 /// The step of `second`, when `first` and `second` are the codes of two consecutive steps
 /// within `window` of `at`.
-fn consecutive_codes(
+pub(crate) fn consecutive_codes(
     seed: &[u8],
     first: &str,
     second: &str,
@@ -154,7 +154,7 @@ fn consecutive_codes(
 
 /// The QR code of an `otpauth://` URI as a PNG: black modules on white, four modules of quiet
 /// zone, six pixels a module.
-fn qr_code_png(uri: &str) -> Result<Vec<u8>, IamError> {
+pub(crate) fn qr_code_png(uri: &str) -> Result<Vec<u8>, IamError> {
     const SCALE: usize = 6;
     const QUIET: usize = 4;
     let code = qrcode::QrCode::new(uri.as_bytes()).map_err(|_| IamError::service_failure())?;
@@ -190,7 +190,7 @@ fn qr_code_png(uri: &str) -> Result<Vec<u8>, IamError> {
 }
 
 /// Percent-encodes a label component of an `otpauth://` URI.
-fn uri_component(text: &str) -> String {
+pub(crate) fn uri_component(text: &str) -> String {
     text.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {

@@ -19,6 +19,7 @@ use zeroize::Zeroizing;
 
 use crate::Directory;
 use crate::error::{ErrorCode, IamError};
+use crate::identity_mfa::{SignInPurpose, SignInStep};
 use crate::ids::os_rng;
 use crate::store::Change;
 
@@ -447,15 +448,16 @@ impl Directory {
             })
     }
 
-    /// Signs an identity-store user in on the verification page: a ticket that lets them
-    /// decide on `user_code` for a few minutes.
+    /// Signs an identity-store user in on the verification page with their password: a
+    /// ticket that lets them decide on `user_code` for a few minutes, or the second factor
+    /// to ask for first ([`SignInStep`]).
     pub fn device_sign_in(
         &self,
         user_code: &str,
         user_name: &str,
         password: &str,
         at: DateTime<Utc>,
-    ) -> Result<String, IamError> {
+    ) -> Result<SignInStep, IamError> {
         let pending = self.pending_device(user_code, at).ok_or_else(|| {
             oidc_error(
                 ErrorCode::InvalidGrant,
@@ -480,14 +482,44 @@ impl Directory {
                     "The user name or password is not correct.",
                 )
             })?;
-        Ok(self.seal_json(
-            &ApprovalTicket {
-                user_id,
+        Ok(self.after_password(
+            &user_id,
+            SignInPurpose::Device {
                 user_code: pending.user_code,
-                expires: at + APPROVAL_TTL,
             },
-            APPROVAL_AAD,
+            at,
+            |purpose| self.purpose_ticket(user_id.clone(), purpose, at),
         ))
+    }
+
+    /// The ticket that lets a signed-in person decide on what they signed in for.
+    pub(crate) fn purpose_ticket(
+        &self,
+        user_id: String,
+        purpose: SignInPurpose,
+        at: DateTime<Utc>,
+    ) -> String {
+        let expires = at + APPROVAL_TTL;
+        match purpose {
+            SignInPurpose::Device { user_code } => self.seal_json(
+                &ApprovalTicket {
+                    user_id,
+                    user_code,
+                    expires,
+                },
+                APPROVAL_AAD,
+            ),
+            SignInPurpose::Authorize { request } => self.seal_json(
+                &AuthorizationTicket {
+                    request,
+                    user_id,
+                    expires,
+                },
+                APPROVAL_AAD,
+            ),
+            SignInPurpose::Invitation => String::new(),
+            SignInPurpose::Portal => self.new_portal_session(user_id, at),
+        }
     }
 
     /// The person's decision on the verification page, with the ticket of their sign-in.
@@ -712,14 +744,14 @@ impl Directory {
     }
 
     /// Signs an identity-store user in for a browser's authorization request: a ticket that
-    /// lets them decide on it for a few minutes.
+    /// lets them decide on it for a few minutes, or the second factor to ask for first.
     pub fn authorization_sign_in(
         &self,
         request: AuthorizationRequest,
         user_name: &str,
         password: &str,
         at: DateTime<Utc>,
-    ) -> Result<String, IamError> {
+    ) -> Result<SignInStep, IamError> {
         check_redirect_uri(&request.redirect_uri)?;
         let denied = || {
             oidc_error(
@@ -737,13 +769,11 @@ impl Directory {
             .get(&user_name.to_lowercase())
             .cloned()
             .ok_or_else(denied)?;
-        Ok(self.seal_json(
-            &AuthorizationTicket {
-                request,
-                user_id,
-                expires: at + APPROVAL_TTL,
-            },
-            APPROVAL_AAD,
+        Ok(self.after_password(
+            &user_id,
+            SignInPurpose::Authorize { request },
+            at,
+            |purpose| self.purpose_ticket(user_id.clone(), purpose, at),
         ))
     }
 

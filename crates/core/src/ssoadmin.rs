@@ -678,6 +678,29 @@ impl SsoAdminState {
             .ok_or(ApplyError::Missing("account assignment"))
     }
 
+    /// Removes every assignment of a principal, as the store does when the identity store
+    /// user or group is deleted.
+    pub(crate) fn delete_assignments_of(&mut self, principal_type: PrincipalType, id: &str) {
+        let keys: Vec<(PrincipalType, String, String, String)> =
+            self.assignments_of(principal_type, id).cloned().collect();
+        for key in keys {
+            let (kind, principal, account, ps) = key.clone();
+            self.assignments.remove(&(ps, account, kind, principal));
+            self.assignments_by_principal.remove(&key);
+        }
+    }
+
+    /// A principal's assignments, as (principal type, principal id, account, permission set).
+    fn assignments_of<'a>(
+        &'a self,
+        principal_type: PrincipalType,
+        id: &'a str,
+    ) -> impl Iterator<Item = &'a (PrincipalType, String, String, String)> + 'a {
+        self.assignments_by_principal
+            .range((principal_type, id.to_owned(), String::new(), String::new())..)
+            .take_while(move |(kind, principal, _, _)| *kind == principal_type && principal == id)
+    }
+
     pub(crate) fn put_provisioning(&mut self, row: ProvisioningRow) {
         self.provisionings.insert(
             (row.permission_set_id.clone(), row.account_id.clone()),
@@ -1001,6 +1024,33 @@ fn deprovision_changes(state: &State, provisioning: &ProvisioningRow) -> Vec<Cha
     changes.push(Change::DeleteRole {
         role_id: provisioning.role_id.clone(),
     });
+    changes
+}
+
+/// What deleting an identity store user or group does to SSO Admin besides removing its
+/// assignments (the store's [`Change::DeleteIdentityStoreUser`] and
+/// [`Change::DeleteIdentityStoreGroup`] take those): the role of every permission set and
+/// account where the principal held the last assignment is removed, as
+/// DeleteAccountAssignment removes it. These changes follow the delete in its batch.
+pub(crate) fn principal_deletion_changes(
+    state: &State,
+    principal_type: PrincipalType,
+    id: &str,
+) -> Vec<Change> {
+    let sso = &state.sso_admin;
+    let mut changes = Vec::new();
+    for (_, _, account_id, permission_set_id) in sso.assignments_of(principal_type, id) {
+        let last = sso
+            .assignments_in(permission_set_id, account_id)
+            .all(|a| a.principal_type == principal_type && a.principal_id == id);
+        if last
+            && let Some(provisioning) = sso
+                .provisionings
+                .get(&(permission_set_id.clone(), account_id.clone()))
+        {
+            changes.extend(deprovision_changes(state, provisioning));
+        }
+    }
     changes
 }
 

@@ -18,7 +18,7 @@ use crate::model::{
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
 use crate::seal::{MasterKey, SealError, access_key_aad};
-use crate::ssoadmin::SsoAdminState;
+use crate::ssoadmin::{PrincipalType, SsoAdminState};
 use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
 
 #[derive(Debug, Clone)]
@@ -251,6 +251,9 @@ impl State {
         }
         for password in contents.identity_passwords {
             state.apply(&Change::SetIdentityPassword(password), master)?;
+        }
+        for device in contents.identity_mfa {
+            state.apply(&Change::EnableIdentityMfa(device), master)?;
         }
         for code in contents.spent_tokens {
             state
@@ -713,6 +716,7 @@ impl State {
                 self.identity_store.accept_invitation(token_hash, *at)?
             }
             Change::SetIdentityPassword(row) => self.identity_store.set_password(row),
+            Change::EnableIdentityMfa(row) => self.identity_store.enable_mfa(row)?,
             Change::CreateDeviceAuthorization(row) => {
                 // Expired authorizations are of no use to anyone: drop them as new ones come.
                 let now = row.created;
@@ -738,12 +742,16 @@ impl State {
             Change::CreateIdentityStoreUser(row) => self.identity_store.put_user(row, false)?,
             Change::UpdateIdentityStoreUser(row) => self.identity_store.put_user(row, true)?,
             Change::DeleteIdentityStoreUser { user_id } => {
-                self.identity_store.delete_user(user_id)?
+                self.identity_store.delete_user(user_id)?;
+                self.sso_admin
+                    .delete_assignments_of(PrincipalType::User, user_id);
             }
             Change::CreateIdentityStoreGroup(row) => self.identity_store.put_group(row, false)?,
             Change::UpdateIdentityStoreGroup(row) => self.identity_store.put_group(row, true)?,
             Change::DeleteIdentityStoreGroup { group_id } => {
-                self.identity_store.delete_group(group_id)?
+                self.identity_store.delete_group(group_id)?;
+                self.sso_admin
+                    .delete_assignments_of(PrincipalType::Group, group_id);
             }
             Change::CreateGroupMembership(row) => self.identity_store.create_membership(row)?,
             Change::DeleteGroupMembership { membership_id } => {

@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::identity_mfa::IdentityMfaRow;
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
 use crate::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -431,6 +432,9 @@ pub enum Change {
     },
     /// Sets or replaces an identity-store user's password.
     SetIdentityPassword(IdentityPasswordRow),
+    /// Stores a person's authenticator app; fails with [`StoreError::AlreadyExists`] when
+    /// they have one, and with [`StoreError::NotFound`] when the user is gone.
+    EnableIdentityMfa(IdentityMfaRow),
     CreateDeviceAuthorization(DeviceAuthorizationRow),
     /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
     DecideDeviceAuthorization {
@@ -454,14 +458,15 @@ pub enum Change {
     /// Replaces the user's attributes; fails with [`StoreError::NotFound`] unless the stored
     /// revision is the one before the row's (another writer changed or deleted the user).
     UpdateIdentityStoreUser(IdentityStoreUserRow),
-    /// Deletes the user and its group memberships.
+    /// Deletes the user, its group memberships and its account assignments (including one
+    /// another writer committed meanwhile: the assignments go after the user's row).
     DeleteIdentityStoreUser {
         user_id: String,
     },
     CreateIdentityStoreGroup(IdentityStoreGroupRow),
     /// As [`Change::UpdateIdentityStoreUser`], for a group.
     UpdateIdentityStoreGroup(IdentityStoreGroupRow),
-    /// Deletes the group and its memberships.
+    /// Deletes the group, its memberships and its account assignments.
     DeleteIdentityStoreGroup {
         group_id: String,
     },
@@ -493,7 +498,8 @@ pub enum Change {
         keys: Vec<String>,
     },
     /// Fails with [`StoreError::AlreadyExists`] when the principal already has the
-    /// permission set in the account.
+    /// permission set in the account, and with [`StoreError::NotFound`] when the identity
+    /// store user or group it assigns is gone (deleted by another writer).
     CreateAccountAssignment(AccountAssignmentRow),
     DeleteAccountAssignment {
         permission_set_id: String,
@@ -552,6 +558,7 @@ pub struct Contents {
     pub mfa_devices: Vec<MfaDeviceRow>,
     pub invitations: Vec<InvitationRow>,
     pub identity_passwords: Vec<IdentityPasswordRow>,
+    pub identity_mfa: Vec<IdentityMfaRow>,
     pub device_authorizations: Vec<DeviceAuthorizationRow>,
     pub spent_tokens: Vec<SpentTokenRow>,
     pub credential_reports: Vec<CredentialReportRow>,

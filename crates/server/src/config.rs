@@ -16,6 +16,7 @@
 //! tls_cert = "/etc/latchkey/cert.pem"
 //! tls_key = "/etc/latchkey/key.pem"
 //! log_format = "json"
+//! identity_center_mfa = "required"   # or "optional"
 //!
 //! # What one client may make the server hold; these are the defaults
 //! # (docs/design/input-limits.md). Only the file sets them.
@@ -60,6 +61,7 @@ pub struct Config {
     pub tls_cert: Option<PathBuf>,
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
+    pub identity_center_mfa: Option<String>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]

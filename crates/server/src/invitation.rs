@@ -9,8 +9,10 @@ use std::sync::Arc;
 use axum::extract::{Form, Query, State};
 use axum::http::StatusCode;
 use axum::response::Response;
+use chrono::{DateTime, Utc};
 use latchkey_core::Directory;
-use latchkey_core::invitations::MIN_PASSWORD_CHARS;
+use latchkey_core::identity_mfa::{IdentityMfaPolicy, SignInStep};
+use latchkey_core::invitations::{InvitationView, MIN_PASSWORD_CHARS};
 use serde::Deserialize;
 
 use crate::html::{escape, page};
@@ -62,6 +64,48 @@ fn form(token: &str, user_name: &str, email: &str, error: Option<&str>) -> Strin
     )
 }
 
+/// After the password: the authenticator app to set up now (MFA required), the offer to
+/// set one up (optional), or nothing more.
+async fn password_set(
+    directory: &Arc<Directory>,
+    view: &InvitationView,
+    at: DateTime<Utc>,
+) -> Response {
+    let done = format!(
+        "Your password is set, {}. You can now sign in to the access portal or with aws sso login.",
+        view.user_name
+    );
+    match directory.after_invitation(view, at) {
+        SignInStep::Enroll(ticket)
+            if directory.identity_mfa_policy() == IdentityMfaPolicy::Required =>
+        {
+            let intro = format!(
+                "Your password is set, {}. Your organization also requires an authenticator app to sign in: set it up now.",
+                view.user_name
+            );
+            crate::second_factor::enrollment(directory, &ticket, &intro).await
+        }
+        SignInStep::Enroll(ticket) => page(
+            StatusCode::OK,
+            "Password set",
+            &format!(
+                "<p role=\"status\">{done}</p>\n\
+                 <p>You can add an authenticator app as a second step when you sign in.</p>\n\
+                 <form method=\"post\" action=\"/mfa/enroll\">\n\
+                 <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\n\
+                 <p><button type=\"submit\">Set up an authenticator app</button></p>\n</form>",
+                done = escape(&done),
+                ticket = escape(&ticket),
+            ),
+        ),
+        _ => page(
+            StatusCode::OK,
+            "Password set",
+            &format!("<p role=\"status\">{}</p>", escape(&done)),
+        ),
+    }
+}
+
 /// `GET /invitation?token=...`
 pub async fn show(State(directory): State<Arc<Directory>>, Query(link): Query<Link>) -> Response {
     let Some(token) = link.token else {
@@ -99,6 +143,7 @@ pub async fn accept(
             ),
         );
     }
+    let directory_after = directory.clone();
     // Argon2 takes a while: off the async workers.
     let result = tokio::task::spawn_blocking(move || {
         directory
@@ -107,15 +152,7 @@ pub async fn accept(
     })
     .await;
     match result {
-        Ok(Ok(view)) => page(
-            StatusCode::OK,
-            "Password set",
-            &format!(
-                "<p role=\"status\">Your password is set, <strong>{}</strong>. You can now sign in \
-                 to the access portal or with <code>aws sso login</code>.</p>",
-                escape(&view.user_name)
-            ),
-        ),
+        Ok(Ok(view)) => password_set(&directory_after, &view, at).await,
         Ok(Err((error, token))) if error.code == latchkey_core::ErrorCode::ValidationError => page(
             StatusCode::BAD_REQUEST,
             "Set your password",

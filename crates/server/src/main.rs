@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use latchkey_core::identity_mfa::IdentityMfaPolicy;
 
 mod api;
 mod auth;
@@ -21,6 +22,7 @@ mod oidc;
 mod operation;
 mod portal;
 mod rest;
+mod second_factor;
 mod server;
 mod throttle;
 mod tls;
@@ -88,6 +90,10 @@ enum Command {
         /// The PEM private key of --tls-cert.
         #[arg(long, env = "LATCHKEY_TLS_KEY", requires = "tls_cert")]
         tls_key: Option<PathBuf>,
+        /// Whether identity-store users need an authenticator app to sign in: required or
+        /// optional [default: required].
+        #[arg(long, env = "LATCHKEY_IDENTITY_CENTER_MFA")]
+        identity_center_mfa: Option<String>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -135,7 +141,16 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             invitation_ttl,
             tls_cert,
             tls_key,
+            identity_center_mfa,
         } => {
+            let identity_mfa = match identity_center_mfa.or(file.identity_center_mfa.clone()) {
+                None => IdentityMfaPolicy::default(),
+                Some(text) => IdentityMfaPolicy::parse(&text).ok_or_else(|| {
+                    anyhow::anyhow!(
+                        "identity_center_mfa must be \"required\" or \"optional\", not {text:?}"
+                    )
+                })?,
+            };
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
                 None => DEFAULT_LISTEN.parse()?,
@@ -165,6 +180,7 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                             s.min(365 * 86_400) as i64
                         }),
                 ),
+                identity_mfa,
                 limits: file.limits,
                 throttle: file.throttle,
                 tls,

@@ -10,6 +10,7 @@ use axum::extract::{ConnectInfo, Form, Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
+use latchkey_core::identity_mfa::SignInPurpose;
 use latchkey_core::oidc::{
     AuthorizationRequest, PollTimes, TokenRequest, check_redirect_uri, normalize_user_code,
 };
@@ -69,7 +70,7 @@ impl SignInThrottle {
     }
 }
 
-fn too_many_attempts(seconds: u64) -> Response {
+pub(crate) fn too_many_attempts(seconds: u64) -> Response {
     let mut response = page(
         StatusCode::TOO_MANY_REQUESTS,
         "Too many attempts",
@@ -79,6 +80,13 @@ fn too_many_attempts(seconds: u64) -> Response {
         response.headers_mut().insert(header::RETRY_AFTER, value);
     }
     response
+}
+
+impl Oidc {
+    /// Whether people reach this server over HTTPS, so session cookies are marked Secure.
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url.starts_with("https://")
+    }
 }
 
 impl std::fmt::Debug for Oidc {
@@ -307,25 +315,53 @@ pub async fn device_sign_in(
     let code = input.user_code.clone();
     let user = input.username.clone();
     let result = blocking(move || {
-        let ticket = directory.device_sign_in(
+        directory.device_sign_in(
             &input.user_code,
             &input.username,
             &input.password,
             Utc::now(),
-        )?;
-        let pending = directory
-            .pending_device(&input.user_code, Utc::now())
-            .ok_or_else(|| {
-                IamError::new(
-                    ErrorCode::InvalidGrant,
-                    "The code is not valid or has expired.",
-                )
-            })?;
-        Ok((ticket, pending))
+        )
     })
     .await;
     match result {
-        Ok((ticket, pending)) => page(
+        Ok(step) => {
+            let purpose = SignInPurpose::Device {
+                user_code: normalize_user_code(&code),
+            };
+            crate::second_factor::next_step(&oidc, step, &purpose).await
+        }
+        Err(error) => {
+            if error.code == ErrorCode::OidcAccessDenied {
+                oidc.sign_in_failures.fail(peer.ip(), &user);
+            }
+            page(
+                if error.code == ErrorCode::OidcAccessDenied {
+                    StatusCode::UNAUTHORIZED
+                } else {
+                    StatusCode::BAD_REQUEST
+                },
+                "Authorize request",
+                &sign_in_form(&normalize_user_code(&code), Some(&error.message)),
+            )
+        }
+    }
+}
+
+/// The Allow/Deny form for a device, once the person is signed in.
+pub(crate) async fn device_approval(oidc: &Oidc, ticket: &str, user_code: &str) -> Response {
+    let directory = oidc.directory.clone();
+    let code = user_code.to_owned();
+    let pending = blocking(move || {
+        directory.pending_device(&code, Utc::now()).ok_or_else(|| {
+            IamError::new(
+                ErrorCode::InvalidGrant,
+                "The code is not valid or has expired.",
+            )
+        })
+    })
+    .await;
+    match pending {
+        Ok(pending) => page(
             StatusCode::OK,
             "Allow access?",
             &format!(
@@ -343,23 +379,14 @@ pub async fn device_sign_in(
                     format!(" ({})", escape(&pending.scopes.join(", ")))
                 },
                 code = escape(&pending.user_code),
-                ticket = escape(&ticket),
+                ticket = escape(ticket),
             ),
         ),
-        Err(error) => {
-            if error.code == ErrorCode::OidcAccessDenied {
-                oidc.sign_in_failures.fail(peer.ip(), &user);
-            }
-            page(
-                if error.code == ErrorCode::OidcAccessDenied {
-                    StatusCode::UNAUTHORIZED
-                } else {
-                    StatusCode::BAD_REQUEST
-                },
-                "Authorize request",
-                &sign_in_form(&normalize_user_code(&code), Some(&error.message)),
-            )
-        }
+        Err(error) => page(
+            StatusCode::BAD_REQUEST,
+            "Authorize request",
+            &sign_in_form(user_code, Some(&error.message)),
+        ),
     }
 }
 
@@ -530,7 +557,6 @@ pub async fn authorize_sign_in(
         );
     };
     let directory = oidc.directory.clone();
-    let client_id = request.client_id.clone();
     let attempt = request.clone();
     let user = input.username.clone();
     let password = input.password.clone();
@@ -538,20 +564,10 @@ pub async fn authorize_sign_in(
         blocking(move || directory.authorization_sign_in(attempt, &user, &password, Utc::now()))
             .await;
     match result {
-        Ok(ticket) => page(
-            StatusCode::OK,
-            "Allow access?",
-            &format!(
-                "<p>An application on this computer (client <code>{client}</code>) is asking to \
-                 use your access.</p>\n\
-                 <form method=\"post\" action=\"/authorize/decision\">\n\
-                 <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\n\
-                 <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
-                 <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p>\n</form>",
-                client = escape(&client_id),
-                ticket = escape(&ticket),
-            ),
-        ),
+        Ok(step) => {
+            crate::second_factor::next_step(&oidc, step, &SignInPurpose::Authorize { request })
+                .await
+        }
         Err(error) => {
             oidc.sign_in_failures.fail(peer.ip(), &input.username);
             page(
@@ -561,6 +577,24 @@ pub async fn authorize_sign_in(
             )
         }
     }
+}
+
+/// The Allow/Deny form for a browser's authorization request, once the person is signed in.
+pub(crate) fn authorize_approval(ticket: &str, client_id: &str) -> Response {
+    page(
+        StatusCode::OK,
+        "Allow access?",
+        &format!(
+            "<p>An application on this computer (client <code>{client}</code>) is asking to \
+             use your access.</p>\n\
+             <form method=\"post\" action=\"/authorize/decision\">\n\
+             <input type=\"hidden\" name=\"ticket\" value=\"{ticket}\">\n\
+             <p><button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button> \
+             <button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></p>\n</form>",
+            client = escape(client_id),
+            ticket = escape(ticket),
+        ),
+    )
 }
 
 /// `POST /authorize/decision`: back to the application with a code, or with `access_denied`.

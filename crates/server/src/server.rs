@@ -37,7 +37,8 @@ use crate::observe::{AnsweredError, Health, RequestFacts};
 use crate::operation::{Operation, Service};
 use crate::throttle::AuthFailures;
 use crate::tls::SecureTransport;
-use crate::{console, invitation, mail, observe, oidc, portal, tls};
+use crate::{console, invitation, mail, observe, oidc, portal, second_factor, tls};
+use latchkey_core::identity_mfa::IdentityMfaPolicy;
 use latchkey_core::oidc::PollTimes;
 
 /// How often key use recorded in memory is written to the store.
@@ -62,6 +63,8 @@ pub struct Options {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl: chrono::Duration,
+    /// Whether identity-store users need an authenticator app to sign in.
+    pub identity_mfa: IdentityMfaPolicy,
     pub limits: Limits,
     pub throttle: Throttle,
     /// The PEM certificate chain and key to serve HTTPS with; plain HTTP without.
@@ -95,7 +98,8 @@ pub fn serve(
     let directory = Arc::new(
         datadir::open(data, store)?
             .with_encoded_denials(options.encoded_denials)
-            .with_invitation_ttl(options.invitation_ttl),
+            .with_invitation_ttl(options.invitation_ttl)
+            .with_identity_mfa_policy(options.identity_mfa),
     );
     let following = crate::follow::start(&directory, store);
     if !directory.is_initialized() {
@@ -171,6 +175,9 @@ async fn run(
             get(oidc::authorize_page).post(oidc::authorize_sign_in),
         )
         .route("/authorize/decision", post(oidc::authorize_decision))
+        .route("/mfa", post(second_factor::verify))
+        .route("/mfa/enroll", post(second_factor::offer))
+        .route("/mfa/enroll/confirm", post(second_factor::confirm))
         .with_state(Arc::new(oidc::Oidc {
             directory: directory.clone(),
             polls: PollTimes::default(),

@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
@@ -64,6 +65,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -596,6 +598,43 @@ fn lock_permission_set(tx: &mut Transaction<'_>, permission_set_id: &str) -> Res
         "SELECT 1 FROM permission_sets WHERE permission_set_id = $1 FOR UPDATE",
         permission_set_id,
     )
+}
+
+/// Holds an identity store user or group (`FOR KEY SHARE`) while an account assignment is
+/// made for it: a concurrent delete of the principal waits for this commit, then deletes the
+/// new assignment too ([`delete_principal`]); a delete that committed first leaves nothing to
+/// lock, and the assignment is refused.
+fn lock_principal(
+    tx: &mut Transaction<'_>,
+    principal_type: PrincipalType,
+    id: &str,
+) -> Result<(), Failure> {
+    let sql = match principal_type {
+        PrincipalType::User => {
+            "SELECT 1 FROM identity_store_users WHERE user_id = $1 FOR KEY SHARE"
+        }
+        PrincipalType::Group => {
+            "SELECT 1 FROM identity_store_groups WHERE group_id = $1 FOR KEY SHARE"
+        }
+    };
+    lock(tx, sql, id)
+}
+
+/// Deletes an identity store user or group (`delete`), then its account assignments. The
+/// row goes first: an assignment made concurrently holds the row until it commits, so the
+/// second statement, run after that wait, sees and deletes it.
+fn delete_principal(
+    tx: &mut Transaction<'_>,
+    delete: &str,
+    principal_type: PrincipalType,
+    id: &str,
+) -> Result<u64, Failure> {
+    let deleted = tx.execute(delete, &[&id])?;
+    tx.execute(
+        "DELETE FROM account_assignments WHERE principal_type = $1 AND principal_id = $2",
+        &[&principal_type.as_str(), &id],
+    )?;
+    Ok(deleted)
 }
 
 fn lock_entity(tx: &mut Transaction<'_>, entity: &Entity) -> Result<(), Failure> {
@@ -1174,6 +1213,10 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             &[&row.user_id, &row.password_hash, &row.set],
         )?,
+        Change::EnableIdentityMfa(row) => tx.execute(
+            "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES ($1, $2, $3)",
+            &[&row.user_id, &row.sealed_seed, &row.enabled],
+        )?,
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < $1",
@@ -1275,9 +1318,11 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &row.updated_by,
             ],
         )?,
-        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+        Change::DeleteIdentityStoreUser { user_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_users WHERE user_id = $1",
-            &[user_id],
+            PrincipalType::User,
+            user_id,
         )?,
         Change::CreateIdentityStoreGroup(row) => tx.execute(
             "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
@@ -1306,9 +1351,11 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &row.updated_by,
             ],
         )?,
-        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+        Change::DeleteIdentityStoreGroup { group_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_groups WHERE group_id = $1",
-            &[group_id],
+            PrincipalType::Group,
+            group_id,
         )?,
         // The foreign keys hold the group and user rows (KEY SHARE) until commit, so a
         // concurrent delete of either waits and then removes this membership too.
@@ -1379,17 +1426,20 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
         Change::RemovePermissionSetTags { permission_set_id, keys } => {
             remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?
         }
-        Change::CreateAccountAssignment(row) => tx.execute(
-            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
-             VALUES ($1, $2, $3, $4, $5)",
-            &[
-                &row.permission_set_id,
-                &row.account_id,
-                &row.principal_type.as_str(),
-                &row.principal_id,
-                &row.created,
-            ],
-        )?,
+        Change::CreateAccountAssignment(row) => {
+            lock_principal(tx, row.principal_type, &row.principal_id)?;
+            tx.execute(
+                "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &row.permission_set_id,
+                    &row.account_id,
+                    &row.principal_type.as_str(),
+                    &row.principal_id,
+                    &row.created,
+                ],
+            )?
+        }
         Change::DeleteAccountAssignment {
             permission_set_id,
             account_id,
@@ -1752,6 +1802,18 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             set: row.get(2),
         })
         .collect();
+    let identity_mfa = tx
+        .query(
+            "SELECT user_id, sealed_seed, enabled_at FROM identity_store_mfa",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| IdentityMfaRow {
+            user_id: row.get(0),
+            sealed_seed: row.get(1),
+            enabled: row.get(2),
+        })
+        .collect();
     let spent_tokens = tx
         .query(
             "SELECT token_hash, spent_at, expires_at FROM spent_tokens",
@@ -1990,6 +2052,7 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,

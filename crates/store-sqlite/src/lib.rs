@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
@@ -45,6 +46,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -328,6 +330,21 @@ fn remove_tags(
         tx.execute(&delete, params![owner, key]).map_err(backend)?;
     }
     Ok(1)
+}
+
+/// Deletes an identity store user or group (`delete`), then its account assignments.
+fn delete_principal(
+    tx: &Transaction<'_>,
+    delete: &str,
+    principal_type: PrincipalType,
+    id: &str,
+) -> rusqlite::Result<usize> {
+    let deleted = tx.execute(delete, params![id])?;
+    tx.execute(
+        "DELETE FROM account_assignments WHERE principal_type = ?1 AND principal_id = ?2",
+        params![principal_type.as_str(), id],
+    )?;
+    Ok(deleted)
 }
 
 fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
@@ -724,6 +741,10 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
              ON CONFLICT (user_id) DO UPDATE SET password_hash = excluded.password_hash, set_at = excluded.set_at",
             params![row.user_id, row.password_hash, time(&row.set)],
         ),
+        Change::EnableIdentityMfa(row) => tx.execute(
+            "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES (?1, ?2, ?3)",
+            params![row.user_id, row.sealed_seed, time(&row.enabled)],
+        ),
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < ?1",
@@ -827,9 +848,11 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 row.updated_by,
             ],
         ),
-        Change::DeleteIdentityStoreUser { user_id } => tx.execute(
+        Change::DeleteIdentityStoreUser { user_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_users WHERE user_id = ?1",
-            params![user_id],
+            PrincipalType::User,
+            user_id,
         ),
         Change::CreateIdentityStoreGroup(row) => tx.execute(
             "INSERT INTO identity_store_groups (group_id, identity_store_id, display_name, attributes, revision, created_at, created_by, updated_at, updated_by)
@@ -858,9 +881,11 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 row.updated_by,
             ],
         ),
-        Change::DeleteIdentityStoreGroup { group_id } => tx.execute(
+        Change::DeleteIdentityStoreGroup { group_id } => delete_principal(
+            tx,
             "DELETE FROM identity_store_groups WHERE group_id = ?1",
-            params![group_id],
+            PrincipalType::Group,
+            group_id,
         ),
         Change::CreateGroupMembership(GroupMembershipRow {
             id,
@@ -928,9 +953,19 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
         Change::RemovePermissionSetTags { permission_set_id, keys } => {
             Ok(remove_tags(tx, &PERMISSION_SET_TAGS, permission_set_id, keys)?)
         }
+        // Only for a principal that still exists: a writer with an older snapshot may not
+        // have seen its deletion.
         Change::CreateAccountAssignment(row) => tx.execute(
-            "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
-             VALUES (?1, ?2, ?3, ?4, ?5)",
+            match row.principal_type {
+                PrincipalType::User => {
+                    "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM identity_store_users WHERE user_id = ?4)"
+                }
+                PrincipalType::Group => {
+                    "INSERT INTO account_assignments (permission_set_id, account_id, principal_type, principal_id, created_at)
+                     SELECT ?1, ?2, ?3, ?4, ?5 WHERE EXISTS (SELECT 1 FROM identity_store_groups WHERE group_id = ?4)"
+                }
+            },
             params![
                 row.permission_set_id,
                 row.account_id,
@@ -1287,6 +1322,16 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let identity_mfa = tx
+        .prepare("SELECT user_id, sealed_seed, enabled_at FROM identity_store_mfa")?
+        .query_map([], |row| {
+            Ok(IdentityMfaRow {
+                user_id: row.get(0)?,
+                sealed_seed: row.get(1)?,
+                enabled: parse_time(row.get(2)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
     let spent_tokens = tx
         .prepare("SELECT token_hash, spent_at, expires_at FROM spent_tokens")?
         .query_map([], |row| {
@@ -1502,6 +1547,7 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,

@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::identitystore::{
     AttributeOperation, ExternalId, GroupAttributes, Name, TypedValue, UserAttributes,
 };
@@ -260,7 +261,9 @@ conformance!(
     identity_center_is_made_once_across_instances,
     identity_store_writers_on_two_instances_conflict,
     an_invitation_is_accepted_once_across_instances,
+    a_resent_invitation_replaces_the_previous_link,
     sso_admin_provisions_once_across_instances,
+    deleted_principals_take_their_assignments_and_roles,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -549,6 +552,7 @@ fn normalized(mut contents: Contents) -> Contents {
         mfa_devices,
         invitations,
         identity_passwords,
+        identity_mfa,
         device_authorizations,
         spent_tokens,
         credential_reports,
@@ -583,6 +587,7 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(mfa_devices);
     sort(invitations);
     sort(identity_passwords);
+    sort(identity_mfa);
     sort(device_authorizations);
     sort(spent_tokens);
     sort(credential_reports);
@@ -704,6 +709,7 @@ fn variant(change: &Change) -> &'static str {
         Change::CreateInvitation(_) => "CreateInvitation",
         Change::AcceptInvitation { .. } => "AcceptInvitation",
         Change::SetIdentityPassword(_) => "SetIdentityPassword",
+        Change::EnableIdentityMfa(_) => "EnableIdentityMfa",
         Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
         Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
         Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
@@ -727,7 +733,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 68;
+const VARIANTS: usize = 69;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -879,6 +885,16 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     let invite_alice = invitation_row(&ids_alice.id, "a1");
     let invite_bob = invitation_row(&ids_bob.id, "b1");
     let invite_alice_again = invitation_row(&ids_alice.id, "a2");
+    let alice_mfa = IdentityMfaRow {
+        user_id: ids_alice.id.clone(),
+        sealed_seed: vec![7; 48],
+        enabled: now(),
+    };
+    let bob_mfa = IdentityMfaRow {
+        user_id: ids_bob.id.clone(),
+        sealed_seed: vec![8; 48],
+        enabled: now(),
+    };
     let device_approved = device_row("d1", "BCDF-GHJK");
     let device_denied = device_row("d2", "LMNP-QRST");
     let first = vec![
@@ -969,6 +985,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateInvitation(invite_bob.clone()),
         // A new invitation replaces the pending one.
         Change::CreateInvitation(invite_alice_again.clone()),
+        Change::EnableIdentityMfa(alice_mfa.clone()),
+        Change::EnableIdentityMfa(bob_mfa.clone()),
         Change::CreateDeviceAuthorization(device_approved.clone()),
         Change::CreateDeviceAuthorization(device_denied.clone()),
         Change::CreatePermissionSet(ps_admin.clone()),
@@ -1050,6 +1068,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         ],
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
+        identity_mfa: vec![alice_mfa.clone(), bob_mfa],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
         spent_tokens: vec![],
         permission_sets: vec![ps_admin.clone(), ps_spare.clone()],
@@ -1327,6 +1346,8 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
+        // Bob's authenticator went with him.
+        identity_mfa: vec![alice_mfa],
         spent_tokens: vec![spent],
         device_authorizations: vec![
             DeviceAuthorizationRow {
@@ -2336,6 +2357,80 @@ fn an_invitation_is_accepted_once_across_instances(b: &dyn Backend) {
     assert!(reopened.invitation(&mail[0].token, now()).is_err());
 }
 
+/// Resending an invitation makes a new link and kills the previous one, also on an instance
+/// that has not seen the resend; it is refused once the person has a password, for a person
+/// without an e-mail address, and for a deleted person.
+fn a_resent_invitation_replaces_the_previous_link(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let store_id = a.identity_center().unwrap().identity_store_id.clone();
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let person = |name: &str, email: Option<&str>| UserAttributes {
+        user_name: name.into(),
+        emails: email
+            .map(|address| TypedValue {
+                value: Some(address.into()),
+                kind: None,
+                primary: Some(true),
+            })
+            .into_iter()
+            .collect(),
+        ..UserAttributes::default()
+    };
+    let user = a
+        .identity_store()
+        .create_user(&store_id, person("erin", Some("erin@example.com")), by)
+        .unwrap();
+    let first = a.take_outgoing_mail().pop().unwrap().token.to_string();
+    let stale = directory(b, &master);
+    assert!(stale.invitation(&first, now()).is_ok());
+
+    a.resend_invitation(&user.id).unwrap();
+    let mail = a.take_outgoing_mail();
+    assert_eq!(mail.len(), 1);
+    assert_eq!(mail[0].email, "erin@example.com");
+    let second = mail[0].token.to_string();
+    assert_ne!(first, second);
+    assert!(a.invitation(&first, now()).is_err());
+    assert!(a.invitation(&second, now()).is_ok());
+    // `stale` still sees the first link; the store refuses it.
+    assert!(
+        stale
+            .accept_invitation(&first, "first password", now())
+            .is_err()
+    );
+    stale.catch_up().unwrap();
+    assert!(!stale.verify_identity_password("erin", "first password"));
+    assert!(stale.invitation(&first, now()).is_err());
+    stale
+        .accept_invitation(&second, "second password", now())
+        .unwrap();
+    a.catch_up().unwrap();
+    assert!(a.verify_identity_password("erin", "second password"));
+    assert_eq!(
+        b.open().load().unwrap().invitations.len(),
+        1,
+        "only the accepted invitation is kept"
+    );
+
+    let refused = a.resend_invitation(&user.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ValidationError, "{refused:?}");
+    let silent = a
+        .identity_store()
+        .create_user(&store_id, person("nomail", None), by)
+        .unwrap();
+    assert!(a.take_outgoing_mail().is_empty());
+    let refused = a.resend_invitation(&silent.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ValidationError, "{refused:?}");
+    a.identity_store()
+        .delete_user(&store_id, &silent.id, None)
+        .unwrap();
+    let refused = a.resend_invitation(&silent.id).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::ResourceNotFound, "{refused:?}");
+    assert!(a.take_outgoing_mail().is_empty());
+}
+
 fn identity_store_writers_on_two_instances_conflict(b: &dyn Backend) {
     let master = MasterKey::generate();
     let a = directory(b, &master);
@@ -2506,6 +2601,126 @@ fn sso_admin_provisions_once_across_instances(b: &dyn Backend) {
             .permission_sets
             .contains_key(&ps.row.id)
     );
+}
+
+/// Deleting an identity store user or group removes its account assignments and the role
+/// it held the last assignment of; an instance that has not seen the deletion cannot assign
+/// the deleted principal afterwards.
+fn deleted_principals_take_their_assignments_and_roles(b: &dyn Backend) {
+    use latchkey_core::ssoadmin::{Assignment, NewPermissionSet};
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let member = a
+        .create_account("member@example.com", "Member", None)
+        .unwrap()
+        .request_id
+        .trim_start_matches("car-")
+        .to_owned();
+    let center = a.identity_center().unwrap();
+    let (instance, store_id) = (center.instance_arn(), center.identity_store_id.clone());
+    let by = "arn:aws:iam::111122223333:user/admin";
+    let person = |name: &str| {
+        a.identity_store()
+            .create_user(
+                &store_id,
+                UserAttributes {
+                    user_name: name.into(),
+                    ..UserAttributes::default()
+                },
+                by,
+            )
+            .unwrap()
+            .id
+            .clone()
+    };
+    let (gone, stays) = (person("gone"), person("stays"));
+    let group = a
+        .identity_store()
+        .create_group(
+            &store_id,
+            GroupAttributes {
+                display_name: "Ops".into(),
+                ..GroupAttributes::default()
+            },
+            by,
+        )
+        .unwrap()
+        .id
+        .clone();
+    let new_set = |name: &str| {
+        a.sso_admin()
+            .create_permission_set(
+                &instance,
+                NewPermissionSet {
+                    name,
+                    ..NewPermissionSet::default()
+                },
+            )
+            .unwrap()
+            .arn()
+    };
+    let (solo, shared, unused) = (new_set("Solo"), new_set("Shared"), new_set("Unused"));
+    let assign = |dir: &Directory, ps: &str, kind: PrincipalType, id: &str| {
+        dir.sso_admin().create_assignment(
+            &instance,
+            Assignment {
+                permission_set_arn: ps,
+                account_id: &member,
+                principal_type: kind,
+                principal_id: id,
+            },
+        )
+    };
+    assign(&a, &solo, PrincipalType::User, &gone).unwrap();
+    assign(&a, &shared, PrincipalType::User, &gone).unwrap();
+    assign(&a, &shared, PrincipalType::User, &stays).unwrap();
+    assign(&a, &solo, PrincipalType::Group, &group).unwrap();
+    let stale = directory(b, &master);
+    let roles = |dir: &Directory| -> BTreeSet<String> {
+        dir.snapshot()
+            .roles_of_account(&member, None)
+            .filter(|r| r.name.starts_with("AWSReservedSSO_"))
+            .map(|r| r.name.split('_').nth(1).unwrap_or_default().to_owned())
+            .collect()
+    };
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into(), "Solo".into()]));
+
+    // The group still holds Solo: deleting the user leaves both roles.
+    a.identity_store()
+        .delete_user(&store_id, &gone, None)
+        .unwrap();
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into(), "Solo".into()]));
+    // The group held Solo's last assignment: its role goes with the group.
+    a.identity_store()
+        .delete_group(&store_id, &group, None)
+        .unwrap();
+    assert_eq!(roles(&a), BTreeSet::from(["Shared".into()]));
+    let principals = |contents: &Contents| -> Vec<String> {
+        contents
+            .account_assignments
+            .iter()
+            .map(|row| row.principal_id.clone())
+            .collect()
+    };
+    assert_eq!(principals(&b.open().load().unwrap()), vec![stays.clone()]);
+    assert_eq!(a.snapshot().sso_admin.assignments.len(), 1);
+
+    // `stale` still sees the deleted user: only the store refuses the assignment.
+    assert!(stale.snapshot().identity_store.users.contains_key(&gone));
+    let refused = assign(&stale, &unused, PrincipalType::User, &gone).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Conflict, "{refused:?}");
+    let refused = assign(&stale, &shared, PrincipalType::Group, &group).unwrap_err();
+    assert_eq!(refused.code, ErrorCode::Conflict, "{refused:?}");
+    stale.catch_up().unwrap();
+    assert_eq!(principals(&b.open().load().unwrap()), vec![stays]);
+    assert_eq!(stale.snapshot().sso_admin.assignments.len(), 1);
+    assert_eq!(roles(&stale), BTreeSet::from(["Shared".into()]));
+    // The snapshot rebuilt from the store agrees with the one that followed the changes.
+    let rebuilt =
+        latchkey_core::state::State::from_contents(b.open().load().unwrap(), &master).unwrap();
+    assert_eq!(rebuilt.sso_admin.assignments.len(), 1);
+    assert_eq!(rebuilt.sso_admin.provisionings.len(), 1);
 }
 
 // ---------------------------------------------------------------------------------------

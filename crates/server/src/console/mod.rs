@@ -37,6 +37,8 @@ mod dashboard;
 mod identity_center;
 mod mfa;
 mod portal;
+
+pub use portal::portal_signed_in;
 mod signin;
 mod users;
 
@@ -377,13 +379,13 @@ impl IntoResponse for ForgedForm {
 
 /// A session cookie: HttpOnly, SameSite=Strict, limited to `path`, and Secure over HTTPS.
 fn cookie_header(
-    console: &Console,
+    secure: bool,
     name: &str,
     path: &str,
     token: &str,
     max_age_seconds: i64,
 ) -> HeaderValue {
-    let secure = if console.secure { "; Secure" } else { "" };
+    let secure = if secure { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={token}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age_seconds}{secure}"
     ))

@@ -14,7 +14,8 @@ use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::Utc;
-use latchkey_core::console::{PortalSession, SignIn};
+use latchkey_core::console::{PORTAL_SESSION_TTL, PortalSession};
+use latchkey_core::identity_mfa::SignInStep;
 use serde::Deserialize;
 
 use super::{Console, ForgedForm, check_origin, date, render};
@@ -95,22 +96,11 @@ pub async fn sign_in(
         blocking(move || directory.portal_sign_in(&form.user_name, &form.password, Utc::now()))
             .await;
     match result {
-        Ok(SignIn::Session { token, expires }) => {
-            let max_age = (expires - Utc::now()).num_seconds().max(0);
-            let mut response = Redirect::to("/start").into_response();
-            response.headers_mut().insert(
-                header::SET_COOKIE,
-                super::cookie_header(&console, PORTAL_COOKIE, "/start", &token, max_age),
-            );
-            response
+        Ok(SignInStep::Done(token)) => portal_signed_in(console.secure, &token),
+        Ok(SignInStep::MfaCode(ticket)) => crate::second_factor::mfa_code_page(&ticket),
+        Ok(SignInStep::Enroll(ticket)) => {
+            crate::second_factor::required_enrollment(&console.directory, &ticket).await
         }
-        Ok(SignIn::MfaRequired { .. }) => render(
-            StatusCode::UNAUTHORIZED,
-            &SignInPage {
-                user_name: &user_name,
-                error: Some("This sign-in needs a second step the portal does not offer yet."),
-            },
-        ),
         Err(error) => {
             console.sign_in_failures.fail(peer.ip(), &name);
             render(
@@ -122,6 +112,23 @@ pub async fn sign_in(
             )
         }
     }
+}
+
+/// Signed in to the portal (after the password, or the MFA code on `/mfa`): the session
+/// cookie, and the accounts page.
+pub fn portal_signed_in(secure: bool, token: &str) -> Response {
+    let mut response = Redirect::to("/start").into_response();
+    response.headers_mut().insert(
+        header::SET_COOKIE,
+        super::cookie_header(
+            secure,
+            PORTAL_COOKIE,
+            "/start",
+            token,
+            PORTAL_SESSION_TTL.num_seconds(),
+        ),
+    );
+    response
 }
 
 /// One account on the portal's home page, with the permission sets the person may use.
@@ -290,7 +297,7 @@ pub async fn sign_out(
     let mut response = Redirect::to("/start/signin").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        super::cookie_header(&console, PORTAL_COOKIE, "/start", "", 0),
+        super::cookie_header(console.secure, PORTAL_COOKIE, "/start", "", 0),
     );
     response
 }

@@ -187,7 +187,7 @@ fn signed_in(console: &Console, step: SignIn) -> Response {
             let mut response = Redirect::to("/console").into_response();
             response.headers_mut().insert(
                 header::SET_COOKIE,
-                cookie_header(console, SESSION_COOKIE, "/console", &token, max_age),
+                cookie_header(console.secure, SESSION_COOKIE, "/console", &token, max_age),
             );
             response
         }
@@ -231,7 +231,7 @@ pub async fn sign_out(
     let mut response = Redirect::to("/console/signin").into_response();
     response.headers_mut().insert(
         header::SET_COOKIE,
-        cookie_header(&console, SESSION_COOKIE, "/console", "", 0),
+        cookie_header(console.secure, SESSION_COOKIE, "/console", "", 0),
     );
     response
 }

@@ -183,6 +183,14 @@ impl Server {
         aws_sdk_sts::Client::new(&self.sdk_config(keys, region).await)
     }
 
+    pub async fn admin_identitystore(&self) -> aws_sdk_identitystore::Client {
+        aws_sdk_identitystore::Client::new(&self.sdk_config(&self.admin, DEFAULT_REGION).await)
+    }
+
+    pub async fn admin_sso_admin(&self) -> aws_sdk_ssoadmin::Client {
+        aws_sdk_ssoadmin::Client::new(&self.sdk_config(&self.admin, DEFAULT_REGION).await)
+    }
+
     pub async fn admin_iam(&self) -> aws_sdk_iam::Client {
         self.iam(&self.admin).await
     }

@@ -5,6 +5,7 @@
 
 mod access_keys;
 mod harness;
+mod identity_center;
 mod roles;
 mod sts;
 mod users;
