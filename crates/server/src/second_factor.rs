@@ -20,7 +20,7 @@ use latchkey_core::identity_mfa::{SignInPurpose, SignInStep};
 use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
 
-use crate::html::{escape, page, page_with_images};
+use crate::html::{escape, page};
 use crate::oidc::{Oidc, authorize_approval, blocking, device_approval, too_many_attempts};
 
 #[derive(Deserialize)]
@@ -165,7 +165,7 @@ pub(crate) async fn enrollment(directory: &Arc<Directory>, ticket: &str, intro: 
     match started {
         Ok(enrollment) => {
             let png = base64::engine::general_purpose::STANDARD.encode(&*enrollment.qr_code_png);
-            page_with_images(
+            page(
                 StatusCode::OK,
                 "Set up an authenticator app",
                 &format!(
