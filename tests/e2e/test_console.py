@@ -10,6 +10,7 @@ fails its test.
 from __future__ import annotations
 
 import http.cookiejar
+import json
 import os
 import re
 import urllib.error
@@ -352,8 +353,13 @@ def test_admin_creates_a_group_adds_a_user_and_attaches_a_policy(server, iam, jo
     page.get_by_role("button", name="Create group").click()
     expect(page.get_by_role("heading", name=group)).to_be_visible()
 
-    page.get_by_label("User to add").select_option(member)
-    page.get_by_role("button", name="Add user").click()
+    # With the keyboard only: type-ahead picks the user, Tab reaches the button.
+    page.get_by_label("User to add").focus()
+    page.keyboard.type(member)
+    expect(page.get_by_label("User to add")).to_have_value(member)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Add user")).to_be_focused()
+    page.keyboard.press("Enter")
     expect(page.get_by_role("link", name=member, exact=True)).to_be_visible()
     page.get_by_label("Managed policy to attach").select_option(READ_ONLY)
     page.get_by_role("button", name="Attach policy").click()
@@ -607,6 +613,15 @@ def test_forms_without_the_session_token_or_from_another_origin_are_refused(serv
     status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name})
     assert status == 200
     assert iam.get_user(UserName=name)["User"]["UserName"] == name
+    # The policy editor's check is a form post like any other.
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "*"}]}'
+    status, _, _ = form.post("/console/policies/validate", {"csrf": "not-the-token",
+                                                            "document": document})
+    assert status == 403
+    status, body, headers = form.post("/console/policies/validate", {"csrf": csrf,
+                                                                     "document": document})
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"valid": False, "error": "Invalid effect: Maybe"}
 
 
 def test_repeated_failed_sign_ins_are_slowed_down(server, iam):
