@@ -465,6 +465,15 @@ def test_a_read_only_user_cannot_create_a_policy(server, iam, journey):
     j.shot("denied")
     expect_error(iam.get_policy, "NoSuchEntity", 404,
                  PolicyArn=f"arn:aws:iam::{server.account_id}:policy/{policy}")
+    # Denials of the user page's forms are said next to the field.
+    page.goto(f"{server.url}/console/users/{name}?tab=permissions")
+    page.get_by_label("Managed policy to attach").select_option(
+        "arn:aws:iam::aws:policy/AdministratorAccess")
+    page.get_by_role("button", name="Attach policy").click()
+    expect(page.locator("#policy_arn-error")).to_contain_text("iam:AttachUserPolicy")
+    j.shot("attach-denied")
+    assert [p["PolicyArn"] for p in iam.list_attached_user_policies(
+        UserName=name)["AttachedPolicies"]] == [READ_ONLY]
 
 
 def test_the_policies_list_filters_by_type_and_name(server, iam, journey):
@@ -552,6 +561,11 @@ def test_the_user_page_manages_groups_and_tags(server, iam, journey):
     page.get_by_role("button", name="Add tag").click()
     expect(page.locator("#tag_key-error")).to_contain_text("tagKey")
     j.shot("tag-refused")
+    page.get_by_label("Tag key").fill("team")
+    page.get_by_label("Tag value (optional)").fill("plat#form")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tag_value-error")).to_contain_text("member.value")
+    expect(page.locator("#tag_key-error")).to_have_count(0)
     page.get_by_label("Tag key").fill("team")
     page.get_by_label("Tag value (optional)").fill("platform")
     page.get_by_role("button", name="Add tag").click()

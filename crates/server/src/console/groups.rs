@@ -14,7 +14,7 @@ use latchkey_core::policies::Target;
 use latchkey_core::validate;
 use serde::Deserialize;
 
-use super::policies::{PolicyChoice, policy_choices};
+use super::policies::{PolicyChoice, PolicyForm, policy_choices};
 use super::{
     Chrome, Console, FieldErrors, SignedIn, check_form, date, error_page, render, status_of,
 };
@@ -289,15 +289,6 @@ pub async fn change_members(
         Ok(()) => Redirect::to(&group_path(&name)).into_response(),
         Err(error) => again(error),
     }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct PolicyForm {
-    pub csrf: String,
-    /// `attach` or `detach`.
-    pub action: String,
-    #[serde(default)]
-    pub policy_arn: String,
 }
 
 /// `POST /console/groups/{name}/policies`: AttachGroupPolicy or DetachGroupPolicy.

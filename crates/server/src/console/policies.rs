@@ -47,6 +47,16 @@ pub fn policy_choices(
         .collect()
 }
 
+/// Attach or Detach a managed policy, on a user's or a group's page.
+#[derive(Debug, Deserialize)]
+pub struct PolicyForm {
+    pub csrf: String,
+    /// `attach` or `detach`.
+    pub action: String,
+    #[serde(default)]
+    pub policy_arn: String,
+}
+
 pub fn policy_path(arn: &str) -> String {
     format!(
         "/console/policies/view?arn={}",

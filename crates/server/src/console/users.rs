@@ -15,8 +15,7 @@ use latchkey_core::{ErrorCode, IamError, validate};
 use serde::Deserialize;
 
 use super::dashboard::OLD_KEY_DAYS;
-use super::groups::PolicyForm;
-use super::policies::{PolicyChoice, policy_choices};
+use super::policies::{PolicyChoice, PolicyForm, policy_choices};
 use super::{
     Chrome, Console, FieldErrors, SignedIn, age, check_form, date, error_page, render, status_of,
 };
@@ -614,13 +613,15 @@ pub async fn change_tags(
     let adding = form.action == "add";
     let key = form.key.trim().to_owned();
     let value = form.value.trim().to_owned();
-    let field = if adding && !key.is_empty() && validate::tag_key(&key).is_ok() {
-        "tag_value"
-    } else {
-        "tag_key"
+    let again = |error: &IamError| {
+        // Only the value's own constraints are about the value field.
+        let field = if error.message.contains(".member.value'") {
+            "tag_value"
+        } else {
+            "tag_key"
+        };
+        tab_with_error(&console, &signed_in, &name, "tags", field, error)
     };
-    let again =
-        |error: &IamError| tab_with_error(&console, &signed_in, &name, "tags", field, error);
     let (op, params) = if adding {
         let tag = Tag {
             key: key.clone(),
