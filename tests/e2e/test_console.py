@@ -320,7 +320,8 @@ def test_keyboard_only_sign_in_and_a_320_pixel_screen(server, journey):
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
     for path in ("/console", "/console/users", "/console/users/admin?tab=security_credentials",
-                 "/console/users/admin?tab=permissions", "/console/users/admin?tab=tags",
+                 "/console/users/admin?tab=permissions", "/console/users/admin?tab=groups",
+                 "/console/users/admin?tab=tags",
                  "/console/groups", "/console/groups/new", "/console/policies",
                  "/console/policies/new", f"/console/policies/view?arn={READ_ONLY}",
                  "/console/roles", "/console/account"):
