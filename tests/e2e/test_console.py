@@ -13,6 +13,7 @@ import email
 import email.policy
 import html
 import http.cookiejar
+import json
 import os
 import re
 import time
@@ -48,10 +49,11 @@ def browser():
 class Journey:
     """One browser context: its page, the problems the page reported, its screenshots."""
 
-    def __init__(self, browser, name: str, width: int = 1280):
+    def __init__(self, browser, name: str, width: int = 1280, javascript: bool = True):
         self.name = name
         self.context = browser.new_context(accept_downloads=True,
-                                           viewport={"width": width, "height": 900})
+                                           viewport={"width": width, "height": 900},
+                                           java_script_enabled=javascript)
         self.page: Page = self.context.new_page()
         self.problems: list[str] = []
         self.shots = 0
@@ -84,8 +86,8 @@ class Journey:
 def journey(browser, request):
     made: list[Journey] = []
 
-    def make(width: int = 1280) -> Journey:
-        j = Journey(browser, f"{request.node.name}-{len(made)}", width)
+    def make(width: int = 1280, javascript: bool = True) -> Journey:
+        j = Journey(browser, f"{request.node.name}-{len(made)}", width, javascript)
         made.append(j)
         return j
 
@@ -355,11 +357,274 @@ def test_keyboard_only_sign_in_and_a_320_pixel_screen(server, journey):
     page.keyboard.type(server.admin["ConsolePassword"])
     page.keyboard.press("Enter")
     expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
-    for path in ("/console", "/console/users", "/console/users/admin?tab=security_credentials"):
+    for path in ("/console", "/console/users", "/console/users/admin?tab=security_credentials",
+                 "/console/users/admin?tab=permissions", "/console/users/admin?tab=groups",
+                 "/console/users/admin?tab=tags",
+                 "/console/groups", "/console/groups/new", "/console/policies",
+                 "/console/policies/new", f"/console/policies/view?arn={READ_ONLY}",
+                 "/console/roles", "/console/account"):
         page.goto(f"{server.url}{path}")
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 320, f"{path} is {overflow}px wide on a 320px screen"
         j.shot(path.strip("/").replace("/", "-").split("?")[0] + "-320")
+
+
+# --- groups, policies, roles, account settings ----------------------------------------
+
+LIST_ROLES_ONLY = ('{"Version": "2012-10-17", "Statement": [{"Effect": "%s", '
+                   '"Action": "iam:ListRoles", "Resource": "*"}]}')
+
+
+def test_admin_creates_a_group_adds_a_user_and_attaches_a_policy(server, iam, journey):
+    member = console_user(server, iam)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Groups").click()
+    page.get_by_role("link", name="Create group").click()
+    page.get_by_label("Group name").fill("bad name!")
+    page.get_by_role("button", name="Create group").click()
+    expect(page.locator("#group_name-error")).to_contain_text("groupName")
+    expect(page.get_by_label("Group name")).to_have_attribute("aria-invalid", "true")
+    j.shot("name-refused")
+    group = unique("devs")
+    page.get_by_label("Group name").fill(group)
+    page.get_by_role("button", name="Create group").click()
+    expect(page.get_by_role("heading", name=group)).to_be_visible()
+
+    # With the keyboard only: type-ahead picks the user, Tab reaches the button.
+    page.get_by_label("User to add").focus()
+    page.keyboard.type(member)
+    expect(page.get_by_label("User to add")).to_have_value(member)
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("button", name="Add user")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("link", name=member, exact=True)).to_be_visible()
+    page.get_by_label("Managed policy to attach").select_option(READ_ONLY)
+    page.get_by_role("button", name="Attach policy").click()
+    expect(page.get_by_role("button", name=f"Detach {READ_ONLY}")).to_be_visible()
+    j.shot("group")
+    assert [u["UserName"] for u in iam.get_group(GroupName=group)["Users"]] == [member]
+    assert [p["PolicyArn"] for p in iam.list_attached_group_policies(
+        GroupName=group)["AttachedPolicies"]] == [READ_ONLY]
+
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Groups").click()
+    row = page.get_by_role("row").filter(has_text=group)
+    expect(row.get_by_role("cell").first).to_have_text("1")
+    j.shot("groups")
+    page.get_by_role("link", name=group).click()
+    page.get_by_role("button", name=f"Remove {member}").click()
+    expect(page.get_by_text("No users in this group.")).to_be_visible()
+    assert iam.get_group(GroupName=group)["Users"] == []
+
+
+def test_a_policy_written_in_the_editor_is_checked_as_you_type_and_then_applies(
+        server, iam, journey):
+    name = console_user(server, iam)
+    key = iam.create_access_key(UserName=name)["AccessKey"]
+    user_iam = boto3.client("iam", endpoint_url=server.url, region_name="us-east-1",
+                            aws_access_key_id=key["AccessKeyId"],
+                            aws_secret_access_key=key["SecretAccessKey"])
+    expect_error(user_iam.list_roles, "AccessDenied", 403)
+
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Policies").click()
+    page.get_by_role("link", name="Create policy").click()
+    policy = unique("ListRolesOnly")
+    page.get_by_label("Policy name").fill(policy)
+    editor = page.get_by_label("Policy document (JSON)")
+    editor.fill(LIST_ROLES_ONLY % "Permit")
+    # The server's validator answers while the form is still unsent.
+    expect(page.locator("#document-error")).to_have_text("Invalid effect: Permit")
+    expect(editor).to_have_attribute("aria-invalid", "true")
+    expect(page).to_have_url(re.compile(r"/console/policies/new$"))
+    j.shot("live-error")
+    editor.fill(LIST_ROLES_ONLY % "Allow")
+    expect(page.get_by_text("The document is valid.")).to_be_visible()
+    expect(page.locator("#document-error")).to_have_text("")
+    page.get_by_role("button", name="Create policy").click()
+    expect(page.get_by_role("heading", name=policy)).to_be_visible()
+    expect(page.get_by_label("Policy document")).to_contain_text('"iam:ListRoles"')
+    expect(page.get_by_role("row").filter(has_text="v1")).to_contain_text("(default)")
+    j.shot("policy")
+    arn = f"arn:aws:iam::{server.account_id}:policy/{policy}"
+    assert iam.get_policy(PolicyArn=arn)["Policy"]["DefaultVersionId"] == "v1"
+
+    page.goto(f"{server.url}/console/users/{name}?tab=permissions")
+    page.get_by_label("Managed policy to attach").select_option(arn)
+    page.get_by_role("button", name="Attach policy").click()
+    expect(page.get_by_role("button", name=f"Detach {arn}")).to_be_visible()
+    j.shot("attached")
+    user_iam.list_roles()  # the policy applies at once
+    page.get_by_role("button", name=f"Detach {arn}").click()
+    expect(page.get_by_text("No policies are attached directly.")).to_be_visible()
+    expect_error(user_iam.list_roles, "AccessDenied", 403)
+
+
+def test_without_script_the_policy_form_reports_errors_on_submit(server, iam, journey):
+    j = journey(javascript=False)
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/policies/new")
+    policy = unique("NoScript")
+    page.get_by_label("Policy name").fill(policy)
+    page.get_by_label("Policy document (JSON)").fill(LIST_ROLES_ONLY % "Permit")
+    page.get_by_role("button", name="Create policy").click()
+    expect(page.locator("#document-error")).to_have_text("Invalid effect: Permit")
+    expect(page.get_by_label("Policy name")).to_have_value(policy)
+    j.shot("error-on-submit")
+    expect_error(iam.get_policy, "NoSuchEntity", 404,
+                 PolicyArn=f"arn:aws:iam::{server.account_id}:policy/{policy}")
+    page.get_by_label("Policy document (JSON)").fill(LIST_ROLES_ONLY % "Allow")
+    page.get_by_role("button", name="Create policy").click()
+    expect(page.get_by_role("heading", name=policy)).to_be_visible()
+
+
+def test_a_read_only_user_cannot_create_a_policy(server, iam, journey):
+    name = console_user(server, iam, policies=[READ_ONLY])
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, name, GOOD_PASSWORD)
+    page.goto(f"{server.url}/console/policies?scope=aws")
+    expect(page.get_by_role("link", name="IAMReadOnlyAccess")).to_be_visible()
+    page.get_by_role("link", name="Create policy").click()
+    policy = unique("Sneaky")
+    page.get_by_label("Policy name").fill(policy)
+    page.get_by_label("Policy document (JSON)").fill(LIST_ROLES_ONLY % "Allow")
+    with page.expect_response(lambda r: r.request.method == "POST"
+                              and r.url.endswith("/console/policies/new")) as answer:
+        page.get_by_role("button", name="Create policy").click()
+    assert answer.value.status == 403
+    expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
+    expect(page.get_by_role("alert")).to_contain_text(
+        f"arn:aws:iam::{server.account_id}:user/{name} is not authorized to perform: "
+        "iam:CreatePolicy")
+    j.shot("denied")
+    expect_error(iam.get_policy, "NoSuchEntity", 404,
+                 PolicyArn=f"arn:aws:iam::{server.account_id}:policy/{policy}")
+    # Denials of the user page's forms are said next to the field.
+    page.goto(f"{server.url}/console/users/{name}?tab=permissions")
+    page.get_by_label("Managed policy to attach").select_option(
+        "arn:aws:iam::aws:policy/AdministratorAccess")
+    page.get_by_role("button", name="Attach policy").click()
+    expect(page.locator("#policy_arn-error")).to_contain_text("iam:AttachUserPolicy")
+    j.shot("attach-denied")
+    assert [p["PolicyArn"] for p in iam.list_attached_user_policies(
+        UserName=name)["AttachedPolicies"]] == [READ_ONLY]
+
+
+def test_the_policies_list_filters_by_type_and_name(server, iam, journey):
+    policy = unique("Filtered")
+    iam.create_policy(PolicyName=policy, PolicyDocument=LIST_ROLES_ONLY % "Allow")
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/policies")
+    page.get_by_label("Type").select_option("local")
+    page.get_by_label("Search policies").fill(policy)
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("row").filter(has_text=policy)).to_contain_text("Customer managed")
+    expect(page.get_by_role("link", name="IAMReadOnlyAccess")).to_have_count(0)
+    page.get_by_label("Type").select_option("aws")
+    page.get_by_label("Search policies").fill("")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.get_by_role("link", name="IAMReadOnlyAccess")).to_be_visible()
+    expect(page.get_by_role("link", name=policy)).to_have_count(0)
+    j.shot("aws-managed")
+
+
+def test_policy_versions_can_be_made_default_and_deleted(server, iam, journey):
+    arn = iam.create_policy(PolicyName=unique("Versioned"),
+                            PolicyDocument=LIST_ROLES_ONLY % "Allow")["Policy"]["Arn"]
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=LIST_ROLES_ONLY % "Deny")
+    iam.create_policy_version(PolicyArn=arn, PolicyDocument=LIST_ROLES_ONLY % "Allow")
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/policies/view?arn={urllib.parse.quote(arn, safe='')}")
+    expect(page.get_by_label("Policy document")).to_contain_text('"Allow"')
+    page.get_by_role("button", name="Set v2 as default").click()
+    expect(page.get_by_label("Policy document")).to_contain_text('"Deny"')
+    expect(page.get_by_role("button", name="Delete v2")).to_have_count(0)
+    page.get_by_role("button", name="Delete v3").click()
+    expect(page.get_by_role("button", name="Delete v1")).to_be_visible()
+    j.shot("versions")
+    versions = iam.list_policy_versions(PolicyArn=arn)["Versions"]
+    assert sorted((v["VersionId"], v["IsDefaultVersion"]) for v in versions) == [
+        ("v1", False), ("v2", True)]
+
+
+def test_the_roles_page_shows_the_trust_policy_and_the_policies(server, iam, journey):
+    role = unique("deployer")
+    trust = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": '
+             f'{{"AWS": "arn:aws:iam::{server.account_id}:root"}}, "Action": "sts:AssumeRole"}}]}}')
+    iam.create_role(RoleName=role, AssumeRolePolicyDocument=trust, Description="Deploys")
+    iam.attach_role_policy(RoleName=role, PolicyArn=READ_ONLY)
+    iam.put_role_policy(RoleName=role, PolicyName="inline-list",
+                        PolicyDocument=LIST_ROLES_ONLY % "Allow")
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("navigation", name="Console").get_by_role("link", name="Roles").click()
+    expect(page.get_by_role("row").filter(has_text=role)).to_contain_text("Deploys")
+    page.get_by_role("link", name=role).click()
+    expect(page.get_by_role("heading", name=role)).to_be_visible()
+    expect(page.get_by_label("Trust policy")).to_contain_text('"sts:AssumeRole"')
+    expect(page.get_by_label("Trust policy")).to_contain_text(
+        f"arn:aws:iam::{server.account_id}:root")
+    expect(page.get_by_role("link", name=READ_ONLY)).to_be_visible()
+    expect(page.get_by_text("inline-list (inline)")).to_be_visible()
+    j.shot("role")
+
+
+def test_the_user_page_manages_groups_and_tags(server, iam, journey):
+    name = console_user(server, iam)
+    group = unique("ops")
+    iam.create_group(GroupName=group)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/{name}?tab=groups")
+    page.get_by_label("Group to add the user to").select_option(group)
+    page.get_by_role("button", name="Add to group").click()
+    expect(page.get_by_role("link", name=group)).to_be_visible()
+    assert [g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]] == [group]
+    page.get_by_role("button", name=f"Remove from {group}").click()
+    expect(page.get_by_text("The user is in no group.")).to_be_visible()
+    assert iam.list_groups_for_user(UserName=name)["Groups"] == []
+
+    page.get_by_role("link", name="Tags").click()
+    page.get_by_label("Tag key").fill("cost#center")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tag_key-error")).to_contain_text("tagKey")
+    j.shot("tag-refused")
+    page.get_by_label("Tag key").fill("team")
+    page.get_by_label("Tag value (optional)").fill("plat#form")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.locator("#tag_value-error")).to_contain_text("member.value")
+    expect(page.locator("#tag_key-error")).to_have_count(0)
+    page.get_by_label("Tag key").fill("team")
+    page.get_by_label("Tag value (optional)").fill("platform")
+    page.get_by_role("button", name="Add tag").click()
+    expect(page.get_by_role("row").filter(has_text="team")).to_contain_text("platform")
+    assert iam.list_user_tags(UserName=name)["Tags"] == [{"Key": "team", "Value": "platform"}]
+    page.get_by_role("button", name="Remove tag team").click()
+    expect(page.get_by_text("No tags.")).to_be_visible()
+    assert iam.list_user_tags(UserName=name)["Tags"] == []
+
+
+def test_account_settings_show_the_password_policy(server, journey):
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("navigation", name="Console").get_by_role("link",
+                                                               name="Account settings").click()
+    expect(page.get_by_text(server.account_id, exact=True)).to_be_visible()
+    expect(page.get_by_text("At least 8 and at most 128 characters.")).to_be_visible()
+    expect(page.get_by_text("A custom password policy is not supported yet")).to_be_visible()
+    j.shot("account")
 
 
 # --- the same rules without a browser -------------------------------------------------
@@ -401,6 +666,15 @@ def test_forms_without_the_session_token_or_from_another_origin_are_refused(serv
     status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name})
     assert status == 200
     assert iam.get_user(UserName=name)["User"]["UserName"] == name
+    # The policy editor's check is a form post like any other.
+    document = '{"Version": "2012-10-17", "Statement": [{"Effect": "Maybe", "Action": "*"}]}'
+    status, _, _ = form.post("/console/policies/validate", {"csrf": "not-the-token",
+                                                            "document": document})
+    assert status == 403
+    status, body, headers = form.post("/console/policies/validate", {"csrf": csrf,
+                                                                     "document": document})
+    assert status == 200 and headers["Content-Type"] == "application/json"
+    assert json.loads(body) == {"valid": False, "error": "Invalid effect: Maybe"}
 
 
 def test_repeated_failed_sign_ins_are_slowed_down(server, iam):
@@ -588,7 +862,8 @@ def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, j
     assert status == 400, body
 
     # A group with the person in it.
-    page.get_by_role("link", name="Groups").click()
+    page.get_by_role("navigation", name="Identity Center").get_by_role(
+        "link", name="Groups").click()
     page.get_by_label("Group name").fill("Engineers")
     page.get_by_role("button", name="Create group").click()
     page.get_by_label("Add a user to Engineers").select_option(label=name)
@@ -597,14 +872,16 @@ def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, j
     j.shot("groups")
 
     # A predefined permission set.
-    page.get_by_role("link", name="Permission sets").click()
+    page.get_by_role("navigation", name="Identity Center").get_by_role(
+        "link", name="Permission sets").click()
     page.get_by_label("Policy for predefined permission set").select_option("ReadOnlyAccess")
     page.get_by_role("button", name="Create permission set").click()
     expect(page.get_by_role("region", name="ReadOnlyAccess")).to_contain_text("ReadOnlyAccess")
     j.shot("permission-sets")
 
     # The group assigned to the account, provisioned.
-    page.get_by_role("link", name="AWS accounts").click()
+    page.get_by_role("navigation", name="Identity Center").get_by_role(
+        "link", name="AWS accounts").click()
     page.get_by_label("User or group to assign to Sandbox").select_option(label="Engineers")
     page.get_by_label("Permission set for Sandbox").select_option(label="ReadOnlyAccess")
     page.get_by_role("button", name="Assign to Sandbox").click()

@@ -99,7 +99,9 @@ fn check_document(document: &str) -> Result<(), IamError> {
         .map_err(malformed)
 }
 
-fn check_managed_document(document: &str) -> Result<(), IamError> {
+/// CreatePolicy's and CreatePolicyVersion's check of a managed policy document: its size
+/// quota, then its grammar. Public so the console's editor validates with the same rules.
+pub fn check_managed_document(document: &str) -> Result<(), IamError> {
     if quota::non_whitespace_len(document) > quota::MANAGED_POLICY {
         return Err(IamError::new(
             ErrorCode::LimitExceeded,

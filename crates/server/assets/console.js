@@ -24,3 +24,32 @@ function flash(button, text) {
   button.textContent = text;
   setTimeout(() => { button.textContent = before; }, 1500);
 }
+
+// The policy editor: checks the document as you type with the server's own validator
+// (the check CreatePolicy runs), a moment after typing stops. Without the script the
+// form still works and the same errors show after submitting.
+for (const field of document.querySelectorAll("textarea[data-validate]")) {
+  const form = field.form;
+  const error = document.getElementById(field.id + "-error");
+  const ok = document.getElementById(field.id + "-ok");
+  let timer = null;
+  let sent = 0;
+  field.addEventListener("input", () => {
+    clearTimeout(timer);
+    timer = setTimeout(async () => {
+      const mine = ++sent;
+      const body = new URLSearchParams({ csrf: form.elements.csrf.value, document: field.value });
+      try {
+        const response = await fetch(field.dataset.validate, { method: "POST", body, credentials: "same-origin" });
+        if (!response.ok || mine !== sent) return;
+        const result = await response.json();
+        error.textContent = result.valid ? "" : result.error;
+        ok.hidden = !result.valid;
+        if (result.valid) field.removeAttribute("aria-invalid");
+        else field.setAttribute("aria-invalid", "true");
+      } catch (_) {
+        // Offline or signed out: the check on submit still applies.
+      }
+    }, 400);
+  });
+}

@@ -33,14 +33,18 @@ use crate::oidc::SignInThrottle;
 use crate::operation::{Operation, Service};
 
 mod access_keys;
+mod account;
 mod dashboard;
+mod groups;
 mod identity_center;
 mod mfa;
+mod policies;
 mod portal;
-
-pub use portal::portal_signed_in;
+mod roles;
 mod signin;
 mod users;
+
+pub use portal::portal_signed_in;
 
 /// The session cookie. Scoped to the console's path.
 const SESSION_COOKIE: &str = "latchkey-console";
@@ -143,6 +147,37 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
             "/console/identity-center/accounts/unassign",
             post(identity_center::unassign),
         )
+        .route(
+            "/console/users/{name}/policies",
+            post(users::change_policies),
+        )
+        .route("/console/users/{name}/groups", post(users::change_groups))
+        .route("/console/users/{name}/tags", post(users::change_tags))
+        .route("/console/groups", get(groups::list))
+        .route(
+            "/console/groups/new",
+            get(groups::new_form).post(groups::create),
+        )
+        .route("/console/groups/{name}", get(groups::detail))
+        .route(
+            "/console/groups/{name}/members",
+            post(groups::change_members),
+        )
+        .route(
+            "/console/groups/{name}/policies",
+            post(groups::change_policies),
+        )
+        .route("/console/policies", get(policies::list))
+        .route(
+            "/console/policies/new",
+            get(policies::new_form).post(policies::create),
+        )
+        .route("/console/policies/validate", post(policies::validate))
+        .route("/console/policies/view", get(policies::detail))
+        .route("/console/policies/versions", post(policies::change_version))
+        .route("/console/roles", get(roles::list))
+        .route("/console/roles/{name}", get(roles::detail))
+        .route("/console/account", get(account::show))
         .route("/start", get(portal::home))
         .route("/start/", get(|| async { Redirect::to("/start") }))
         .route(
@@ -416,7 +451,7 @@ fn with_page_headers(mut response: Response) -> Response {
         (
             header::CONTENT_SECURITY_POLICY,
             "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; \
-             form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+             connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
         ),
         // Not no-referrer: with it, browsers send `Origin: null` on form posts, and the
         // same-origin check needs the real origin. Console URLs carry no secrets.
@@ -468,14 +503,41 @@ pub fn message_page(
 
 /// The page for an error from the domain: AccessDenied says what the policy refused.
 pub fn error_page(error: &IamError, chrome: &Chrome) -> Response {
-    let status =
-        StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let status = status_of(error);
     let title = match error.code {
         latchkey_core::ErrorCode::AccessDenied => "Access denied",
         latchkey_core::ErrorCode::NoSuchEntity => "Not found",
         _ => "That did not work",
     };
     message_page(status, title, &error.message, Some(chrome))
+}
+
+/// The error of a form, shown next to the field it is about.
+#[derive(Debug, Default)]
+pub struct FieldErrors(Option<(&'static str, String)>);
+
+impl FieldErrors {
+    pub fn none() -> Self {
+        Self(None)
+    }
+
+    /// `message` belongs next to the field with the id `field`.
+    pub fn at(field: &'static str, message: impl Into<String>) -> Self {
+        Self(Some((field, message.into())))
+    }
+
+    /// The message for the field with the id `field`, if the error is about it.
+    pub fn on(&self, field: &str) -> Option<&str> {
+        self.0
+            .as_ref()
+            .filter(|(at, _)| *at == field)
+            .map(|(_, message)| message.as_str())
+    }
+}
+
+/// The HTTP status of a page re-shown for a domain error.
+pub fn status_of(error: &IamError) -> StatusCode {
+    StatusCode::from_u16(error.code.http_status()).unwrap_or(StatusCode::BAD_REQUEST)
 }
 
 /// A date as the console shows it.

@@ -9,12 +9,16 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
 use latchkey_core::console::check_password_policy;
-use latchkey_core::model::{KeyStatus, User};
-use latchkey_core::validate;
+use latchkey_core::model::{KeyStatus, Tag, User};
+use latchkey_core::policies::Target;
+use latchkey_core::{ErrorCode, IamError, validate};
 use serde::Deserialize;
 
 use super::dashboard::OLD_KEY_DAYS;
-use super::{Chrome, Console, SignedIn, age, check_form, date, error_page, render};
+use super::policies::{PolicyChoice, PolicyForm, policy_choices};
+use super::{
+    Chrome, Console, FieldErrors, SignedIn, age, check_form, date, error_page, render, status_of,
+};
 use crate::oidc::blocking;
 use crate::operation::Operation;
 
@@ -275,9 +279,13 @@ struct UserPage<'a> {
     created: String,
     tab: &'a str,
     groups: Vec<String>,
+    /// Groups of the account the user is not in, for Add to group.
+    other_groups: Vec<String>,
+    /// Managed policies not attached to the user, for Attach policy.
+    choices: Vec<PolicyChoice>,
     keys: Vec<KeyRow>,
     can_create_key: bool,
-    password_error: Option<&'a str>,
+    errors: FieldErrors,
 }
 
 /// `GET /console/users/{name}[?tab=permissions|groups|tags|security_credentials]`
@@ -287,7 +295,14 @@ pub async fn detail(
     Path(name): Path<String>,
     Query(tab): Query<Tab>,
 ) -> Response {
-    user_page(&console, &signed_in, &name, &tab.tab, None, StatusCode::OK)
+    user_page(
+        &console,
+        &signed_in,
+        &name,
+        &tab.tab,
+        FieldErrors::none(),
+        StatusCode::OK,
+    )
 }
 
 pub fn user_page(
@@ -295,7 +310,7 @@ pub fn user_page(
     signed_in: &SignedIn,
     name: &str,
     tab: &str,
-    password_error: Option<&str>,
+    errors: FieldErrors,
     status: StatusCode,
 ) -> Response {
     if let Err(error) = signed_in.authorize(
@@ -349,10 +364,16 @@ pub fn user_page(
     } else {
         Vec::new()
     };
-    let groups = user
+    let mut groups: Vec<String> = user
         .group_ids
         .iter()
         .filter_map(|id| state.groups.get(id))
+        .map(|g| g.name.clone())
+        .collect();
+    groups.sort_by_key(|g| g.to_lowercase());
+    let other_groups = state
+        .groups_of_account(signed_in.account_id(), None)
+        .filter(|g| !user.group_ids.contains(&g.id))
         .map(|g| g.name.clone())
         .collect();
     render(
@@ -364,9 +385,11 @@ pub fn user_page(
             user: &user,
             tab,
             groups,
+            other_groups,
+            choices: policy_choices(&state, signed_in.account_id(), &user.attached_policy_arns),
             can_create_key: user.access_key_ids.len() < latchkey_core::store::ACCESS_KEYS_PER_USER,
             keys,
-            password_error,
+            errors,
         },
     )
 }
@@ -418,8 +441,228 @@ pub async fn enable_console_access(
             &signed_in,
             &name,
             "security_credentials",
-            Some(&error.message),
+            FieldErrors::at("password", error.message),
             StatusCode::BAD_REQUEST,
         ),
+    }
+}
+
+/// Re-shows a tab of the user's page with `error` next to `field`.
+fn tab_with_error(
+    console: &Console,
+    signed_in: &SignedIn,
+    name: &str,
+    tab: &str,
+    field: &'static str,
+    error: &IamError,
+) -> Response {
+    user_page(
+        console,
+        signed_in,
+        name,
+        tab,
+        FieldErrors::at(field, error.message.clone()),
+        status_of(error),
+    )
+}
+
+fn tab_path(name: &str, tab: &str) -> String {
+    format!("{}?tab={tab}", user_path(name))
+}
+
+fn choose(what: &str) -> IamError {
+    IamError::new(ErrorCode::ValidationError, format!("Choose a {what}."))
+}
+
+/// `POST /console/users/{name}/policies`: AttachUserPolicy or DetachUserPolicy.
+pub async fn change_policies(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<PolicyForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let attaching = form.action == "attach";
+    let op = if attaching {
+        Operation::AttachUserPolicy
+    } else {
+        Operation::DetachUserPolicy
+    };
+    let arn = form.policy_arn.trim().to_owned();
+    let again = |error: &IamError| {
+        tab_with_error(
+            &console,
+            &signed_in,
+            &name,
+            "permissions",
+            "policy_arn",
+            error,
+        )
+    };
+    if arn.is_empty() {
+        return again(&choose("policy"));
+    }
+    if let Err(error) = signed_in.authorize(
+        &console.directory,
+        op,
+        &[("UserName", &name), ("PolicyArn", &arn)],
+    ) {
+        return again(&error);
+    }
+    let directory = console.directory.clone();
+    let account = signed_in.account_id().to_owned();
+    let user_name = name.clone();
+    let result = blocking(move || {
+        let target = Target::User(&user_name);
+        if attaching {
+            directory.attach_policy(&account, target, &arn)
+        } else {
+            directory.detach_policy(&account, target, &arn)
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&tab_path(&name, "permissions")).into_response(),
+        Err(error) => again(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupForm {
+    csrf: String,
+    /// `add` or `remove`.
+    action: String,
+    #[serde(default)]
+    group_name: String,
+}
+
+/// `POST /console/users/{name}/groups`: AddUserToGroup or RemoveUserFromGroup.
+pub async fn change_groups(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<GroupForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let adding = form.action == "add";
+    let op = if adding {
+        Operation::AddUserToGroup
+    } else {
+        Operation::RemoveUserFromGroup
+    };
+    let group = form.group_name.trim().to_owned();
+    let again = |error: &IamError| {
+        tab_with_error(&console, &signed_in, &name, "groups", "group_name", error)
+    };
+    if group.is_empty() {
+        return again(&choose("group"));
+    }
+    if let Err(error) = signed_in.authorize(
+        &console.directory,
+        op,
+        &[("GroupName", &group), ("UserName", &name)],
+    ) {
+        return again(&error);
+    }
+    let directory = console.directory.clone();
+    let account = signed_in.account_id().to_owned();
+    let user_name = name.clone();
+    let result = blocking(move || {
+        if adding {
+            directory.add_user_to_group(&account, &group, &user_name)
+        } else {
+            directory.remove_user_from_group(&account, &group, &user_name)
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&tab_path(&name, "groups")).into_response(),
+        Err(error) => again(&error),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct TagForm {
+    csrf: String,
+    /// `add` or `remove`.
+    action: String,
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    value: String,
+}
+
+/// `POST /console/users/{name}/tags`: TagUser or UntagUser, with the tag in the request
+/// context as the API puts it (`aws:RequestTag/…`, `aws:TagKeys`).
+pub async fn change_tags(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<TagForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let adding = form.action == "add";
+    let key = form.key.trim().to_owned();
+    let value = form.value.trim().to_owned();
+    let again = |error: &IamError| {
+        // Only the value's own constraints are about the value field.
+        let field = if error.message.contains(".member.value'") {
+            "tag_value"
+        } else {
+            "tag_key"
+        };
+        tab_with_error(&console, &signed_in, &name, "tags", field, error)
+    };
+    let (op, params) = if adding {
+        let tag = Tag {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        if let Err(error) = validate::tags(std::slice::from_ref(&tag)) {
+            return again(&error);
+        }
+        (
+            Operation::TagUser,
+            vec![
+                ("UserName", name.as_str()),
+                ("Tags.member.1.Key", key.as_str()),
+                ("Tags.member.1.Value", value.as_str()),
+            ],
+        )
+    } else {
+        (
+            Operation::UntagUser,
+            vec![
+                ("UserName", name.as_str()),
+                ("TagKeys.member.1", key.as_str()),
+            ],
+        )
+    };
+    if let Err(error) = signed_in.authorize(&console.directory, op, &params) {
+        return again(&error);
+    }
+    let directory = console.directory.clone();
+    let account = signed_in.account_id().to_owned();
+    let user_name = name.clone();
+    let result = blocking(move || {
+        if adding {
+            directory.tag_user(&account, &user_name, vec![Tag { key, value }])
+        } else {
+            directory.untag_user(&account, &user_name, vec![key])
+        }
+    })
+    .await;
+    match result {
+        Ok(()) => Redirect::to(&tab_path(&name, "tags")).into_response(),
+        Err(error) => again(&error),
     }
 }
