@@ -6,6 +6,7 @@
 
 pub mod authorization_message;
 pub mod authz;
+pub mod backup;
 pub mod catalog;
 pub mod directory;
 pub mod error;

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use latchkey_core::Directory;
+use latchkey_core::backup::Backup;
 use latchkey_core::directory::Initialized;
 use latchkey_core::seal::MasterKey;
+use latchkey_core::store::Store;
 use latchkey_store_postgres::PostgresStore;
 use latchkey_store_sqlite::SqliteStore;
 
@@ -130,7 +132,15 @@ fn open_sqlite(data: &Path) -> anyhow::Result<Directory> {
     create_data_dir(data)?;
     let new_database = !database_path(data).exists();
     let master = master_key(data, new_database)?;
-    if new_database {
+    let store = open_sqlite_store(data)?;
+    Directory::open(Arc::new(store), master).context("cannot load the data directory")
+}
+
+/// Opens the data directory's database, creating it (and restricting the directory) if it
+/// does not exist yet.
+fn open_sqlite_store(data: &Path) -> anyhow::Result<SqliteStore> {
+    create_data_dir(data)?;
+    if !database_path(data).exists() {
         // The directory may have existed before (an empty folder the operator made); it
         // holds the master key and the database, so only the owner may enter it.
         fs::set_permissions(data, fs::Permissions::from_mode(0o700))
@@ -144,9 +154,8 @@ fn open_sqlite(data: &Path) -> anyhow::Result<Directory> {
             .open(database_path(data))
             .with_context(|| format!("cannot create {}", database_path(data).display()))?;
     }
-    let store = SqliteStore::open(&database_path(data))
-        .with_context(|| format!("cannot open {}", database_path(data).display()))?;
-    Directory::open(Arc::new(store), master).context("cannot load the data directory")
+    SqliteStore::open(&database_path(data))
+        .with_context(|| format!("cannot open {}", database_path(data).display()))
 }
 
 fn open_postgres_store(url: &str) -> anyhow::Result<PostgresStore> {
@@ -241,6 +250,106 @@ pub fn migrate_command(data: &Path, store: &StoreLocation) -> anyhow::Result<()>
         }
     };
     println!("{}: schema version {version}", store.describe(data));
+    Ok(())
+}
+
+/// The store for a command that reads or fills it without serving: for SQLite, the data
+/// directory's database, which must exist unless `may_create`.
+fn open_store(
+    data: &Path,
+    store: &StoreLocation,
+    may_create: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match store {
+        StoreLocation::Sqlite => {
+            if !may_create && !database_path(data).exists() {
+                bail!("{} holds no latchkey database", data.display());
+            }
+            Arc::new(open_sqlite_store(data)?)
+        }
+        StoreLocation::Postgres(url) => Arc::new(open_postgres_store(url)?),
+    })
+}
+
+/// `latchkey backup`: every table, read in one read transaction while instances keep
+/// serving, written to `out` (mode 0600) by replacing it atomically. The master key is not
+/// needed and not included.
+#[allow(clippy::print_stdout)]
+pub fn backup_command(data: &Path, store: &StoreLocation, out: &Path) -> anyhow::Result<()> {
+    let opened = open_store(data, store, false)?;
+    let backup = Backup::take(&*opened)
+        .with_context(|| format!("cannot read the store {}", store.describe(data)))?;
+    if backup.contents.accounts.is_empty() {
+        bail!(
+            "the store {} is not initialized; there is nothing to back up",
+            store.describe(data)
+        );
+    }
+    write_private_file(out, &backup.to_json())?;
+    let contents = &backup.contents;
+    println!(
+        "backed up {} as of change {}: {} accounts, {} users, {} access keys, {} identity store users, {} permission sets, to {}",
+        store.describe(data),
+        contents.seq,
+        contents.accounts.len(),
+        contents.users.len(),
+        contents.access_keys.len(),
+        contents.identity_store_users.len(),
+        contents.permission_sets.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to `path` with mode 0600: into a new file beside it, synced, then renamed
+/// over it, so that `path` is never half-written.
+fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let mut partial_name = std::ffi::OsString::from(".");
+    partial_name.push(file_name);
+    partial_name.push(format!(".{}.partial", std::process::id()));
+    let partial = path.with_file_name(partial_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&partial, path)
+    })();
+    if let Err(error) = written {
+        let _ = fs::remove_file(&partial);
+        return Err(error).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `latchkey restore`: fills a store that was never initialized from a backup, in one
+/// transaction, after checking that the master key (the data directory's key file or
+/// `LATCHKEY_MASTER_KEY`) opens every sealed secret in it. An initialized store is refused
+/// and left as it was.
+#[allow(clippy::print_stdout)]
+pub fn restore_command(data: &Path, store: &StoreLocation, from: &Path) -> anyhow::Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let backup = Backup::from_json(&bytes).with_context(|| from.display().to_string())?;
+    let master = master_key(data, false).context(
+        "restore needs the master key the backup was made with, in the data directory's \
+         master.key or LATCHKEY_MASTER_KEY",
+    )?;
+    backup.check_master_key(&master)?;
+    let opened = open_store(data, store, true)?;
+    let seq = backup
+        .restore(&*opened)
+        .with_context(|| format!("cannot restore into {}", store.describe(data)))?;
+    println!(
+        "restored {} into {} (change {seq})",
+        from.display(),
+        store.describe(data)
+    );
     Ok(())
 }
 

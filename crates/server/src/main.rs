@@ -1,4 +1,5 @@
-//! The `latchkey` binary: `serve`, `init` and `migrate`.
+//! The `latchkey` binary: `serve`, `init`, `migrate`, `backup`, `restore` and
+//! `rotate-master-key`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -89,6 +90,30 @@ enum Command {
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
     },
+    /// Write a consistent backup of every table to a file (mode 0600), while serving. The
+    /// master key is not in it: keep it separately.
+    Backup {
+        /// The data directory (for the SQLite store) [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// The backup file to write (replaced atomically if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a store that was never initialized (SQLite or PostgreSQL),
+    /// with the master key it was made under in the data directory or LATCHKEY_MASTER_KEY.
+    Restore {
+        /// The data directory: its master.key, and for SQLite the new database.
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// The backup file written by `latchkey backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
         /// The data directory (for the SQLite store) [default: latchkey-data].
@@ -157,6 +182,12 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
         }
         Command::Migrate { data, store } => {
             datadir::migrate_command(&data_or_default(data), &store_of(store)?)
+        }
+        Command::Backup { data, store, out } => {
+            datadir::backup_command(&data_or_default(data), &store_of(store)?, &out)
+        }
+        Command::Restore { data, store, from } => {
+            datadir::restore_command(&data_or_default(data), &store_of(store)?, &from)
         }
     }
 }
