@@ -6,7 +6,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::seal::{MASTER_KEY_CHECK_AAD, MasterKey};
+use crate::seal::{Keyring, MASTER_KEY_CHECK_AAD};
 use crate::state::State;
 use crate::store::{Contents, Seq, Store, StoreError};
 
@@ -139,7 +139,7 @@ impl Backup {
     }
 
     /// Whether `master` opens the check value and every sealed access key.
-    pub fn check_master_key(&self, master: &MasterKey) -> Result<(), RestoreError> {
+    pub fn check_master_key(&self, master: &Keyring) -> Result<(), RestoreError> {
         if let Some(check) = &self.contents.master_key_check {
             master
                 .open(check, MASTER_KEY_CHECK_AAD)

@@ -22,6 +22,7 @@ pub mod password;
 pub mod policies;
 pub mod report;
 pub mod roles;
+pub mod rotation;
 pub mod seal;
 pub mod sessions;
 pub mod simulate;

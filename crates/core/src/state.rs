@@ -17,9 +17,9 @@ use crate::model::{
     AccessKey, Account, CredentialReport, Group, InlinePolicy, KeyOwner, KeyRuntime, LoginProfile,
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
-use crate::seal::{MasterKey, SealError, access_key_aad};
+use crate::seal::{Keyring, SealError, access_key_aad, mfa_seed_aad};
 use crate::ssoadmin::SsoAdminState;
-use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
+use crate::store::{AccessKeyRow, Change, Contents, Entity, Resealed, Seq};
 
 #[derive(Debug, Clone)]
 pub struct State {
@@ -118,7 +118,7 @@ impl Default for State {
 }
 
 impl State {
-    pub fn from_contents(contents: Contents, master: &MasterKey) -> Result<Self, ApplyError> {
+    pub fn from_contents(contents: Contents, master: &Keyring) -> Result<Self, ApplyError> {
         let mut state = State {
             seq: contents.seq,
             ..State::default()
@@ -131,10 +131,36 @@ impl State {
 
     /// Applies one committed change. The store has already accepted it, so a failure here
     /// means the snapshot is out of step and must be rebuilt from the store.
-    pub fn apply(&mut self, change: &Change, master: &MasterKey) -> Result<(), ApplyError> {
+    pub fn apply(&mut self, change: &Change, master: &Keyring) -> Result<(), ApplyError> {
         match change {
-            Change::SetMasterKeyCheck(check) => {
+            Change::SetMasterKeyCheck(check) | Change::Reseal(Resealed::MasterKeyCheck(check)) => {
                 self.master_key_check = Some(Arc::new(check.clone()));
+            }
+            // The snapshot holds the key's secret unsealed, and that did not change.
+            Change::Reseal(Resealed::AccessKey { access_key_id, .. }) => {
+                if !self.access_keys.contains_key(access_key_id) {
+                    return Err(ApplyError::Missing("access key"));
+                }
+            }
+            // The seed stays sealed in the snapshot. An instance following another's
+            // rotation before it has loaded the new key keeps the value it can open (the
+            // same seed under the old key, which stays in every keyring until retired);
+            // loading the new keyring reloads the snapshot from the store.
+            Change::Reseal(Resealed::MfaDevice {
+                serial,
+                sealed_seed,
+            }) => {
+                let device = self
+                    .mfa_devices
+                    .get(serial)
+                    .ok_or(ApplyError::Missing("MFA device"))?;
+                if master.open(sealed_seed, &mfa_seed_aad(serial)).is_ok() {
+                    let device = MfaDevice {
+                        sealed_seed: sealed_seed.clone(),
+                        ..MfaDevice::clone(device)
+                    };
+                    self.mfa_devices.insert(serial.clone(), Arc::new(device));
+                }
             }
             Change::CreateAccount(row) => {
                 self.accounts.insert(
@@ -861,7 +887,7 @@ fn merge_tags(existing: &mut Vec<Tag>, tags: &[Tag]) {
     existing.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
-fn unseal_key(row: &AccessKeyRow, master: &MasterKey) -> Result<AccessKey, SealError> {
+fn unseal_key(row: &AccessKeyRow, master: &Keyring) -> Result<AccessKey, SealError> {
     let secret = master.open(&row.sealed_secret, &access_key_aad(&row.id))?;
     let secret = String::from_utf8(secret.to_vec()).map_err(|_| SealError::Open)?;
     Ok(AccessKey {

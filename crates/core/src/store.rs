@@ -518,6 +518,23 @@ pub enum Change {
     RecordSsoRequest(SsoRequestRow),
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
+    /// Replaces a sealed value by the same secret sealed under another master key (a
+    /// rotation); fails with [`StoreError::NotFound`] when its row is gone.
+    Reseal(Resealed),
+}
+
+/// A sealed value of a row, sealed again; what it seals is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resealed {
+    AccessKey {
+        access_key_id: String,
+        sealed_secret: Vec<u8>,
+    },
+    MfaDevice {
+        serial: String,
+        sealed_seed: Vec<u8>,
+    },
+    MasterKeyCheck(Vec<u8>),
 }
 
 /// The position of a committed batch in the change log; 0 before the first.

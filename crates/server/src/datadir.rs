@@ -12,7 +12,7 @@ use anyhow::{Context, bail};
 use latchkey_core::Directory;
 use latchkey_core::backup::Backup;
 use latchkey_core::directory::Initialized;
-use latchkey_core::seal::MasterKey;
+use latchkey_core::seal::{Keyring, MasterKey};
 use latchkey_core::store::Store;
 use latchkey_store_postgres::PostgresStore;
 use latchkey_store_sqlite::SqliteStore;
@@ -20,23 +20,23 @@ use latchkey_store_sqlite::SqliteStore;
 const DATABASE_FILE: &str = "latchkey.db";
 const MASTER_KEY_FILE: &str = "master.key";
 /// Takes precedence over the master key file; for deployments that keep keys out of disks.
-const MASTER_KEY_ENV: &str = "LATCHKEY_MASTER_KEY";
+pub const MASTER_KEY_ENV: &str = "LATCHKEY_MASTER_KEY";
 
 fn database_path(data: &Path) -> PathBuf {
     data.join(DATABASE_FILE)
 }
 
-/// The master key from the environment, the key file, or (for a new directory) a new key
-/// file created with mode 0600.
-fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
+/// The master keyring from the environment, the key file, or (for a new directory) a new key
+/// file with one new key, created with mode 0600.
+pub fn master_key(data: &Path, may_create: bool) -> anyhow::Result<Keyring> {
     if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-        return MasterKey::from_base64(&text)
-            .with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
+        return Keyring::from_text(&text).with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
     }
-    let path = data.join(MASTER_KEY_FILE);
+    let path = master_key_path(data);
     match fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text)
-            .with_context(|| format!("{} is not valid", path.display())),
+        Ok(text) => {
+            Keyring::from_text(&text).with_context(|| format!("{} is not valid", path.display()))
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && may_create => {
             let key = MasterKey::generate();
             let mut file = OpenOptions::new()
@@ -47,7 +47,7 @@ fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
                 .with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(key.to_base64().as_bytes())?;
             file.sync_all()?;
-            Ok(key)
+            Ok(Keyring::from(key))
         }
         Err(error) => Err(error).with_context(|| {
             format!(
@@ -56,6 +56,15 @@ fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
             )
         }),
     }
+}
+
+pub fn master_key_path(data: &Path) -> PathBuf {
+    data.join(MASTER_KEY_FILE)
+}
+
+/// Whether the master key comes from `LATCHKEY_MASTER_KEY` rather than the key file.
+pub fn master_key_from_env() -> bool {
+    std::env::var_os(MASTER_KEY_ENV).is_some()
 }
 
 /// Where the state lives.
@@ -255,7 +264,7 @@ pub fn migrate_command(data: &Path, store: &StoreLocation) -> anyhow::Result<()>
 
 /// The store for a command that reads or fills it without serving: for SQLite, the data
 /// directory's database, which must exist unless `may_create`.
-fn open_store(
+pub fn open_store(
     data: &Path,
     store: &StoreLocation,
     may_create: bool,
@@ -303,7 +312,7 @@ pub fn backup_command(data: &Path, store: &StoreLocation, out: &Path) -> anyhow:
 
 /// Writes `bytes` to `path` with mode 0600: into a new file beside it, synced, then renamed
 /// over it, so that `path` is never half-written.
-fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     let file_name = path
         .file_name()
         .with_context(|| format!("{} is not a file name", path.display()))?;

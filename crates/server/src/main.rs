@@ -19,6 +19,7 @@ mod oidc;
 mod operation;
 mod portal;
 mod rest;
+mod rotation;
 mod server;
 mod throttle;
 
@@ -114,6 +115,23 @@ enum Command {
         #[arg(long)]
         from: PathBuf,
     },
+    /// Seal every secret under a new master key while serving, keeping the old one for what
+    /// was handed out under it until it is retired (docs/design/master-key-rotation.md).
+    RotateMasterKey {
+        /// The data directory whose master.key is rotated [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// One step of a rotation, for several instances or LATCHKEY_MASTER_KEY; without
+        /// it: stage, promote and re-seal at once (one instance, key file).
+        #[arg(long, value_enum)]
+        step: Option<rotation::Step>,
+        /// With `--step retire`: retire before everything handed out under the old key
+        /// expired, which ends those credentials.
+        #[arg(long)]
+        force: bool,
+    },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
         /// The data directory (for the SQLite store) [default: latchkey-data].
@@ -183,6 +201,12 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
         Command::Migrate { data, store } => {
             datadir::migrate_command(&data_or_default(data), &store_of(store)?)
         }
+        Command::RotateMasterKey {
+            data,
+            store,
+            step,
+            force,
+        } => rotation::rotate_command(&data_or_default(data), &store_of(store)?, step, force),
         Command::Backup { data, store, out } => {
             datadir::backup_command(&data_or_default(data), &store_of(store)?, &out)
         }

@@ -76,6 +76,7 @@ pub fn serve(
             .with_invitation_ttl(options.invitation_ttl),
     );
     crate::follow::start(&directory, store);
+    crate::rotation::watch_key_file(&directory, data);
     if !directory.is_initialized() {
         let init = directory
             .initialize(None)

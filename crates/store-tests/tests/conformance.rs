@@ -17,7 +17,8 @@ use latchkey_core::identitystore::{
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
 use latchkey_core::oidc::{DeviceAuthorizationRow, DeviceDecision, SpentTokenRow};
-use latchkey_core::seal::MasterKey;
+use latchkey_core::rotation;
+use latchkey_core::seal::{self, Keyring, MasterKey};
 use latchkey_core::ssoadmin::{
     CustomerManagedPolicyReference, PermissionSetPolicies, PermissionsBoundary, PrincipalType,
     RequestKind, RequestStatus,
@@ -26,8 +27,8 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountAssignmentRow, AccountRow, Change, ChangesSince,
     Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
     IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
-    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, RoleRow, Seq, SsoRequestRow,
-    Store, StoreError, TAGS_PER_USER, UserRow,
+    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
+    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -262,6 +263,7 @@ conformance!(
     identity_store_writers_on_two_instances_conflict,
     an_invitation_is_accepted_once_across_instances,
     sso_admin_provisions_once_across_instances,
+    rotation_reseals_every_secret_under_the_new_key,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -698,6 +700,7 @@ fn variant(change: &Change) -> &'static str {
         Change::DeleteMfaDevice { .. } => "DeleteMfaDevice",
         Change::PutCredentialReport(_) => "PutCredentialReport",
         Change::SetMasterKeyCheck(_) => "SetMasterKeyCheck",
+        Change::Reseal(_) => "Reseal",
         Change::CreateIdentityCenter(_) => "CreateIdentityCenter",
         Change::CreateIdentityStoreUser(_) => "CreateIdentityStoreUser",
         Change::UpdateIdentityStoreUser(_) => "UpdateIdentityStoreUser",
@@ -728,7 +731,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 68;
+const VARIANTS: usize = 69;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -1280,9 +1283,20 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::DeleteIdentityStoreGroup {
             group_id: ids_spare.id.clone(),
         },
+        // A master key rotation re-seals the stored secrets in place.
+        Change::Reseal(Resealed::AccessKey {
+            access_key_id: k1.id.clone(),
+            sealed_secret: vec![8; 56],
+        }),
+        Change::Reseal(Resealed::MfaDevice {
+            serial: m1.serial.clone(),
+            sealed_seed: vec![2, 9, 9],
+        }),
+        Change::Reseal(Resealed::MasterKeyCheck(vec![2, 4, 6])),
     ];
     let after_second = Contents {
         seq: 2,
+        master_key_check: Some(vec![2, 4, 6]),
         users: vec![u1.clone()],
         user_tags: vec![(u1.id.clone(), tag("b", "3"))],
         user_boundaries: vec![],
@@ -1310,11 +1324,13 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         inline_policies: vec![inline_user.clone(), inline_role.clone()],
         access_keys: vec![AccessKeyRow {
             status: KeyStatus::Inactive,
+            sealed_secret: vec![8; 56],
             ..k1.clone()
         }],
         mfa_devices: vec![
             MfaDeviceRow {
                 assignment: Some(assigned(&u1.id, -2)),
+                sealed_seed: vec![2, 9, 9],
                 ..m1.clone()
             },
             m3.clone(),
@@ -2221,7 +2237,11 @@ fn identity_store_deletes_take_their_memberships(b: &dyn Backend) {
     assert_eq!(left, vec![ids_id(6)]);
     // The snapshot built from the store and the one that applied the changes agree.
     let master = MasterKey::generate();
-    let state = latchkey_core::state::State::from_contents(store.load().unwrap(), &master).unwrap();
+    let state = latchkey_core::state::State::from_contents(
+        store.load().unwrap(),
+        &Keyring::from(master.clone()),
+    )
+    .unwrap();
     assert_eq!(state.identity_store.memberships.len(), 1);
     assert!(
         state
@@ -2553,6 +2573,82 @@ fn sqlite_and_postgres_load_the_same() {
     }
 }
 
+/// Re-sealing under a new primary key moves every stored sealed value to it, through
+/// batches a running instance that has not loaded the new key yet follows without losing a
+/// secret; afterwards the old key alone opens nothing stored, the new one alone opens all.
+fn rotation_reseals_every_secret_under_the_new_key(b: &dyn Backend) {
+    let old = MasterKey::generate();
+    let running = directory(b, &old);
+    let init = running.initialize(None).unwrap();
+    running
+        .create_user(&init.account_id, "alice", None, vec![], None)
+        .unwrap();
+    let key = running
+        .create_access_key(&init.account_id, "alice")
+        .unwrap();
+    let device = running
+        .create_virtual_mfa_device(&init.account_id, "/", "alice-phone")
+        .unwrap();
+    let census = rotation::sealed_by_key(&b.open().load().unwrap());
+    // The check value, two access keys, one seed.
+    assert_eq!(census, BTreeMap::from([(Some(old.id()), 4)]));
+
+    let new = MasterKey::generate();
+    let ring = Keyring::new(vec![new.clone(), old.clone()]).unwrap();
+    assert_eq!(rotation::reseal(&*b.open(), &ring).unwrap(), 4);
+    let stored = b.open().load().unwrap();
+    assert_eq!(
+        rotation::sealed_by_key(&stored),
+        BTreeMap::from([(Some(new.id()), 4)])
+    );
+    assert_eq!(rotation::reseal(&*b.open(), &ring).unwrap(), 0, "done once");
+
+    // The instance still on the old key follows the batches and keeps serving.
+    running.catch_up().unwrap();
+    let state = running.snapshot();
+    assert_eq!(
+        state.access_keys.get(&key.key.id).unwrap().secret.as_str(),
+        key.key.secret.as_str()
+    );
+    let seed_before = device.device.sealed_seed.clone();
+    assert_eq!(
+        state
+            .mfa_devices
+            .get(&device.device.serial)
+            .unwrap()
+            .sealed_seed,
+        seed_before,
+        "it keeps the seed sealed under the key it holds"
+    );
+
+    // The old key alone opens nothing stored; a keyring without the new key is refused
+    // and the running instance keeps its own.
+    assert!(Directory::open(b.open(), old.clone()).is_err());
+    assert!(running.load_keyring(Keyring::from(old.clone())).is_err());
+    assert_eq!(running.keyring_ids(), vec![old.id()]);
+    // Loading the new keyring reloads the snapshot under it.
+    running.load_keyring(Keyring::from(new.clone())).unwrap();
+    let seed_after = &running
+        .snapshot()
+        .mfa_devices
+        .get(&device.device.serial)
+        .unwrap()
+        .sealed_seed
+        .clone();
+    assert_eq!(seal::key_id_of(seed_after), Some(new.id()));
+    let reopened = Directory::open(b.open(), new).unwrap();
+    assert_eq!(
+        reopened
+            .snapshot()
+            .access_keys
+            .get(&init.access_key_id)
+            .unwrap()
+            .secret
+            .as_str(),
+        init.secret_access_key.as_str()
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // Backups: taken from one store, restored into an empty one of the other kind
 // ---------------------------------------------------------------------------------------
@@ -2608,10 +2704,10 @@ fn a_restored_store_opens_with_its_master_key_only() {
     let backup = Backup::take(&*source.open()).unwrap();
 
     assert!(matches!(
-        backup.check_master_key(&MasterKey::generate()),
+        backup.check_master_key(&MasterKey::generate().into()),
         Err(RestoreError::WrongMasterKey)
     ));
-    backup.check_master_key(&master).unwrap();
+    backup.check_master_key(&master.clone().into()).unwrap();
     let target = Postgres::new();
     backup.restore(&*target.open()).unwrap();
     let restored = directory(&target, &master);
