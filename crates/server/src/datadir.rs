@@ -296,8 +296,16 @@ pub fn backup_command(data: &Path, store: &StoreLocation, out: &Path) -> anyhow:
     }
     write_private_file(out, &backup.to_json())?;
     let contents = &backup.contents;
+    let key = contents
+        .master_key_check
+        .as_deref()
+        .and_then(latchkey_core::seal::key_id_of)
+        .map_or_else(
+            || "the data's original master key".to_owned(),
+            |id| format!("master key {id}"),
+        );
     println!(
-        "backed up {} as of change {}: {} accounts, {} users, {} access keys, {} identity store users, {} permission sets, to {}",
+        "backed up {} as of change {}: {} accounts, {} users, {} access keys, {} identity store users, {} permission sets, to {}; restoring it needs {key}",
         store.describe(data),
         contents.seq,
         contents.accounts.len(),

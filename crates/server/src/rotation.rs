@@ -122,6 +122,9 @@ pub fn rotate_command(
     step: Option<Step>,
     force: bool,
 ) -> anyhow::Result<()> {
+    if force && step != Some(Step::Retire) {
+        bail!("--force goes with --step retire only");
+    }
     let (source, text) = match std::env::var(MASTER_KEY_ENV) {
         Ok(text) => (Source::Environment, Zeroizing::new(text)),
         Err(_) => {
