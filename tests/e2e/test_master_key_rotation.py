@@ -186,6 +186,11 @@ def test_two_instances_on_postgres_rotate_in_steps(tmp_path, pg_url):
             shutil.copy(d1 / "master.key", d2 / "master.key")
             time.sleep(2.5)  # both instances poll their key file every second
 
+        # The one-step form is for SQLite: other instances must hold a key before it seals.
+        res = run_latchkey("rotate-master-key", "--data", str(d1), "--store", pg_url)
+        assert res.returncode != 0 and "in steps" in res.stderr, res.stderr
+        assert keys_in(d1) == [old_key]
+
         with Caller(a, {"A key": alice.key, "A token": before}) as on_a, \
                 Caller(b, {"B key": alice.key, "B token": before}) as on_b:
             wait_for(lambda: on_a.calls >= 10 and on_b.calls >= 10, 10)
@@ -217,3 +222,57 @@ def test_two_instances_on_postgres_rotate_in_steps(tmp_path, pg_url):
         for srv in (a, b):
             if srv.proc is not None and srv.proc.poll() is None:
                 srv.stop()
+
+
+def test_rotation_with_the_key_in_the_environment(tmp_path):
+    """LATCHKEY_MASTER_KEY: each step prints the value to deploy; the server is restarted
+    with it between steps."""
+    data = tmp_path / "data"
+    first = base64.b64encode(os.urandom(32)).decode()
+    env = {"LATCHKEY_MASTER_KEY": first}
+    res = subprocess.run([str(latchkey_bin()), "init", "--data", str(data), "--json"],
+                         capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+                         env={**os.environ, **env})
+    assert res.returncode == 0, res.stderr
+    admin = json.loads(res.stdout)
+    assert not (data / "master.key").exists()
+    srv = Server(data_dir=data, log_path=tmp_path / "serve.log", admin=admin, env=env).start()
+
+    def step(name: str, *extra: str) -> str:
+        res = subprocess.run(
+            [str(latchkey_bin()), "rotate-master-key", "--data", str(data), "--step", name,
+             *extra],
+            capture_output=True, text=True, timeout=60, stdin=subprocess.DEVNULL,
+            env={**os.environ, **srv.env})
+        assert res.returncode == 0, res.stderr
+        assert not (data / "master.key").exists(), "nothing is written to disk"
+        return res.stdout.strip().splitlines()[-1]
+
+    try:
+        alice = create_user(srv, "alice")
+        before = session_credentials(alice)
+        res = run_latchkey("rotate-master-key", "--data", str(data))
+        assert res.returncode != 0  # without the variable there is no key to rotate
+        for name in ("stage", "promote"):
+            value = step(name)
+            srv.stop()
+            srv.env = {"LATCHKEY_MASTER_KEY": value}
+            srv.start()
+            assert srv.client("sts", alice.key).get_caller_identity()["Arn"] == alice.arn
+            assert srv.client("sts", before).get_caller_identity()["Arn"] == alice.arn
+        new_key = value.split(",")[0].split()[0]
+        assert new_key != first
+        db = sqlite3.connect(f"file:{data / 'latchkey.db'}?mode=ro", uri=True)
+        sealed = [row[0] for row in db.execute("SELECT sealed_secret FROM access_keys")]
+        db.close()
+        assert sealed and all(v[1:9] == key_id(new_key) for v in sealed)
+        value = step("retire", "--force")
+        assert value == new_key
+        srv.stop()
+        assert "master key" in serve_fails_with(data, first)
+        srv.env = {"LATCHKEY_MASTER_KEY": value}
+        srv.start()
+        assert srv.client("sts", alice.key).get_caller_identity()["Arn"] == alice.arn
+    finally:
+        if srv.proc is not None and srv.proc.poll() is None:
+            srv.stop()

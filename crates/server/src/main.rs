@@ -123,8 +123,8 @@ enum Command {
         data: Option<PathBuf>,
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
-        /// One step of a rotation, for several instances or LATCHKEY_MASTER_KEY; without
-        /// it: stage, promote and re-seal at once (one instance, key file).
+        /// One step of a rotation, for PostgreSQL or LATCHKEY_MASTER_KEY; without it:
+        /// stage, promote and re-seal at once (SQLite, key file).
         #[arg(long, value_enum)]
         step: Option<rotation::Step>,
         /// With `--step retire`: retire before everything handed out under the old key

@@ -112,9 +112,10 @@ enum Source {
     Environment,
 }
 
-/// `latchkey rotate-master-key [--step STEP] [--force]`. Without a step, for one instance
-/// reading its own key file: a new primary, every stored secret re-sealed under it, the
-/// former primary kept (retiring) for what was handed out under it.
+/// `latchkey rotate-master-key [--step STEP] [--force]`. Without a step, for the one
+/// instance a SQLite store has, reading its own key file: a new primary, every stored
+/// secret re-sealed under it, the former primary kept (retiring) for what was handed out
+/// under it.
 #[allow(clippy::print_stdout)]
 pub fn rotate_command(
     data: &Path,
@@ -151,6 +152,14 @@ pub fn rotate_command(
                 bail!(
                     "with {MASTER_KEY_ENV}, rotate in steps (--step stage, promote, retire): \
                      each prints the value to deploy to every instance"
+                );
+            }
+            // Several instances may share PostgreSQL, each with its own copy of the key
+            // file: every one must hold the new key before any seals with it.
+            if step.is_none() && matches!(store, StoreLocation::Postgres(_)) {
+                bail!(
+                    "with PostgreSQL, rotate in steps (--step stage, promote, retire), copying \
+                     the key file to every instance after each"
                 );
             }
             let note = if step.is_none() {
