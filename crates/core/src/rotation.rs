@@ -5,9 +5,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::seal::{
-    KeyId, Keyring, MASTER_KEY_CHECK_AAD, SealError, access_key_aad, key_id_of, mfa_seed_aad,
-};
+use crate::seal::{KeyId, Keyring, MASTER_KEY_CHECK_AAD, SealError, access_key_aad, mfa_seed_aad};
 use crate::store::{Change, Contents, Resealed, Store, StoreError};
 
 /// How many re-sealed values go into one batch: small batches keep every write short, so
@@ -93,17 +91,26 @@ pub fn reseal(store: &dyn Store, keyring: &Keyring) -> Result<usize, RotationErr
     }
 }
 
-/// How many stored sealed values each key sealed; `None` counts values sealed before
-/// values named their key.
-pub fn sealed_by_key(contents: &Contents) -> BTreeMap<Option<KeyId>, usize> {
+/// How many stored sealed values each key of the keyring opens; `None` counts values no key
+/// of it opens.
+pub fn sealed_by_key(contents: &Contents, keyring: &Keyring) -> BTreeMap<Option<KeyId>, usize> {
     let mut census = BTreeMap::new();
-    let values = contents
+    let check = contents
         .master_key_check
         .iter()
-        .chain(contents.access_keys.iter().map(|k| &k.sealed_secret))
-        .chain(contents.mfa_devices.iter().map(|d| &d.sealed_seed));
-    for sealed in values {
-        *census.entry(key_id_of(sealed)).or_insert(0) += 1;
+        .map(|sealed| (sealed, MASTER_KEY_CHECK_AAD.to_vec()));
+    let keys = contents
+        .access_keys
+        .iter()
+        .map(|k| (&k.sealed_secret, access_key_aad(&k.id)));
+    let seeds = contents
+        .mfa_devices
+        .iter()
+        .map(|d| (&d.sealed_seed, mfa_seed_aad(&d.serial)));
+    for (sealed, associated_data) in check.chain(keys).chain(seeds) {
+        *census
+            .entry(keyring.opener(sealed, &associated_data))
+            .or_insert(0) += 1;
     }
     census
 }

@@ -1,9 +1,8 @@
 //! Sealing secrets at rest with AES-256-GCM-SIV under the master key.
 //!
-//! A sealed value is `2 || key id (8) || nonce (12) || ciphertext+tag`: it names the master
-//! key that sealed it, so that after a rotation the store can tell which rows still need the
-//! old key (docs/design/master-key-rotation.md). Values sealed before key ids existed are
-//! `1 || nonce || ciphertext+tag` and open by trying each key. The row's identity is bound in
+//! A sealed value is `1 || nonce (12) || ciphertext+tag`, or during a master key rotation
+//! `2 || key id (8) || nonce (12) || ciphertext+tag`, which names the key that sealed it
+//! (docs/design/master-key-rotation.md). A value that names no key opens by trying each. The row's identity is bound in
 //! as associated data, so a sealed secret copied onto another row fails to open.
 
 use aes_gcm_siv::{
@@ -94,7 +93,12 @@ impl MasterKey {
         KeyId(id)
     }
 
+    /// Seals in format 2, naming this key.
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
+        self.seal_as(plaintext, associated_data, true)
+    }
+
+    fn seal_as(&self, plaintext: &[u8], associated_data: &[u8], named: bool) -> Vec<u8> {
         let cipher = Aes256GcmSiv::new(self.0.as_ref().into());
         let mut nonce = [0u8; NONCE_LEN];
         os_rng().fill_bytes(&mut nonce);
@@ -108,8 +112,12 @@ impl MasterKey {
             )
             .expect("AES-GCM-SIV encryption of a short message cannot fail");
         let mut out = Vec::with_capacity(1 + KEY_ID_LEN + NONCE_LEN + ciphertext.len());
-        out.push(FORMAT_V2);
-        out.extend_from_slice(&self.id().0);
+        if named {
+            out.push(FORMAT_V2);
+            out.extend_from_slice(&self.id().0);
+        } else {
+            out.push(FORMAT_V1);
+        }
         out.extend_from_slice(&nonce);
         out.extend_from_slice(&ciphertext);
         out
@@ -235,9 +243,13 @@ impl Keyring {
         self.keys.iter().map(MasterKey::id).collect()
     }
 
-    /// Seals under the primary key.
+    /// Seals under the primary key. Alone in the ring it seals in format 1, which every
+    /// latchkey version opens (instances of two versions can share a database during an
+    /// upgrade); during a rotation, in format 2, naming the key, so that what still needs
+    /// an old key can be counted without it.
     pub fn seal(&self, plaintext: &[u8], associated_data: &[u8]) -> Vec<u8> {
-        self.primary().seal(plaintext, associated_data)
+        self.primary()
+            .seal_as(plaintext, associated_data, self.keys.len() > 1)
     }
 
     /// Opens a value sealed under any key of the ring: the one it names, or for a value
@@ -247,31 +259,47 @@ impl Keyring {
         sealed: &[u8],
         associated_data: &[u8],
     ) -> Result<Zeroizing<Vec<u8>>, SealError> {
-        match sealed_under(sealed)? {
-            Sealed::Named(id, _) => self
-                .keys
-                .iter()
-                .find(|key| key.id() == id)
-                .ok_or(SealError::Open)?
-                .open(sealed, associated_data),
-            Sealed::Unnamed(_) => self
-                .keys
-                .iter()
-                .find_map(|key| key.open(sealed, associated_data).ok())
-                .ok_or(SealError::Open),
-        }
+        self.open_with(sealed, associated_data)
+            .map(|(_, plaintext)| plaintext)
     }
 
-    /// The value sealed again under the primary key, unless it already is.
+    /// The value opened, and the key of the ring that opened it.
+    fn open_with(
+        &self,
+        sealed: &[u8],
+        associated_data: &[u8],
+    ) -> Result<(KeyId, Zeroizing<Vec<u8>>), SealError> {
+        let candidates: Vec<&MasterKey> = match sealed_under(sealed)? {
+            Sealed::Named(id, _) => self.keys.iter().filter(|key| key.id() == id).collect(),
+            Sealed::Unnamed(_) => self.keys.iter().collect(),
+        };
+        candidates
+            .into_iter()
+            .find_map(|key| {
+                key.open(sealed, associated_data)
+                    .ok()
+                    .map(|plaintext| (key.id(), plaintext))
+            })
+            .ok_or(SealError::Open)
+    }
+
+    /// Which key of the ring opens the value, if any.
+    pub fn opener(&self, sealed: &[u8], associated_data: &[u8]) -> Option<KeyId> {
+        self.open_with(sealed, associated_data)
+            .ok()
+            .map(|(id, _)| id)
+    }
+
+    /// The value sealed again under the primary key, unless the primary already opens it.
     pub fn reseal(
         &self,
         sealed: &[u8],
         associated_data: &[u8],
     ) -> Result<Option<Vec<u8>>, SealError> {
-        if key_id_of(sealed) == Some(self.primary().id()) {
+        let (opener, plaintext) = self.open_with(sealed, associated_data)?;
+        if opener == self.primary().id() {
             return Ok(None);
         }
-        let plaintext = self.open(sealed, associated_data)?;
         Ok(Some(self.seal(&plaintext, associated_data)))
     }
 }

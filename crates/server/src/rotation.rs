@@ -256,7 +256,7 @@ fn retire(
     now: DateTime<Utc>,
     force: bool,
 ) -> anyhow::Result<()> {
-    let census = rotation::sealed_by_key(&store.load()?);
+    let census = rotation::sealed_by_key(&store.load()?, &keyring_of(entries));
     let primary = entries[0].key.id();
     let elsewhere: usize = census
         .iter()

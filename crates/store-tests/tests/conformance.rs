@@ -2589,18 +2589,27 @@ fn rotation_reseals_every_secret_under_the_new_key(b: &dyn Backend) {
     let device = running
         .create_virtual_mfa_device(&init.account_id, "/", "alice-phone")
         .unwrap();
-    let census = rotation::sealed_by_key(&b.open().load().unwrap());
+    let new = MasterKey::generate();
+    let ring = Keyring::new(vec![new.clone(), old.clone()]).unwrap();
+    let census = rotation::sealed_by_key(&b.open().load().unwrap(), &ring);
     // The check value, two access keys, one seed.
     assert_eq!(census, BTreeMap::from([(Some(old.id()), 4)]));
 
-    let new = MasterKey::generate();
-    let ring = Keyring::new(vec![new.clone(), old.clone()]).unwrap();
     assert_eq!(rotation::reseal(&*b.open(), &ring).unwrap(), 4);
     let stored = b.open().load().unwrap();
     assert_eq!(
-        rotation::sealed_by_key(&stored),
+        rotation::sealed_by_key(&stored, &ring),
         BTreeMap::from([(Some(new.id()), 4)])
     );
+    assert_eq!(
+        rotation::sealed_by_key(&stored, &Keyring::from(old.clone())),
+        BTreeMap::from([(None, 4)]),
+        "the old key opens nothing stored"
+    );
+    // Every value names the key that sealed it.
+    let named = |sealed: &Vec<u8>| seal::key_id_of(sealed) == Some(new.id());
+    assert!(stored.access_keys.iter().all(|k| named(&k.sealed_secret)));
+    assert!(stored.mfa_devices.iter().all(|d| named(&d.sealed_seed)));
     assert_eq!(rotation::reseal(&*b.open(), &ring).unwrap(), 0, "done once");
 
     // The instance still on the old key follows the batches and keeps serving.
