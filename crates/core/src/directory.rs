@@ -15,7 +15,7 @@ use crate::ids::{self, IdKind};
 use crate::model::{
     ADMINISTRATOR_ACCESS_ARN, AccessKey, CredentialReport, KeyStatus, LastUsed, Tag, User,
 };
-use crate::seal::{MASTER_KEY_CHECK_AAD, MasterKey, access_key_aad};
+use crate::seal::{Keyring, MASTER_KEY_CHECK_AAD, access_key_aad};
 use crate::state::{ApplyError, State};
 use crate::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountRow, Change, ChangesSince, CredentialReportRow,
@@ -74,7 +74,8 @@ pub const DEFAULT_MAX_ITEMS: usize = 100;
 #[derive(Debug)]
 pub struct Directory {
     store: Arc<dyn Store>,
-    master: MasterKey,
+    /// Replaced whole when the operator rotates the master key (`Directory::load_keyring`).
+    keyring: ArcSwap<Keyring>,
     state: ArcSwap<State>,
     /// Serializes writers so that validation, commit and publication happen in one order.
     writer: Mutex<()>,
@@ -137,25 +138,31 @@ pub(crate) fn store_failure(error: StoreError) -> IamError {
     IamError::service_failure()
 }
 
+/// The snapshot of everything stored, after checking the keyring opens the master key check.
+fn load_state(store: &dyn Store, keyring: &Keyring) -> Result<State, OpenError> {
+    let contents = store.load()?;
+    if let Some(check) = &contents.master_key_check {
+        keyring
+            .open(check, MASTER_KEY_CHECK_AAD)
+            .map_err(ApplyError::from)?;
+    }
+    Ok(State::from_contents(contents, keyring)?)
+}
+
 pub(crate) fn now() -> DateTime<Utc> {
     // IAM reports times to the second.
     Utc::now().trunc_subsecs(0)
 }
 
 impl Directory {
-    /// Loads the snapshot from the store and checks that `master` is the key it was sealed
-    /// with.
-    pub fn open(store: Arc<dyn Store>, master: MasterKey) -> Result<Self, OpenError> {
-        let contents = store.load()?;
-        if let Some(check) = &contents.master_key_check {
-            master
-                .open(check, MASTER_KEY_CHECK_AAD)
-                .map_err(ApplyError::from)?;
-        }
-        let state = State::from_contents(contents, &master)?;
+    /// Loads the snapshot from the store and checks that the keyring holds the master key it
+    /// was sealed with.
+    pub fn open(store: Arc<dyn Store>, keyring: impl Into<Keyring>) -> Result<Self, OpenError> {
+        let keyring = keyring.into();
+        let state = load_state(&*store, &keyring)?;
         Ok(Directory {
             store,
-            master,
+            keyring: ArcSwap::from_pointee(keyring),
             state: ArcSwap::from_pointee(state),
             writer: Mutex::new(()),
             used_keys: Mutex::default(),
@@ -189,8 +196,24 @@ impl Directory {
         self
     }
 
-    pub(crate) fn master(&self) -> &MasterKey {
-        &self.master
+    pub(crate) fn master(&self) -> arc_swap::Guard<Arc<Keyring>> {
+        self.keyring.load()
+    }
+
+    /// Replaces the keyring (a master key rotation: a key added, promoted or retired) and
+    /// reloads the snapshot under it, after checking that it opens everything stored. On
+    /// error the current keyring and snapshot stay.
+    pub fn load_keyring(&self, keyring: Keyring) -> Result<(), OpenError> {
+        let _writer = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let state = load_state(&*self.store, &keyring)?;
+        self.keyring.store(Arc::new(keyring));
+        self.state.store(Arc::new(state));
+        Ok(())
+    }
+
+    /// The ids of the keys this directory opens with, the primary first.
+    pub fn keyring_ids(&self) -> Vec<crate::seal::KeyId> {
+        self.keyring.load().ids()
     }
 
     /// The current snapshot. Cheap; callers on the request path hold it for one request.
@@ -230,7 +253,7 @@ impl Directory {
             let mut next = State::clone(&current);
             let applied = changes
                 .iter()
-                .try_for_each(|change| next.apply(change, &self.master));
+                .try_for_each(|change| next.apply(change, &self.master()));
             match applied {
                 Ok(()) => {
                     next.seq = seq;
@@ -283,7 +306,7 @@ impl Directory {
         for (seq, changes) in batches {
             if let Err(error) = changes
                 .iter()
-                .try_for_each(|change| next.apply(change, &self.master))
+                .try_for_each(|change| next.apply(change, &self.master()))
             {
                 return self.rebuild(error);
             }
@@ -301,7 +324,7 @@ impl Directory {
 
     fn reload(&self) -> Result<State, IamError> {
         let contents = self.store.load().map_err(store_failure)?;
-        State::from_contents(contents, &self.master).map_err(|error| {
+        State::from_contents(contents, &self.master()).map_err(|error| {
             tracing::error!(%error, "cannot rebuild the snapshot");
             IamError::service_failure()
         })
@@ -329,7 +352,7 @@ impl Directory {
             let access_key_id = ids::new_access_key_id(&account_id);
             let secret = ids::new_secret_access_key();
             let changes = vec![
-                Change::SetMasterKeyCheck(self.master.seal(b"latchkey", MASTER_KEY_CHECK_AAD)),
+                Change::SetMasterKeyCheck(self.master().seal(b"latchkey", MASTER_KEY_CHECK_AAD)),
                 Change::CreateAccount(AccountRow {
                     id: account_id.clone(),
                     name: "management".into(),
@@ -364,7 +387,7 @@ impl Directory {
                     status: KeyStatus::Active,
                     created,
                     sealed_secret: self
-                        .master
+                        .master()
                         .seal(secret.as_bytes(), &access_key_aad(&access_key_id)),
                     last_used: None,
                 }),
@@ -595,7 +618,7 @@ impl Directory {
                     user_id: Some(user.id.clone()),
                     status: KeyStatus::Active,
                     created: now(),
-                    sealed_secret: self.master.seal(secret.as_bytes(), &access_key_aad(&id)),
+                    sealed_secret: self.master().seal(secret.as_bytes(), &access_key_aad(&id)),
                     last_used: None,
                 })],
                 id,

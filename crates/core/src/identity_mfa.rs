@@ -28,6 +28,7 @@ use crate::mfa::{
 };
 use crate::model::MfaRuntime;
 use crate::oidc::AuthorizationRequest;
+use crate::seal::identity_mfa_seed_aad;
 use crate::store::Change;
 
 /// How long a person has between the password and the MFA code (or the enrollment).
@@ -114,10 +115,6 @@ pub struct Enrollment {
     pub base32_seed: Zeroizing<String>,
     pub qr_code_png: Zeroizing<Vec<u8>>,
     pub sealed_seed: String,
-}
-
-fn seed_aad(user_id: &str) -> Vec<u8> {
-    format!("latchkey/identity-mfa-seed/v1/{user_id}").into_bytes()
 }
 
 fn denied(message: &str) -> IamError {
@@ -242,7 +239,10 @@ impl Directory {
             .ok_or_else(not_valid)?;
         let seed = self
             .master()
-            .open(&device.row.sealed_seed, &seed_aad(&ticket.user_id))
+            .open(
+                &device.row.sealed_seed,
+                &identity_mfa_seed_aad(&ticket.user_id),
+            )
             .map_err(|_| IamError::service_failure())?;
         let now = current_step(at);
         let steps = (now + SIGN_IN_WINDOW.start())..=(now + SIGN_IN_WINDOW.end());
@@ -276,7 +276,7 @@ impl Directory {
         ));
         let sealed = self
             .master()
-            .seal(seed.as_ref(), &seed_aad(&ticket.user_id));
+            .seal(seed.as_ref(), &identity_mfa_seed_aad(&ticket.user_id));
         Ok(Enrollment {
             qr_code_png: Zeroizing::new(qr_code_png(&uri)?),
             base32_seed,
@@ -306,7 +306,7 @@ impl Directory {
             .map_err(|_| expired())?;
         let seed = self
             .master()
-            .open(&sealed, &seed_aad(&ticket.user_id))
+            .open(&sealed, &identity_mfa_seed_aad(&ticket.user_id))
             .map_err(|_| expired())?;
         let step = consecutive_codes(&seed, first_code, second_code, at, ENABLE_WINDOW)?
             .ok_or_else(|| {

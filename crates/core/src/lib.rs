@@ -6,6 +6,7 @@
 
 pub mod authorization_message;
 pub mod authz;
+pub mod backup;
 pub mod catalog;
 pub mod console;
 pub mod directory;
@@ -23,6 +24,7 @@ pub mod password;
 pub mod policies;
 pub mod report;
 pub mod roles;
+pub mod rotation;
 pub mod seal;
 pub mod sessions;
 pub mod simulate;

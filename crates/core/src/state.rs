@@ -17,9 +17,9 @@ use crate::model::{
     AccessKey, Account, CredentialReport, Group, InlinePolicy, KeyOwner, KeyRuntime, LoginProfile,
     ManagedPolicy, MfaDevice, MfaRuntime, PolicyVersion, Principal, Role, Tag, User,
 };
-use crate::seal::{MasterKey, SealError, access_key_aad};
+use crate::seal::{Keyring, SealError, access_key_aad, identity_mfa_seed_aad, mfa_seed_aad};
 use crate::ssoadmin::{PrincipalType, SsoAdminState};
-use crate::store::{AccessKeyRow, Change, Contents, Entity, Seq};
+use crate::store::{AccessKeyRow, Change, Contents, Entity, Resealed, Seq};
 
 #[derive(Debug, Clone)]
 pub struct State {
@@ -118,187 +118,74 @@ impl Default for State {
 }
 
 impl State {
-    pub fn from_contents(contents: Contents, master: &MasterKey) -> Result<Self, ApplyError> {
+    pub fn from_contents(contents: Contents, master: &Keyring) -> Result<Self, ApplyError> {
         let mut state = State {
             seq: contents.seq,
             ..State::default()
         };
-        if let Some(check) = contents.master_key_check {
-            state.apply(&Change::SetMasterKeyCheck(check), master)?;
-        }
-        for account in contents.accounts {
-            state.apply(&Change::CreateAccount(account), master)?;
-        }
-        for user in contents.users {
-            state.apply(&Change::CreateUser(user), master)?;
-        }
-        let mut tags_by_user: std::collections::HashMap<String, Vec<Tag>> = Default::default();
-        for (user_id, tag) in contents.user_tags {
-            tags_by_user.entry(user_id).or_default().push(tag);
-        }
-        for (user_id, tags) in tags_by_user {
-            state.apply(&Change::SetUserTags { user_id, tags }, master)?;
-        }
-        for profile in contents.login_profiles {
-            state.apply(&Change::CreateLoginProfile(profile), master)?;
-        }
-        for (user_id, policy_arn) in contents.user_boundaries {
-            let policy_arn = Some(policy_arn);
-            state.apply(
-                &Change::SetUserBoundary {
-                    user_id,
-                    policy_arn,
-                },
-                master,
-            )?;
-        }
-        for role in contents.roles {
-            state.apply(&Change::CreateRole(role), master)?;
-        }
-        let mut tags_by_role: std::collections::HashMap<String, Vec<Tag>> = Default::default();
-        for (role_id, tag) in contents.role_tags {
-            tags_by_role.entry(role_id).or_default().push(tag);
-        }
-        for (role_id, tags) in tags_by_role {
-            state.apply(&Change::SetRoleTags { role_id, tags }, master)?;
-        }
-        for (role_id, policy_arn) in contents.role_boundaries {
-            let policy_arn = Some(policy_arn);
-            state.apply(
-                &Change::SetRoleBoundary {
-                    role_id,
-                    policy_arn,
-                },
-                master,
-            )?;
-        }
-        for group in contents.groups {
-            state.apply(&Change::CreateGroup(group), master)?;
-        }
-        for (group_id, user_id) in contents.group_members {
-            state.apply(&Change::AddUserToGroup { group_id, user_id }, master)?;
-        }
-        for policy in contents.policies {
-            state.apply(&Change::CreatePolicy(policy), master)?;
-        }
-        let mut versions = contents.policy_versions;
-        versions.sort_by(|a, b| {
-            a.created
-                .cmp(&b.created)
-                .then_with(|| version_order(&a.version_id, &b.version_id))
-        });
-        for version in versions {
-            state.apply(&Change::CreatePolicyVersion(version), master)?;
-        }
-        for (policy_arn, version_id) in contents.policy_defaults {
-            state.apply(
-                &Change::SetDefaultPolicyVersion {
-                    policy_arn,
-                    version_id,
-                },
-                master,
-            )?;
-        }
-        let mut tags_by_policy: std::collections::HashMap<String, Vec<Tag>> = Default::default();
-        for (arn, tag) in contents.policy_tags {
-            tags_by_policy.entry(arn).or_default().push(tag);
-        }
-        for (policy_arn, tags) in tags_by_policy {
-            state.apply(&Change::SetPolicyTags { policy_arn, tags }, master)?;
-        }
-        for (entity, policy_arn) in contents.attachments {
-            state.apply(&Change::AttachPolicy { entity, policy_arn }, master)?;
-        }
-        for inline in contents.inline_policies {
-            state.apply(&Change::PutInlinePolicy(inline), master)?;
-        }
-        let mut keys = contents.access_keys;
-        keys.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
-        for key in keys {
-            state.apply(&Change::CreateAccessKey(key), master)?;
-        }
-        let mut devices = contents.mfa_devices;
-        devices.sort_by_key(|d| (d.assignment.as_ref().map(|a| a.enabled), d.serial.clone()));
-        for mut device in devices {
-            let assignment = device.assignment.take();
-            let serial = device.serial.clone();
-            state.apply(&Change::CreateMfaDevice(device), master)?;
-            if let Some(assignment) = assignment {
-                state.apply(&Change::EnableMfaDevice { serial, assignment }, master)?;
-            }
-        }
-        for report in contents.credential_reports {
-            state.apply(&Change::PutCredentialReport(report), master)?;
-        }
-        for center in contents.identity_centers {
-            state.apply(&Change::CreateIdentityCenter(center), master)?;
-        }
-        for user in contents.identity_store_users {
-            state.apply(&Change::CreateIdentityStoreUser(user), master)?;
-        }
-        for group in contents.identity_store_groups {
-            state.apply(&Change::CreateIdentityStoreGroup(group), master)?;
-        }
-        for membership in contents.group_memberships {
-            state.apply(&Change::CreateGroupMembership(membership), master)?;
-        }
-        // As stored: at most one pending invitation per user, beside accepted ones.
-        for invitation in contents.invitations {
-            state
-                .identity_store
-                .invitations
-                .insert(invitation.token_hash.clone(), Arc::new(invitation));
-        }
-        for password in contents.identity_passwords {
-            state.apply(&Change::SetIdentityPassword(password), master)?;
-        }
-        for device in contents.identity_mfa {
-            state.apply(&Change::EnableIdentityMfa(device), master)?;
-        }
-        for code in contents.spent_tokens {
-            state
-                .spent_tokens
-                .insert(code.token_hash.clone(), Arc::new(code));
-        }
-        for device in contents.device_authorizations {
-            state
-                .device_authorizations
-                .insert(device.device_code_hash.clone(), Arc::new(device));
-        }
-        for permission_set in contents.permission_sets {
-            state.apply(&Change::CreatePermissionSet(permission_set), master)?;
-        }
-        let mut tags_by_set: std::collections::HashMap<String, Vec<Tag>> = Default::default();
-        for (id, tag) in contents.permission_set_tags {
-            tags_by_set.entry(id).or_default().push(tag);
-        }
-        for (permission_set_id, tags) in tags_by_set {
-            state.apply(
-                &Change::SetPermissionSetTags {
-                    permission_set_id,
-                    tags,
-                },
-                master,
-            )?;
-        }
-        for assignment in contents.account_assignments {
-            state.apply(&Change::CreateAccountAssignment(assignment), master)?;
-        }
-        for provisioning in contents.provisionings {
-            state.apply(&Change::CreateProvisioning(provisioning), master)?;
-        }
-        for request in contents.sso_requests {
-            state.apply(&Change::RecordSsoRequest(request), master)?;
+        for change in contents.into_changes() {
+            state.apply(&change, master)?;
         }
         Ok(state)
     }
 
     /// Applies one committed change. The store has already accepted it, so a failure here
     /// means the snapshot is out of step and must be rebuilt from the store.
-    pub fn apply(&mut self, change: &Change, master: &MasterKey) -> Result<(), ApplyError> {
+    pub fn apply(&mut self, change: &Change, master: &Keyring) -> Result<(), ApplyError> {
         match change {
-            Change::SetMasterKeyCheck(check) => {
+            Change::SetMasterKeyCheck(check) | Change::Reseal(Resealed::MasterKeyCheck(check)) => {
                 self.master_key_check = Some(Arc::new(check.clone()));
+            }
+            // The snapshot holds the key's secret unsealed, and that did not change.
+            Change::Reseal(Resealed::AccessKey { access_key_id, .. }) => {
+                if !self.access_keys.contains_key(access_key_id) {
+                    return Err(ApplyError::Missing("access key"));
+                }
+            }
+            // The seed stays sealed in the snapshot. An instance following another's
+            // rotation before it has loaded the new key keeps the value it can open (the
+            // same seed under the old key, which stays in every keyring until retired);
+            // loading the new keyring reloads the snapshot from the store.
+            Change::Reseal(Resealed::MfaDevice {
+                serial,
+                sealed_seed,
+            }) => {
+                let device = self
+                    .mfa_devices
+                    .get(serial)
+                    .ok_or(ApplyError::Missing("MFA device"))?;
+                if master.open(sealed_seed, &mfa_seed_aad(serial)).is_ok() {
+                    let device = MfaDevice {
+                        sealed_seed: sealed_seed.clone(),
+                        ..MfaDevice::clone(device)
+                    };
+                    self.mfa_devices.insert(serial.clone(), Arc::new(device));
+                }
+            }
+            // As for MFA devices: kept only once this instance's keyring opens it.
+            Change::Reseal(Resealed::IdentityMfa {
+                user_id,
+                sealed_seed,
+            }) => {
+                let device = self
+                    .identity_store
+                    .mfa
+                    .get(user_id)
+                    .ok_or(ApplyError::Missing("identity store authenticator"))?;
+                if master
+                    .open(sealed_seed, &identity_mfa_seed_aad(user_id))
+                    .is_ok()
+                {
+                    let mut row = device.row.clone();
+                    row.sealed_seed = sealed_seed.clone();
+                    let resealed = crate::identity_mfa::IdentityMfa {
+                        row,
+                        runtime: device.runtime.clone(),
+                    };
+                    self.identity_store
+                        .mfa
+                        .insert(user_id.clone(), Arc::new(resealed));
+                }
             }
             Change::CreateAccount(row) => {
                 self.accounts.insert(
@@ -1030,13 +917,7 @@ fn merge_tags(existing: &mut Vec<Tag>, tags: &[Tag]) {
     existing.sort_by(|a, b| a.key.cmp(&b.key));
 }
 
-/// Orders `v2` before `v10`.
-fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
-    let number = |v: &str| v.trim_start_matches('v').parse::<u64>().unwrap_or(u64::MAX);
-    number(a).cmp(&number(b)).then_with(|| a.cmp(b))
-}
-
-fn unseal_key(row: &AccessKeyRow, master: &MasterKey) -> Result<AccessKey, SealError> {
+fn unseal_key(row: &AccessKeyRow, master: &Keyring) -> Result<AccessKey, SealError> {
     let secret = master.open(&row.sealed_secret, &access_key_aad(&row.id))?;
     let secret = String::from_utf8(secret.to_vec()).map_err(|_| SealError::Open)?;
     Ok(AccessKey {

@@ -524,13 +524,37 @@ pub enum Change {
     RecordSsoRequest(SsoRequestRow),
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
+    /// Replaces a sealed value by the same secret sealed under another master key (a
+    /// rotation); fails with [`StoreError::NotFound`] when its row is gone.
+    Reseal(Resealed),
+}
+
+/// A sealed value of a row, sealed again; what it seals is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Resealed {
+    AccessKey {
+        access_key_id: String,
+        sealed_secret: Vec<u8>,
+    },
+    MfaDevice {
+        serial: String,
+        sealed_seed: Vec<u8>,
+    },
+    /// The authenticator of an identity-store user.
+    IdentityMfa {
+        user_id: String,
+        sealed_seed: Vec<u8>,
+    },
+    MasterKeyCheck(Vec<u8>),
 }
 
 /// The position of a committed batch in the change log; 0 before the first.
 pub type Seq = i64;
 
-/// Everything the snapshot is built from.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+/// Everything the snapshot is built from, and everything a backup holds
+/// (`crate::backup`): a new table needs a field here, a line in [`Contents::into_changes`]
+/// and its name in `crate::backup::TABLES`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Contents {
     /// The last batch these contents include.
     pub seq: Seq,
@@ -574,6 +598,172 @@ pub struct Contents {
     pub sso_requests: Vec<SsoRequestRow>,
     /// The sealed check value that proves which master key this store was initialized with.
     pub master_key_check: Option<Vec<u8>>,
+}
+
+impl Contents {
+    /// The changes that make these contents from nothing, in an order every store accepts
+    /// and that leaves what the stores prune on the way (expired device authorizations,
+    /// spent tokens) as it was: loading a snapshot and restoring a backup both replay them.
+    pub fn into_changes(self) -> Vec<Change> {
+        let mut changes = Vec::new();
+        changes.extend(self.master_key_check.map(Change::SetMasterKeyCheck));
+        changes.extend(self.accounts.into_iter().map(Change::CreateAccount));
+        changes.extend(self.users.into_iter().map(Change::CreateUser));
+        for (user_id, tags) in grouped(self.user_tags) {
+            changes.push(Change::SetUserTags { user_id, tags });
+        }
+        changes.extend(
+            self.login_profiles
+                .into_iter()
+                .map(Change::CreateLoginProfile),
+        );
+        for (user_id, policy_arn) in self.user_boundaries {
+            let policy_arn = Some(policy_arn);
+            changes.push(Change::SetUserBoundary {
+                user_id,
+                policy_arn,
+            });
+        }
+        changes.extend(self.roles.into_iter().map(Change::CreateRole));
+        for (role_id, tags) in grouped(self.role_tags) {
+            changes.push(Change::SetRoleTags { role_id, tags });
+        }
+        for (role_id, policy_arn) in self.role_boundaries {
+            let policy_arn = Some(policy_arn);
+            changes.push(Change::SetRoleBoundary {
+                role_id,
+                policy_arn,
+            });
+        }
+        changes.extend(self.groups.into_iter().map(Change::CreateGroup));
+        for (group_id, user_id) in self.group_members {
+            changes.push(Change::AddUserToGroup { group_id, user_id });
+        }
+        changes.extend(self.policies.into_iter().map(Change::CreatePolicy));
+        let mut versions = self.policy_versions;
+        versions.sort_by(|a, b| {
+            a.created
+                .cmp(&b.created)
+                .then_with(|| version_order(&a.version_id, &b.version_id))
+        });
+        changes.extend(versions.into_iter().map(Change::CreatePolicyVersion));
+        for (policy_arn, version_id) in self.policy_defaults {
+            changes.push(Change::SetDefaultPolicyVersion {
+                policy_arn,
+                version_id,
+            });
+        }
+        for (policy_arn, tags) in grouped(self.policy_tags) {
+            changes.push(Change::SetPolicyTags { policy_arn, tags });
+        }
+        for (entity, policy_arn) in self.attachments {
+            changes.push(Change::AttachPolicy { entity, policy_arn });
+        }
+        changes.extend(
+            self.inline_policies
+                .into_iter()
+                .map(Change::PutInlinePolicy),
+        );
+        let mut keys = self.access_keys;
+        keys.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        changes.extend(keys.into_iter().map(Change::CreateAccessKey));
+        let mut devices = self.mfa_devices;
+        devices.sort_by_key(|d| (d.assignment.as_ref().map(|a| a.enabled), d.serial.clone()));
+        for mut device in devices {
+            let assignment = device.assignment.take();
+            let serial = device.serial.clone();
+            changes.push(Change::CreateMfaDevice(device));
+            if let Some(assignment) = assignment {
+                changes.push(Change::EnableMfaDevice { serial, assignment });
+            }
+        }
+        changes.extend(
+            self.credential_reports
+                .into_iter()
+                .map(Change::PutCredentialReport),
+        );
+        changes.extend(
+            self.identity_centers
+                .into_iter()
+                .map(Change::CreateIdentityCenter),
+        );
+        changes.extend(
+            self.identity_store_users
+                .into_iter()
+                .map(Change::CreateIdentityStoreUser),
+        );
+        changes.extend(
+            self.identity_store_groups
+                .into_iter()
+                .map(Change::CreateIdentityStoreGroup),
+        );
+        changes.extend(
+            self.group_memberships
+                .into_iter()
+                .map(Change::CreateGroupMembership),
+        );
+        // A new invitation replaces the user's pending one: the accepted ones go first.
+        let mut invitations = self.invitations;
+        invitations.sort_by_key(|i| (i.accepted.is_none(), i.created));
+        changes.extend(invitations.into_iter().map(Change::CreateInvitation));
+        changes.extend(
+            self.identity_passwords
+                .into_iter()
+                .map(Change::SetIdentityPassword),
+        );
+        changes.extend(self.identity_mfa.into_iter().map(Change::EnableIdentityMfa));
+        // Each of these prunes rows that expired before it was made, which the original
+        // store had pruned too: in the order they were made, nothing is lost.
+        let mut spent = self.spent_tokens;
+        spent.sort_by_key(|t| t.spent);
+        changes.extend(spent.into_iter().map(Change::SpendToken));
+        let mut devices = self.device_authorizations;
+        devices.sort_by_key(|d| d.created);
+        changes.extend(devices.into_iter().map(Change::CreateDeviceAuthorization));
+        changes.extend(
+            self.permission_sets
+                .into_iter()
+                .map(Change::CreatePermissionSet),
+        );
+        for (permission_set_id, tags) in grouped(self.permission_set_tags) {
+            changes.push(Change::SetPermissionSetTags {
+                permission_set_id,
+                tags,
+            });
+        }
+        changes.extend(
+            self.account_assignments
+                .into_iter()
+                .map(Change::CreateAccountAssignment),
+        );
+        changes.extend(
+            self.provisionings
+                .into_iter()
+                .map(Change::CreateProvisioning),
+        );
+        changes.extend(self.sso_requests.into_iter().map(Change::RecordSsoRequest));
+        changes
+    }
+}
+
+/// Tags by their owner, in the order the owners first appear.
+fn grouped(tags: Vec<(String, Tag)>) -> Vec<(String, Vec<Tag>)> {
+    let mut owners: Vec<(String, Vec<Tag>)> = Vec::new();
+    let mut index = std::collections::HashMap::new();
+    for (owner, tag) in tags {
+        let at = *index.entry(owner.clone()).or_insert_with(|| {
+            owners.push((owner, Vec::new()));
+            owners.len() - 1
+        });
+        owners[at].1.push(tag);
+    }
+    owners
+}
+
+/// Policy versions in the order they were made: `v2` before `v10`.
+pub(crate) fn version_order(a: &str, b: &str) -> std::cmp::Ordering {
+    let number = |v: &str| v.trim_start_matches('v').parse::<u64>().unwrap_or(u64::MAX);
+    number(a).cmp(&number(b)).then_with(|| a.cmp(b))
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -10,31 +10,33 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use latchkey_core::Directory;
+use latchkey_core::backup::Backup;
 use latchkey_core::directory::Initialized;
-use latchkey_core::seal::MasterKey;
+use latchkey_core::seal::{Keyring, MasterKey};
+use latchkey_core::store::Store;
 use latchkey_store_postgres::PostgresStore;
 use latchkey_store_sqlite::SqliteStore;
 
 const DATABASE_FILE: &str = "latchkey.db";
 const MASTER_KEY_FILE: &str = "master.key";
 /// Takes precedence over the master key file; for deployments that keep keys out of disks.
-const MASTER_KEY_ENV: &str = "LATCHKEY_MASTER_KEY";
+pub const MASTER_KEY_ENV: &str = "LATCHKEY_MASTER_KEY";
 
 fn database_path(data: &Path) -> PathBuf {
     data.join(DATABASE_FILE)
 }
 
-/// The master key from the environment, the key file, or (for a new directory) a new key
-/// file created with mode 0600.
-fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
+/// The master keyring from the environment, the key file, or (for a new directory) a new key
+/// file with one new key, created with mode 0600.
+pub fn master_key(data: &Path, may_create: bool) -> anyhow::Result<Keyring> {
     if let Ok(text) = std::env::var(MASTER_KEY_ENV) {
-        return MasterKey::from_base64(&text)
-            .with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
+        return Keyring::from_text(&text).with_context(|| format!("{MASTER_KEY_ENV} is not valid"));
     }
-    let path = data.join(MASTER_KEY_FILE);
+    let path = master_key_path(data);
     match fs::read_to_string(&path) {
-        Ok(text) => MasterKey::from_base64(&text)
-            .with_context(|| format!("{} is not valid", path.display())),
+        Ok(text) => {
+            Keyring::from_text(&text).with_context(|| format!("{} is not valid", path.display()))
+        }
         Err(error) if error.kind() == std::io::ErrorKind::NotFound && may_create => {
             let key = MasterKey::generate();
             let mut file = OpenOptions::new()
@@ -45,7 +47,7 @@ fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
                 .with_context(|| format!("cannot create {}", path.display()))?;
             file.write_all(key.to_base64().as_bytes())?;
             file.sync_all()?;
-            Ok(key)
+            Ok(Keyring::from(key))
         }
         Err(error) => Err(error).with_context(|| {
             format!(
@@ -54,6 +56,15 @@ fn master_key(data: &Path, may_create: bool) -> anyhow::Result<MasterKey> {
             )
         }),
     }
+}
+
+pub fn master_key_path(data: &Path) -> PathBuf {
+    data.join(MASTER_KEY_FILE)
+}
+
+/// Whether the master key comes from `LATCHKEY_MASTER_KEY` rather than the key file.
+pub fn master_key_from_env() -> bool {
+    std::env::var_os(MASTER_KEY_ENV).is_some()
 }
 
 /// Where the state lives.
@@ -130,7 +141,15 @@ fn open_sqlite(data: &Path) -> anyhow::Result<Directory> {
     create_data_dir(data)?;
     let new_database = !database_path(data).exists();
     let master = master_key(data, new_database)?;
-    if new_database {
+    let store = open_sqlite_store(data)?;
+    Directory::open(Arc::new(store), master).context("cannot load the data directory")
+}
+
+/// Opens the data directory's database, creating it (and restricting the directory) if it
+/// does not exist yet.
+fn open_sqlite_store(data: &Path) -> anyhow::Result<SqliteStore> {
+    create_data_dir(data)?;
+    if !database_path(data).exists() {
         // The directory may have existed before (an empty folder the operator made); it
         // holds the master key and the database, so only the owner may enter it.
         fs::set_permissions(data, fs::Permissions::from_mode(0o700))
@@ -144,9 +163,8 @@ fn open_sqlite(data: &Path) -> anyhow::Result<Directory> {
             .open(database_path(data))
             .with_context(|| format!("cannot create {}", database_path(data).display()))?;
     }
-    let store = SqliteStore::open(&database_path(data))
-        .with_context(|| format!("cannot open {}", database_path(data).display()))?;
-    Directory::open(Arc::new(store), master).context("cannot load the data directory")
+    SqliteStore::open(&database_path(data))
+        .with_context(|| format!("cannot open {}", database_path(data).display()))
 }
 
 fn open_postgres_store(url: &str) -> anyhow::Result<PostgresStore> {
@@ -241,6 +259,114 @@ pub fn migrate_command(data: &Path, store: &StoreLocation) -> anyhow::Result<()>
         }
     };
     println!("{}: schema version {version}", store.describe(data));
+    Ok(())
+}
+
+/// The store for a command that reads or fills it without serving: for SQLite, the data
+/// directory's database, which must exist unless `may_create`.
+pub fn open_store(
+    data: &Path,
+    store: &StoreLocation,
+    may_create: bool,
+) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match store {
+        StoreLocation::Sqlite => {
+            if !may_create && !database_path(data).exists() {
+                bail!("{} holds no latchkey database", data.display());
+            }
+            Arc::new(open_sqlite_store(data)?)
+        }
+        StoreLocation::Postgres(url) => Arc::new(open_postgres_store(url)?),
+    })
+}
+
+/// `latchkey backup`: every table, read in one read transaction while instances keep
+/// serving, written to `out` (mode 0600) by replacing it atomically. The master key is not
+/// needed and not included.
+#[allow(clippy::print_stdout)]
+pub fn backup_command(data: &Path, store: &StoreLocation, out: &Path) -> anyhow::Result<()> {
+    let opened = open_store(data, store, false)?;
+    let backup = Backup::take(&*opened)
+        .with_context(|| format!("cannot read the store {}", store.describe(data)))?;
+    if backup.contents.accounts.is_empty() {
+        bail!(
+            "the store {} is not initialized; there is nothing to back up",
+            store.describe(data)
+        );
+    }
+    write_private_file(out, &backup.to_json())?;
+    let contents = &backup.contents;
+    let key = contents
+        .master_key_check
+        .as_deref()
+        .and_then(latchkey_core::seal::key_id_of)
+        .map_or_else(
+            || "the data's original master key".to_owned(),
+            |id| format!("master key {id}"),
+        );
+    println!(
+        "backed up {} as of change {}: {} accounts, {} users, {} access keys, {} identity store users, {} permission sets, to {}; restoring it needs {key}",
+        store.describe(data),
+        contents.seq,
+        contents.accounts.len(),
+        contents.users.len(),
+        contents.access_keys.len(),
+        contents.identity_store_users.len(),
+        contents.permission_sets.len(),
+        out.display()
+    );
+    Ok(())
+}
+
+/// Writes `bytes` to `path` with mode 0600: into a new file beside it, synced, then renamed
+/// over it, so that `path` is never half-written.
+pub fn write_private_file(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    let file_name = path
+        .file_name()
+        .with_context(|| format!("{} is not a file name", path.display()))?;
+    let mut partial_name = std::ffi::OsString::from(".");
+    partial_name.push(file_name);
+    partial_name.push(format!(".{}.partial", std::process::id()));
+    let partial = path.with_file_name(partial_name);
+    let written = (|| -> std::io::Result<()> {
+        let mut file = OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&partial)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&partial, path)
+    })();
+    if let Err(error) = written {
+        let _ = fs::remove_file(&partial);
+        return Err(error).with_context(|| format!("cannot write {}", path.display()));
+    }
+    Ok(())
+}
+
+/// `latchkey restore`: fills a store that was never initialized from a backup, in one
+/// transaction, after checking that the master key (the data directory's key file or
+/// `LATCHKEY_MASTER_KEY`) opens every sealed secret in it. An initialized store is refused
+/// and left as it was.
+#[allow(clippy::print_stdout)]
+pub fn restore_command(data: &Path, store: &StoreLocation, from: &Path) -> anyhow::Result<()> {
+    let bytes = fs::read(from).with_context(|| format!("cannot read {}", from.display()))?;
+    let backup = Backup::from_json(&bytes).with_context(|| from.display().to_string())?;
+    let master = master_key(data, false).context(
+        "restore needs the master key the backup was made with, in the data directory's \
+         master.key or LATCHKEY_MASTER_KEY",
+    )?;
+    backup.check_master_key(&master)?;
+    let opened = open_store(data, store, true)?;
+    let seq = backup
+        .restore(&*opened)
+        .with_context(|| format!("cannot restore into {}", store.describe(data)))?;
+    println!(
+        "restored {} into {} (change {seq})",
+        from.display(),
+        store.describe(data)
+    );
     Ok(())
 }
 

@@ -1,4 +1,5 @@
-//! The `latchkey` binary: `serve`, `init` and `migrate`.
+//! The `latchkey` binary: `serve`, `init`, `migrate`, `backup`, `restore` and
+//! `rotate-master-key`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -22,6 +23,7 @@ mod oidc;
 mod operation;
 mod portal;
 mod rest;
+mod rotation;
 mod second_factor;
 mod server;
 mod throttle;
@@ -108,6 +110,47 @@ enum Command {
         root_email: Option<String>,
         #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
         store: Option<String>,
+    },
+    /// Write a consistent backup of every table to a file (mode 0600), while serving. The
+    /// master key is not in it: keep it separately.
+    Backup {
+        /// The data directory (for the SQLite store) [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// The backup file to write (replaced atomically if it exists).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Restore a backup into a store that was never initialized (SQLite or PostgreSQL),
+    /// with the master key it was made under in the data directory or LATCHKEY_MASTER_KEY.
+    Restore {
+        /// The data directory: its master.key, and for SQLite the new database.
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// The backup file written by `latchkey backup`.
+        #[arg(long)]
+        from: PathBuf,
+    },
+    /// Seal every secret under a new master key while serving, keeping the old one for what
+    /// was handed out under it until it is retired (docs/design/master-key-rotation.md).
+    RotateMasterKey {
+        /// The data directory whose master.key is rotated [default: latchkey-data].
+        #[arg(long, env = "LATCHKEY_DATA")]
+        data: Option<PathBuf>,
+        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+        store: Option<String>,
+        /// One step of a rotation, for PostgreSQL or LATCHKEY_MASTER_KEY; without it:
+        /// stage, promote and re-seal at once (SQLite, key file).
+        #[arg(long, value_enum)]
+        step: Option<rotation::Step>,
+        /// With `--step retire`: retire before everything handed out under the old key
+        /// expired, which ends those credentials.
+        #[arg(long)]
+        force: bool,
     },
     /// Apply the store's schema migrations and print its schema version.
     Migrate {
@@ -202,6 +245,18 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
         }
         Command::Migrate { data, store } => {
             datadir::migrate_command(&data_or_default(data), &store_of(store)?)
+        }
+        Command::RotateMasterKey {
+            data,
+            store,
+            step,
+            force,
+        } => rotation::rotate_command(&data_or_default(data), &store_of(store)?, step, force),
+        Command::Backup { data, store, out } => {
+            datadir::backup_command(&data_or_default(data), &store_of(store)?, &out)
+        }
+        Command::Restore { data, store, from } => {
+            datadir::restore_command(&data_or_default(data), &store_of(store)?, &from)
         }
     }
 }

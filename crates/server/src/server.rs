@@ -102,6 +102,7 @@ pub fn serve(
             .with_identity_mfa_policy(options.identity_mfa),
     );
     let following = crate::follow::start(&directory, store);
+    crate::rotation::watch_key_file(&directory, data);
     if !directory.is_initialized() {
         let init = directory
             .initialize(None)

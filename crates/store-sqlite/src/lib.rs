@@ -19,7 +19,7 @@ use latchkey_core::store::{
     AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
     GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
     LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PermissionSetRow, PolicyRow,
-    PolicyVersionRow, ProvisioningRow, RoleRow, Seq, SsoRequestRow, Store, StoreError,
+    PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError,
     TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
@@ -351,6 +351,31 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
     let affected = match change {
         Change::SetMasterKeyCheck(check) => tx.execute(
             "INSERT INTO meta (key, value) VALUES ('master_key_check', ?1)",
+            params![check],
+        ),
+        Change::Reseal(Resealed::AccessKey {
+            access_key_id,
+            sealed_secret,
+        }) => tx.execute(
+            "UPDATE access_keys SET sealed_secret = ?2 WHERE access_key_id = ?1",
+            params![access_key_id, sealed_secret],
+        ),
+        Change::Reseal(Resealed::MfaDevice {
+            serial,
+            sealed_seed,
+        }) => tx.execute(
+            "UPDATE mfa_devices SET sealed_seed = ?2 WHERE serial_number = ?1",
+            params![serial, sealed_seed],
+        ),
+        Change::Reseal(Resealed::IdentityMfa {
+            user_id,
+            sealed_seed,
+        }) => tx.execute(
+            "UPDATE identity_store_mfa SET sealed_seed = ?2 WHERE user_id = ?1",
+            params![user_id, sealed_seed],
+        ),
+        Change::Reseal(Resealed::MasterKeyCheck(check)) => tx.execute(
+            "UPDATE meta SET value = ?1 WHERE key = 'master_key_check'",
             params![check],
         ),
         Change::CreateAccount(AccountRow {
