@@ -271,6 +271,12 @@ impl EventDraft {
         }
     }
 
+    /// When the call arrived (the draft's creation, unless told).
+    pub fn at(mut self, at: DateTime<Utc>) -> Self {
+        self.event_time = at;
+        self
+    }
+
     /// The request's origin as the transport saw it.
     pub fn from_client(mut self, source_ip: Option<String>, user_agent: Option<String>) -> Self {
         self.source_ip = source_ip;
@@ -359,11 +365,15 @@ fn resources_of(parameters: &Value) -> Vec<EventResource> {
 }
 
 /// Query-protocol parameters as CloudTrail shows them: names in lowerCamelCase, without
-/// `Action` and `Version`.
+/// `Action`, `Version` and a presigned URL's signature parameters (`X-Amz-*`, among them
+/// the session token).
 pub fn query_parameters<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Value {
     let mut map = Map::new();
     for (name, value) in pairs {
-        if name == "Action" || name == "Version" {
+        if name == "Action"
+            || name == "Version"
+            || name.len() >= 6 && name[..6].eq_ignore_ascii_case("x-amz-")
+        {
             continue;
         }
         let mut chars = name.chars();
@@ -418,6 +428,7 @@ impl Pending {
 /// A LookupEvents attribute: at most one per call, as CloudTrail allows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LookupAttribute {
+    EventId(String),
     Username(String),
     EventName(String),
     AccessKeyId(String),
@@ -467,7 +478,11 @@ mod tests {
             "CreateUser",
             "us-east-1",
             Identity::unverified(Some("AKIA"), Some("123456789012"), Some("bob")),
-            query_parameters([("Action", "CreateUser"), ("UserName", "carol")]),
+            query_parameters([
+                ("Action", "CreateUser"),
+                ("UserName", "carol"),
+                ("X-Amz-Security-Token", "secret-token"),
+            ]),
             "req",
             false,
         );

@@ -99,8 +99,11 @@ pub struct Directory {
     audit_stream: Option<AuditStream>,
 }
 
+/// What [`AuditStream`] calls with each flushed batch.
+pub type AuditSink = dyn Fn(&[AuditEvent]) + Send + Sync;
+
 /// Receives every event once it is in the store, in order of recording.
-pub struct AuditStream(pub Box<dyn Fn(&[AuditEvent]) + Send + Sync>);
+pub struct AuditStream(pub Box<AuditSink>);
 
 impl std::fmt::Debug for AuditStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -311,7 +314,7 @@ impl Directory {
         if let Some(stream) = &self.audit_stream {
             let mut all = taken.committed;
             all.extend(taken.unstored);
-            all.sort_by(|a, b| a.event_time.cmp(&b.event_time));
+            all.sort_by_key(|event| event.event_time);
             (stream.0)(&all);
         }
         Ok(())

@@ -13,6 +13,9 @@
 //! mail_relay = "smtp://mail.internal:25"
 //! mail_from = "latchkey <latchkey@example.com>"
 //! invitation_ttl_seconds = 604800
+//! audit_log = "/var/log/latchkey/audit.jsonl"
+//! audit_retention_seconds = 7776000   # 90 days, the default
+//! audit = true                        # the default; false records no events at all
 //!
 //! # What one client may make the server hold; these are the defaults
 //! # (docs/design/input-limits.md). Only the file sets them.
@@ -44,6 +47,9 @@ pub struct Config {
     pub mail_relay: Option<String>,
     pub mail_from: Option<String>,
     pub invitation_ttl_seconds: Option<u64>,
+    pub audit: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_seconds: Option<u64>,
     #[serde(default)]
     pub limits: Limits,
 }

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 mod api;
+mod audit;
 mod auth;
 mod config;
 mod datadir;
@@ -74,6 +75,12 @@ enum Command {
         /// How long invitation links work, in seconds [default: 604800, 7 days].
         #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
         invitation_ttl: Option<u64>,
+        /// Also write every audit event to this file, one CloudTrail record per line.
+        #[arg(long, env = "LATCHKEY_AUDIT_LOG")]
+        audit_log: Option<PathBuf>,
+        /// How long audit events are kept, in seconds [default: 7776000, 90 days].
+        #[arg(long, env = "LATCHKEY_AUDIT_RETENTION")]
+        audit_retention: Option<u64>,
     },
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
@@ -119,6 +126,8 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             mail_relay,
             mail_from,
             invitation_ttl,
+            audit_log,
+            audit_retention,
         } => {
             let listen = match listen.or(file.listen) {
                 Some(listen) => listen,
@@ -139,6 +148,17 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                         }),
                 ),
                 limits: file.limits,
+                audit: audit::AuditOptions {
+                    on: file.audit.unwrap_or(true),
+                    log: audit_log.or(file.audit_log.clone()),
+                    retention: audit_retention.or(file.audit_retention_seconds).map_or(
+                        latchkey_core::audit::DEFAULT_RETENTION,
+                        |s| {
+                            // Beyond a century is "forever"; chrono's range is far larger.
+                            chrono::Duration::seconds(s.min(100 * 365 * 86_400) as i64)
+                        },
+                    ),
+                },
             };
             server::serve(&data_or_default(data), listen, &store_of(store)?, options)
         }

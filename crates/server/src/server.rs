@@ -27,6 +27,7 @@ use latchkey_sigv4::HttpRequest;
 use tower_service::Service as _;
 
 use crate::api;
+use crate::audit::{self, Attempt};
 use crate::auth::{self, Caller, Origin};
 use crate::config::Limits;
 use crate::datadir::{self, StoreLocation};
@@ -43,6 +44,8 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 struct App {
     directory: Arc<Directory>,
     limits: Limits,
+    /// Whether every call is recorded in the audit trail.
+    audit: bool,
 }
 
 /// `latchkey serve`.
@@ -56,6 +59,7 @@ pub struct Options {
     pub mail_from: Option<String>,
     pub invitation_ttl: chrono::Duration,
     pub limits: Limits,
+    pub audit: audit::AuditOptions,
 }
 
 pub fn serve(
@@ -70,11 +74,15 @@ pub fn serve(
         data,
         &options.public_url,
     )?);
-    let directory = Arc::new(
-        datadir::open(data, store)?
-            .with_encoded_denials(options.encoded_denials)
-            .with_invitation_ttl(options.invitation_ttl),
-    );
+    let mut directory = datadir::open(data, store)?
+        .with_encoded_denials(options.encoded_denials)
+        .with_invitation_ttl(options.invitation_ttl);
+    if let Some(path) = &options.audit.log {
+        directory = directory.with_audit_stream(audit::json_lines(path)?);
+    }
+    let directory = Arc::new(directory);
+    // Events past their retention go before the first request.
+    audit::purge(&directory, options.audit.retention);
     crate::follow::start(&directory, store);
     if !directory.is_initialized() {
         let init = directory
@@ -90,28 +98,32 @@ pub fn serve(
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    runtime.block_on(run(
-        directory,
-        listen,
-        mailer,
-        options.public_url,
-        options.limits,
-    ))
+    runtime.block_on(run(directory, listen, mailer, options))
 }
 
 async fn run(
     directory: Arc<Directory>,
     listen: SocketAddr,
     mailer: Arc<mail::Mailer>,
-    public_url: String,
-    limits: Limits,
+    options: Options,
 ) -> anyhow::Result<()> {
+    let Options {
+        public_url,
+        limits,
+        audit: audit_options,
+        ..
+    } = options;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, "latchkey is serving IAM, STS, Organizations, Identity Store and SSO Admin");
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
+    let auditor = tokio::spawn(audit::flush_periodically(directory.clone()));
+    let purger = tokio::spawn(audit::purge_periodically(
+        directory.clone(),
+        audit_options.retention,
+    ));
     let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
     let pages = Router::new()
         .route(
@@ -151,13 +163,19 @@ async fn run(
         .with_state(Arc::new(App {
             directory: directory.clone(),
             limits,
+            audit: audit_options.on,
         }));
     serve_connections(listener, app, &limits, shutdown_signal()).await;
     saver.abort();
     postman.abort();
-    tokio::task::spawn_blocking(move || save_key_usage(&directory))
-        .await
-        .context("saving key usage at shutdown")?;
+    auditor.abort();
+    purger.abort();
+    tokio::task::spawn_blocking(move || {
+        save_key_usage(&directory);
+        audit::flush(&directory);
+    })
+    .await
+    .context("saving key usage and audit events at shutdown")?;
     tracing::info!("latchkey stopped");
     Ok(())
 }
@@ -403,17 +421,50 @@ async fn handle(
         secure_transport: false,
     };
     let state = app.directory.snapshot();
-    let caller = match auth::authenticate(&app.directory, &state, &http, origin) {
+    let caller = match auth::authenticate(&app.directory, &state, &http, origin.clone()) {
         Ok(caller) => caller,
         Err(error) => {
             tracing::debug!(code = error.code.as_str(), "authentication failed");
+            if app.audit {
+                let attempt = match &json_target {
+                    Some(target) => json_attempt(target, &body, &request_id),
+                    None => Attempt {
+                        service: service_hint,
+                        event_name: params.as_ref().ok().and_then(|p| p.action()).unwrap_or(""),
+                        parameters: params.as_ref().map_or(serde_json::Value::Null, |p| {
+                            latchkey_core::audit::query_parameters(p.pairs())
+                        }),
+                        request_id: &request_id,
+                    },
+                };
+                audit::failed_authentication(
+                    &app.directory,
+                    &state,
+                    &http,
+                    &origin,
+                    attempt,
+                    &error,
+                );
+            }
             return error_response(protocol, &error, &request_id);
         }
     };
     drop(state);
     if let Some(target) = json_target {
-        return handle_json(app.directory.clone(), caller, &target, body, request_id).await;
+        return handle_json(&app, caller, &target, body, request_id).await;
     }
+    // A request refused before its operation runs is recorded as the call it named.
+    let refused = |error: IamError, caller: &Caller, params: Option<&QueryRequest>| {
+        if app.audit {
+            let name = params.and_then(|p| p.action()).unwrap_or("");
+            let parameters = params.map_or(serde_json::Value::Null, |p| {
+                latchkey_core::audit::query_parameters(p.pairs())
+            });
+            let draft = audit::draft(caller, caller.service, name, parameters, &request_id, true);
+            audit::conclude(&app.directory, Some(draft), &Err::<(), _>(error.clone()));
+        }
+        error_response(protocol, &error, &request_id)
+    };
     let params = match params {
         Ok(params) => params,
         Err(error) => {
@@ -421,23 +472,34 @@ async fn handle(
                 "MalformedQueryString" => ErrorCode::MalformedQueryString,
                 _ => ErrorCode::ValidationError,
             };
-            return error_response(protocol, &IamError::new(code, error.message), &request_id);
+            return refused(IamError::new(code, error.message), &caller, None);
         }
     };
     let op = match find_operation(&caller, &params) {
         Ok(op) => op,
-        Err(error) => return error_response(protocol, &error, &request_id),
+        Err(error) => return refused(error, &caller, Some(&params)),
     };
     if let Some(key) = &caller.key {
         app.directory
             .record_key_use(key, now, caller.service.signing_name(), &caller.region);
     }
+    let draft = app.audit.then(|| {
+        audit::draft(
+            &caller,
+            op.service(),
+            op.name(),
+            latchkey_core::audit::query_parameters(params.pairs()),
+            &request_id,
+            !op.mutates(),
+        )
+    });
     let result = run_operation(
         app.directory.clone(),
         caller,
         op,
         params,
         request_id.clone(),
+        draft,
     )
     .await;
     match result {
@@ -494,27 +556,54 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<B
 /// An awsJson request (Organizations, Identity Store, SSO Admin): the operation from `X-Amz-Target`,
 /// the input from the JSON body.
 async fn handle_json(
-    directory: Arc<Directory>,
+    app: &App,
     caller: Caller,
     target: &str,
     body: Bytes,
     request_id: String,
 ) -> Response {
+    let directory = app.directory.clone();
+    // A request refused before its operation runs is recorded as the call it named.
+    let refused = |error: IamError, caller: &Caller| {
+        if app.audit {
+            let attempt = json_attempt(target, &body, &request_id);
+            let draft = audit::draft(
+                caller,
+                caller.service,
+                attempt.event_name,
+                attempt.parameters,
+                &request_id,
+                true,
+            );
+            audit::conclude(&directory, Some(draft), &Err::<(), _>(error.clone()));
+        }
+        error_response(Protocol::Json, &error, &request_id)
+    };
     let Some(op) = Operation::from_target(target).filter(|op| op.service() == caller.service)
     else {
         let error = IamError::new(
             ErrorCode::InvalidAction,
             format!("Unknown operation {target} for the service the request was signed for."),
         );
-        return error_response(Protocol::Json, &error, &request_id);
+        return refused(error, &caller);
     };
     let input = match latchkey_query::json_input(&body) {
         Ok(input) => input,
         Err(error) => {
             let error = IamError::new(ErrorCode::SerializationException, error.message);
-            return error_response(Protocol::Json, &error, &request_id);
+            return refused(error, &caller);
         }
     };
+    let draft = app.audit.then(|| {
+        audit::draft(
+            &caller,
+            op.service(),
+            op.name(),
+            input.clone(),
+            &request_id,
+            !op.mutates(),
+        )
+    });
     if let Some(key) = &caller.key {
         directory.record_key_use(
             key,
@@ -523,10 +612,13 @@ async fn handle_json(
             &caller.region,
         );
     }
-    let result = tokio::task::spawn_blocking(move || match op.service() {
-        Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
-        Service::SsoAdmin => api::ssoadmin::execute(&directory, &caller, op, &input),
-        _ => api::organizations::execute(&directory, &caller, op, &input),
+    let result = tokio::task::spawn_blocking(move || {
+        audit::run(&directory, draft, || match op.service() {
+            Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
+            Service::SsoAdmin => api::ssoadmin::execute(&directory, &caller, op, &input),
+            Service::CloudTrail => api::cloudtrail::execute(&directory, &caller, op, &input),
+            _ => api::organizations::execute(&directory, &caller, op, &input),
+        })
     })
     .await
     .unwrap_or_else(|_| Err(IamError::service_failure()));
@@ -565,15 +657,43 @@ async fn run_operation(
     op: Operation,
     params: QueryRequest,
     request_id: String,
+    draft: Option<latchkey_core::audit::EventDraft>,
 ) -> Result<String, IamError> {
-    if op.mutates() {
-        // A commit waits for the disk; keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
+    let call = move || {
+        audit::run(&directory, draft, || {
             api::execute(&directory, &caller, op, &params, &request_id)
         })
-        .await
-        .unwrap_or_else(|_| Err(IamError::service_failure()))
+    };
+    if op.mutates() {
+        // A commit waits for the disk; keep it off the async workers.
+        tokio::task::spawn_blocking(call)
+            .await
+            .unwrap_or_else(|_| Err(IamError::service_failure()))
     } else {
-        api::execute(&directory, &caller, op, &params, &request_id)
+        call()
+    }
+}
+
+/// The call an awsJson request names by its `X-Amz-Target`, as far as it can be read.
+fn json_attempt<'a>(target: &'a str, body: &[u8], request_id: &'a str) -> Attempt<'a> {
+    let (prefix, name) = target.rsplit_once('.').unwrap_or(("", target));
+    let service = Operation::from_target(target)
+        .map(Operation::service)
+        .or_else(|| {
+            [
+                Service::Organizations,
+                Service::IdentityStore,
+                Service::SsoAdmin,
+                Service::CloudTrail,
+            ]
+            .into_iter()
+            .find(|s| s.target_prefix() == Some(prefix))
+        })
+        .unwrap_or(Service::Organizations);
+    Attempt {
+        service,
+        event_name: name,
+        parameters: latchkey_query::json_input(body).unwrap_or(serde_json::Value::Null),
+        request_id,
     }
 }

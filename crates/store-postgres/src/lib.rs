@@ -562,6 +562,9 @@ impl Store for PostgresStore {
         };
         match &query.attribute {
             None => {}
+            Some(LookupAttribute::EventId(v)) => {
+                bind(&mut sql, " AND event_id = ?", Box::new(v.clone()))
+            }
             Some(LookupAttribute::Username(v)) => {
                 bind(&mut sql, " AND username = ?", Box::new(v.clone()))
             }

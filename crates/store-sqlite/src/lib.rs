@@ -265,6 +265,9 @@ impl Store for SqliteStore {
         };
         match &query.attribute {
             None => {}
+            Some(LookupAttribute::EventId(v)) => {
+                bind(&mut sql, " AND event_id = ?", v.clone().into())
+            }
             Some(LookupAttribute::Username(v)) => {
                 bind(&mut sql, " AND username = ?", v.clone().into())
             }

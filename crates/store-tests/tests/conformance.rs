@@ -2837,6 +2837,10 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
         vec!["e3"]
     );
     assert_eq!(
+        lookup(Some(LookupAttribute::EventId("e1".into()))),
+        vec!["e1"]
+    );
+    assert_eq!(
         lookup(Some(LookupAttribute::AccessKeyId("AKIABOB".into()))),
         vec!["e4"]
     );
