@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from botocore import UNSIGNED
 from botocore.exceptions import ClientError
 
 from helpers import (REPO_ROOT, allow, cli_ok, create_policy, create_user, denial,
@@ -299,3 +300,37 @@ def test_events_older_than_the_retention_are_deleted(fresh_server):
     srv.start()
     assert [e["EventName"] for e in by_resource(srv.client("cloudtrail"), kept)] == [
         "CreateUser"]
+
+
+def test_sso_oidc_and_portal_calls_are_events_without_their_secrets(trail):
+    oidc = trail.client("sso-oidc", signature_version=UNSIGNED)
+    client_name = unique("auditcli")
+    registered = oidc.register_client(clientName=client_name, clientType="public")
+    started = oidc.start_device_authorization(
+        clientId=registered["clientId"], clientSecret=registered["clientSecret"],
+        startUrl=f"{trail.url}/start")
+    portal = trail.client("sso", signature_version=UNSIGNED)
+    with pytest.raises(ClientError) as refused:
+        portal.list_accounts(accessToken="not-a-token")
+    assert refused.value.response["Error"]["Code"] == "UnauthorizedException"
+
+    cloudtrail = trail.client("cloudtrail")
+    oauth = lookup(cloudtrail, LookupAttributes=[
+        {"AttributeKey": "EventSource", "AttributeValue": "sso-oauth.amazonaws.com"}])
+    mine = [record(e) for e in oauth
+            if (record(e)["requestParameters"] or {}).get("clientName") == client_name
+            or (record(e)["requestParameters"] or {}).get("clientId") == registered["clientId"]]
+    assert [r["eventName"] for r in mine] == ["StartDeviceAuthorization", "RegisterClient"]
+    assert mine[0]["requestParameters"]["clientSecret"] == HIDDEN
+    assert mine[0]["sourceIPAddress"] == "127.0.0.1"
+    assert registered["clientSecret"] not in json.dumps(oauth, default=str)
+
+    denied = lookup(cloudtrail, LookupAttributes=[
+        {"AttributeKey": "EventSource", "AttributeValue": "sso.amazonaws.com"}])
+    listed = [record(e) for e in denied if e["EventName"] == "ListAccounts"]
+    assert listed and listed[0]["errorCode"] == "UnauthorizedException"
+    assert "not-a-token" not in json.dumps(denied, default=str)
+    trail_client_flush(cloudtrail)
+    data = trail.audit_log.read_bytes()
+    for secret in (registered["clientSecret"], started["deviceCode"]):
+        assert secret.encode() not in data

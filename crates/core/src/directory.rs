@@ -97,6 +97,8 @@ pub struct Directory {
     audit_pending: Mutex<audit::Pending>,
     /// Where flushed events go besides the store (the server's JSON-lines file).
     audit_stream: Option<AuditStream>,
+    /// Whether calls are recorded (on unless the configuration turns it off).
+    audit: bool,
 }
 
 /// What [`AuditStream`] calls with each flushed batch.
@@ -180,6 +182,7 @@ impl Directory {
             outgoing_mail: Mutex::default(),
             audit_pending: Mutex::default(),
             audit_stream: None,
+            audit: true,
         })
     }
 
@@ -194,6 +197,17 @@ impl Directory {
     pub fn with_invitation_ttl(mut self, ttl: chrono::Duration) -> Self {
         self.invitation_ttl = ttl;
         self
+    }
+
+    /// Turns the audit trail on or off (it is on by default).
+    pub fn with_audit(mut self, on: bool) -> Self {
+        self.audit = on;
+        self
+    }
+
+    /// Whether calls are to be recorded in the audit trail.
+    pub fn audit_enabled(&self) -> bool {
+        self.audit
     }
 
     /// Also hands every event to `stream` once it is saved.

@@ -205,3 +205,66 @@ pub fn run<T>(
         }
     }
 }
+
+/// Where an unsigned request (the access portal, SSO OIDC) came from.
+pub struct Client {
+    pub ip: std::net::IpAddr,
+    pub user_agent: Option<String>,
+}
+
+impl Client {
+    pub fn of(peer: std::net::SocketAddr, headers: &axum::http::HeaderMap) -> Self {
+        Client {
+            ip: peer.ip(),
+            user_agent: headers
+                .get(axum::http::header::USER_AGENT)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned),
+        }
+    }
+}
+
+/// The event of an access portal or SSO OIDC call, made by the identity-store person the
+/// bearer token names (`None` when there is none, or it is not valid). The event belongs to
+/// the organization's management account, which holds the Identity Center instance. `None`
+/// when the audit trail is off.
+pub fn unsigned_draft(
+    directory: &Directory,
+    person: Option<&str>,
+    event_source: &str,
+    event_name: &str,
+    parameters: Value,
+    client: &Client,
+    read_only: bool,
+) -> Option<EventDraft> {
+    if !directory.audit_enabled() {
+        return None;
+    }
+    let state = directory.snapshot();
+    let management = state.management_account().map(|a| a.id.clone());
+    let identity = match (person, &management) {
+        (Some(user_id), Some(account_id)) => {
+            let name = state
+                .identity_store
+                .users
+                .get(user_id)
+                .map_or("", |user| user.attributes.user_name.as_str());
+            Identity::identity_center_user(account_id, user_id, name)
+        }
+        // A client, or a token that names no one: the instance's account has the event.
+        _ => Identity::unverified(None, management.as_deref(), None),
+    };
+    let request_id = uuid::Uuid::new_v4().to_string();
+    Some(
+        EventDraft::new(
+            event_source,
+            event_name,
+            "us-east-1",
+            identity,
+            parameters,
+            &request_id,
+            read_only,
+        )
+        .from_client(Some(client.ip.to_string()), client.user_agent.clone()),
+    )
+}

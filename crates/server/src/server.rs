@@ -44,8 +44,6 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 struct App {
     directory: Arc<Directory>,
     limits: Limits,
-    /// Whether every call is recorded in the audit trail.
-    audit: bool,
 }
 
 /// `latchkey serve`.
@@ -76,7 +74,8 @@ pub fn serve(
     )?);
     let mut directory = datadir::open(data, store)?
         .with_encoded_denials(options.encoded_denials)
-        .with_invitation_ttl(options.invitation_ttl);
+        .with_invitation_ttl(options.invitation_ttl)
+        .with_audit(options.audit.on);
     if let Some(path) = &options.audit.log {
         directory = directory.with_audit_stream(audit::json_lines(path)?);
     }
@@ -163,7 +162,6 @@ async fn run(
         .with_state(Arc::new(App {
             directory: directory.clone(),
             limits,
-            audit: audit_options.on,
         }));
     serve_connections(listener, app, &limits, shutdown_signal()).await;
     saver.abort();
@@ -425,7 +423,7 @@ async fn handle(
         Ok(caller) => caller,
         Err(error) => {
             tracing::debug!(code = error.code.as_str(), "authentication failed");
-            if app.audit {
+            if app.directory.audit_enabled() {
                 let attempt = match &json_target {
                     Some(target) => json_attempt(target, &body, &request_id),
                     None => Attempt {
@@ -455,7 +453,7 @@ async fn handle(
     }
     // A request refused before its operation runs is recorded as the call it named.
     let refused = |error: IamError, caller: &Caller, params: Option<&QueryRequest>| {
-        if app.audit {
+        if app.directory.audit_enabled() {
             let name = params.and_then(|p| p.action()).unwrap_or("");
             let parameters = params.map_or(serde_json::Value::Null, |p| {
                 latchkey_core::audit::query_parameters(p.pairs())
@@ -483,7 +481,7 @@ async fn handle(
         app.directory
             .record_key_use(key, now, caller.service.signing_name(), &caller.region);
     }
-    let draft = app.audit.then(|| {
+    let draft = app.directory.audit_enabled().then(|| {
         audit::draft(
             &caller,
             op.service(),
@@ -565,7 +563,7 @@ async fn handle_json(
     let directory = app.directory.clone();
     // A request refused before its operation runs is recorded as the call it named.
     let refused = |error: IamError, caller: &Caller| {
-        if app.audit {
+        if app.directory.audit_enabled() {
             let attempt = json_attempt(target, &body, &request_id);
             let draft = audit::draft(
                 caller,
@@ -594,7 +592,7 @@ async fn handle_json(
             return refused(error, &caller);
         }
     };
-    let draft = app.audit.then(|| {
+    let draft = app.directory.audit_enabled().then(|| {
         audit::draft(
             &caller,
             op.service(),

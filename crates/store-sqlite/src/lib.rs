@@ -395,38 +395,46 @@ fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
 
 /// Inserts audit events; one already there (the same id) is left as it was.
 fn insert_events(tx: &Transaction<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert_event = tx
+        .prepare_cached(
+            "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
+                event_name, read_only, username, access_key_id, resources, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .map_err(backend)?;
+    let mut insert_resource = tx
+        .prepare_cached(
+            "INSERT INTO audit_event_resources (event_id, resource_name) VALUES (?1, ?2)",
+        )
+        .map_err(backend)?;
     for event in events {
         let resources = serde_json::to_string(&event.resources)
             .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let inserted = tx
-            .execute(
-                "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
-                    event_name, read_only, username, access_key_id, resources, record)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-                 ON CONFLICT (event_id) DO NOTHING",
-                params![
-                    event.event_id,
-                    micros(&event.event_time),
-                    event.account_id,
-                    event.event_source,
-                    event.event_name,
-                    event.read_only,
-                    event.username,
-                    event.access_key_id,
-                    resources,
-                    event.record
-                ],
-            )
+        let inserted = insert_event
+            .execute(params![
+                event.event_id,
+                micros(&event.event_time),
+                event.account_id,
+                event.event_source,
+                event.event_name,
+                event.read_only,
+                event.username,
+                event.access_key_id,
+                resources,
+                event.record
+            ])
             .map_err(backend)?;
         if inserted == 0 {
             continue;
         }
         for resource in &event.resources {
-            tx.execute(
-                "INSERT INTO audit_event_resources (event_id, resource_name) VALUES (?1, ?2)",
-                params![event.event_id, resource.name],
-            )
-            .map_err(backend)?;
+            insert_resource
+                .execute(params![event.event_id, resource.name])
+                .map_err(backend)?;
         }
     }
     Ok(())
