@@ -2760,10 +2760,11 @@ fn events_of(store: &dyn Store, account_id: &str) -> Vec<String> {
 
 fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
     let store = b.open();
+    let committed = event("e1", "111111111111", "CreateAccount", 0);
     store
         .apply_audited(
             &[Change::CreateAccount(account_row("111111111111"))],
-            &[event("e1", "111111111111", "CreateAccount", 0)],
+            std::slice::from_ref(&committed),
         )
         .unwrap();
     let refused = store.apply_audited(
@@ -2787,12 +2788,10 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
     };
     assert_eq!(
         other.lookup_events(&query).unwrap(),
-        vec![event("e1", "111111111111", "CreateAccount", 0)]
+        vec![committed.clone()]
     );
     // Saving an event twice (a flush retried after an unknown outcome) keeps one.
-    store
-        .record_events(&[event("e1", "111111111111", "CreateAccount", 0)])
-        .unwrap();
+    store.record_events(&[committed]).unwrap();
     assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
 }
 
