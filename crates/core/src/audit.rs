@@ -82,7 +82,7 @@ pub struct EventResource {
 /// A stored event: the CloudTrail record and the fields LookupEvents filters on.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
-    /// A UUID, as CloudTrail's eventID.
+    /// A UUID (version 7), as CloudTrail's eventID.
     pub event_id: String,
     pub event_time: DateTime<Utc>,
     /// The account the event belongs to; `None` when the caller could not be told (a request
@@ -287,7 +287,7 @@ impl EventDraft {
     /// The event as it is kept: the record with the outcome (`error` is the AWS error code
     /// and message of a failure or denial).
     pub fn finish(&self, error: Option<(&str, &str)>) -> AuditEvent {
-        let event_id = uuid::Uuid::new_v4().to_string();
+        let event_id = event_id(&self.event_time);
         let request_parameters = match &self.request_parameters {
             Value::Object(map) if map.is_empty() => Value::Null,
             other => other.clone(),
@@ -328,6 +328,17 @@ impl EventDraft {
             record: record.to_string(),
         }
     }
+}
+
+/// A UUID of version 7: its first bits are the event's time, so ids are stored in roughly
+/// ascending order (appended to the table's indexes rather than scattered through them).
+fn event_id(at: &DateTime<Utc>) -> String {
+    let mut random = [0u8; 10];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or_default();
+    uuid::Builder::from_unix_timestamp_millis(millis, &random)
+        .into_uuid()
+        .to_string()
 }
 
 /// The resources a call's parameters name, by the parameter that names them.

@@ -1,7 +1,8 @@
 -- The audit trail (docs/design/audit-trail.md): one CloudTrail record per call, with the
 -- fields LookupEvents filters on. Times are microseconds since the Unix epoch, so that they
 -- sort and compare as numbers in both dialects. account_id is NULL for a caller that could
--- not be told (a request signed with an unknown key).
+-- not be told (a request signed with an unknown key). Event ids are UUIDs of version 7 (time
+-- first), so a table clustered on them (WITHOUT ROWID) is appended to.
 CREATE TABLE audit_events (
     event_id      TEXT PRIMARY KEY,
     event_time_us INTEGER NOT NULL,
@@ -14,7 +15,7 @@ CREATE TABLE audit_events (
     -- [{"resource_type": ..., "name": ...}]
     resources     TEXT NOT NULL,
     record        TEXT NOT NULL
-) STRICT;
+) STRICT, WITHOUT ROWID;
 CREATE INDEX audit_events_by_account ON audit_events (account_id, event_time_us, event_id);
 CREATE INDEX audit_events_by_time ON audit_events (event_time_us);
 
