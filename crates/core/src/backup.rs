@@ -58,6 +58,15 @@ pub const NOT_BACKED_UP: &[(&str, &str)] = &[
         "replication between instances of one database; a restored store starts a new log",
     ),
     (
+        "audit_events",
+        "the audit trail is kept for its retention and can be streamed off the machine with \
+         --audit-log; a restored store starts a new trail",
+    ),
+    (
+        "audit_event_resources",
+        "part of the audit trail (see audit_events)",
+    ),
+    (
         "schema_migrations",
         "the schema is the restoring binary's; the backup records the version that wrote it",
     ),

@@ -10,6 +10,7 @@ use arc_swap::ArcSwap;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use zeroize::Zeroizing;
 
+use crate::audit::{self, AuditEvent, EventQuery};
 use crate::error::{ErrorCode, IamError};
 use crate::ids::{self, IdKind};
 use crate::model::{
@@ -95,6 +96,24 @@ pub struct Directory {
     /// Committed invitations waiting for the mailer.
     pub(crate) outgoing_mail:
         Mutex<std::collections::VecDeque<crate::invitations::OutgoingInvitation>>,
+    /// Audit events waiting for the background flush.
+    audit_pending: Mutex<audit::Pending>,
+    /// Where flushed events go besides the store (the server's JSON-lines file).
+    audit_stream: Option<AuditStream>,
+    /// Whether calls are recorded (on unless the configuration turns it off).
+    audit: bool,
+}
+
+/// What [`AuditStream`] calls with each flushed batch.
+pub type AuditSink = dyn Fn(&[AuditEvent]) + Send + Sync;
+
+/// Receives every event once it is in the store, in order of recording.
+pub struct AuditStream(pub Box<AuditSink>);
+
+impl std::fmt::Debug for AuditStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("AuditStream")
+    }
 }
 
 impl std::fmt::Debug for dyn Store {
@@ -171,6 +190,9 @@ impl Directory {
             invitation_ttl: crate::invitations::DEFAULT_TTL,
             identity_mfa_policy: crate::identity_mfa::IdentityMfaPolicy::default(),
             outgoing_mail: Mutex::default(),
+            audit_pending: Mutex::default(),
+            audit_stream: None,
+            audit: true,
         })
     }
 
@@ -193,6 +215,23 @@ impl Directory {
         policy: crate::identity_mfa::IdentityMfaPolicy,
     ) -> Self {
         self.identity_mfa_policy = policy;
+        self
+    }
+
+    /// Turns the audit trail on or off (it is on by default).
+    pub fn with_audit(mut self, on: bool) -> Self {
+        self.audit = on;
+        self
+    }
+
+    /// Whether calls are to be recorded in the audit trail.
+    pub fn audit_enabled(&self) -> bool {
+        self.audit
+    }
+
+    /// Also hands every event to `stream` once it is saved.
+    pub fn with_audit_stream(mut self, stream: AuditStream) -> Self {
+        self.audit_stream = Some(stream);
         self
     }
 
@@ -247,7 +286,17 @@ impl Directory {
         if changes.is_empty() {
             return Ok((output, current));
         }
-        let seq = self.store.apply(&changes).map_err(refused)?;
+        // The call's event commits with its changes; a refused batch leaves it to the
+        // caller, who records it as a failure.
+        let event = audit::event_for_write();
+        let seq = self
+            .store
+            .apply_audited(&changes, event.as_slice())
+            .map_err(refused)?;
+        if let Some(event) = event {
+            audit::written();
+            self.queue_event(event, true);
+        }
         let next = if seq == current.seq + 1 {
             // Nobody else wrote since our snapshot: apply our own batch.
             let mut next = State::clone(&current);
@@ -269,6 +318,69 @@ impl Directory {
         let next = Arc::new(next);
         self.state.store(next.clone());
         Ok((output, next))
+    }
+
+    /// Records the event of a call that wrote nothing (a read, a denial, a failure): it is
+    /// kept in memory until the next [`Directory::flush_audit`].
+    pub fn record_event(&self, event: AuditEvent) {
+        self.queue_event(event, false);
+    }
+
+    fn queue_event(&self, event: AuditEvent, committed: bool) {
+        let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() >= audit::MAX_PENDING_EVENTS {
+            pending.dropped += 1;
+        } else if committed {
+            pending.committed.push(event);
+        } else {
+            pending.unstored.push(event);
+        }
+    }
+
+    /// Saves the buffered events to the store and hands every event recorded since the last
+    /// flush to the audit stream, in order of recording. When the store fails, the events
+    /// stay buffered for the next flush.
+    pub fn flush_audit(&self) -> Result<(), IamError> {
+        let taken =
+            std::mem::take(&mut *self.audit_pending.lock().unwrap_or_else(|p| p.into_inner()));
+        if taken.dropped > 0 {
+            tracing::warn!(
+                dropped = taken.dropped,
+                "audit events dropped: more than {} were waiting to be saved",
+                audit::MAX_PENDING_EVENTS
+            );
+        }
+        if let Err(error) = self.store.record_events(&taken.unstored) {
+            let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+            let newer = std::mem::take(&mut *pending);
+            pending.unstored = taken.unstored;
+            pending.unstored.extend(newer.unstored);
+            pending.committed = taken.committed;
+            pending.committed.extend(newer.committed);
+            pending.dropped = newer.dropped;
+            return Err(store_failure(error));
+        }
+        if let Some(stream) = &self.audit_stream {
+            let mut all = taken.committed;
+            all.extend(taken.unstored);
+            all.sort_by_key(|event| event.event_time);
+            (stream.0)(&all);
+        }
+        Ok(())
+    }
+
+    /// The events LookupEvents asks for, from the store (shared by every instance), after
+    /// saving this instance's buffered ones so that a caller sees its own calls.
+    pub fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, IamError> {
+        self.flush_audit()?;
+        self.store.lookup_events(query).map_err(store_failure)
+    }
+
+    /// Deletes the events older than `retention`; returns how many.
+    pub fn purge_events(&self, retention: Duration) -> Result<u64, IamError> {
+        self.store
+            .delete_events_before(Utc::now() - retention)
+            .map_err(store_failure)
     }
 
     /// Applies the batches other writers committed since the current snapshot. Instances

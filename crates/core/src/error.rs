@@ -71,6 +71,14 @@ pub enum ErrorCode {
     UnmodifiableEntity,
     /// awsJson (Identity Store) spelling of a malformed request.
     Validation,
+    /// CloudTrail LookupEvents: more than one lookup attribute, or an unknown one.
+    InvalidLookupAttributes,
+    /// CloudTrail LookupEvents: the start time is after the end time.
+    InvalidTimeRange,
+    /// CloudTrail LookupEvents: MaxResults outside 1–50.
+    InvalidMaxResults,
+    /// CloudTrail LookupEvents: a NextToken this server did not give.
+    InvalidNextToken,
     ValidationError,
 }
 
@@ -132,6 +140,10 @@ impl ErrorCode {
             ErrorCode::TooManyRequests => "TooManyRequestsException",
             ErrorCode::Validation => "ValidationException",
             ErrorCode::ValidationError => "ValidationError",
+            ErrorCode::InvalidLookupAttributes => "InvalidLookupAttributesException",
+            ErrorCode::InvalidTimeRange => "InvalidTimeRangeException",
+            ErrorCode::InvalidMaxResults => "InvalidMaxResultsException",
+            ErrorCode::InvalidNextToken => "InvalidNextTokenException",
         }
     }
 
@@ -185,7 +197,11 @@ impl ErrorCode {
             ErrorCode::Conflict
             | ErrorCode::ResourceNotFound
             | ErrorCode::ServiceQuotaExceeded
-            | ErrorCode::Validation => 400,
+            | ErrorCode::Validation
+            | ErrorCode::InvalidLookupAttributes
+            | ErrorCode::InvalidTimeRange
+            | ErrorCode::InvalidMaxResults
+            | ErrorCode::InvalidNextToken => 400,
             // SSO OIDC: the OAuth errors, 400 but for a client that failed to authenticate.
             ErrorCode::InvalidClient | ErrorCode::Unauthorized => 401,
             ErrorCode::AuthorizationPending

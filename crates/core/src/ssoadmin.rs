@@ -2127,10 +2127,29 @@ mod tests {
             Ok(crate::store::Contents::default())
         }
 
-        fn apply(&self, changes: &[Change]) -> Result<crate::store::Seq, StoreError> {
+        fn apply_audited(
+            &self,
+            changes: &[Change],
+            _events: &[crate::audit::AuditEvent],
+        ) -> Result<crate::store::Seq, StoreError> {
             let mut batches = self.batches.lock().unwrap();
             batches.push(changes.to_vec());
             Ok(batches.len() as i64)
+        }
+
+        fn record_events(&self, _events: &[crate::audit::AuditEvent]) -> Result<(), StoreError> {
+            Ok(())
+        }
+
+        fn lookup_events(
+            &self,
+            _query: &crate::audit::EventQuery,
+        ) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
+            Ok(Vec::new())
+        }
+
+        fn delete_events_before(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {
+            Ok(0)
         }
 
         fn changes_since(

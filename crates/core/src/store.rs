@@ -13,6 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::audit::{AuditEvent, EventQuery};
 use crate::identity_mfa::IdentityMfaRow;
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
@@ -801,9 +802,25 @@ pub trait Store: Send + Sync + 'static {
     /// Reads the whole state, for building a snapshot, as of one committed batch.
     fn load(&self) -> Result<Contents, StoreError>;
 
-    /// Applies the changes in one transaction and logs them as one batch: all of them are
-    /// durable when this returns the batch's sequence number, none of them on `Err`.
-    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError>;
+    /// Applies the changes in one transaction and logs them as one batch, with the audit
+    /// events that describe them: all of them are durable when this returns the batch's
+    /// sequence number, none of them on `Err`.
+    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError>;
+
+    /// [`Store::apply_audited`] for a batch no call made (start-up, migrations of data).
+    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
+        self.apply_audited(changes, &[])
+    }
+
+    /// Saves audit events of calls that changed nothing (reads, denials, failures), in one
+    /// transaction. An event already saved (the same id) is left as it is.
+    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+
+    /// The account's events that match the query, newest first, at most `query.limit`.
+    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError>;
+
+    /// Deletes the events older than `before`; returns how many.
+    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The batches committed after `after`, by any writer.
     fn changes_since(&self, after: Seq) -> Result<ChangesSince, StoreError>;

@@ -89,6 +89,11 @@ impl QueryRequest {
         Ok(QueryRequest { params })
     }
 
+    /// Every parameter as the wire had it, sorted by name.
+    pub fn pairs(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.params.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn action(&self) -> Option<&str> {
         self.get("Action")
     }

@@ -17,6 +17,9 @@
 //! tls_key = "/etc/latchkey/key.pem"
 //! log_format = "json"
 //! identity_center_mfa = "required"   # or "optional"
+//! audit_log = "/var/log/latchkey/audit.jsonl"
+//! audit_retention_seconds = 7776000   # 90 days, the default
+//! audit = true                        # the default; false records no events at all
 //!
 //! # What one client may make the server hold; these are the defaults
 //! # (docs/design/input-limits.md). Only the file sets them.
@@ -62,6 +65,9 @@ pub struct Config {
     pub tls_key: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub identity_center_mfa: Option<String>,
+    pub audit: Option<bool>,
+    pub audit_log: Option<PathBuf>,
+    pub audit_retention_seconds: Option<u64>,
     #[serde(default)]
     pub limits: Limits,
     #[serde(default)]

@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 use latchkey_core::identity_mfa::IdentityMfaPolicy;
 
 mod api;
+mod audit;
 mod auth;
 mod config;
 mod console;
@@ -60,43 +61,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Serve IAM and STS on one port, initializing the data directory first if it is new.
-    Serve {
-        /// The data directory [default: latchkey-data].
-        #[arg(long, env = "LATCHKEY_DATA")]
-        data: Option<PathBuf>,
-        /// The address to listen on [default: 127.0.0.1:8765].
-        #[arg(long, env = "LATCHKEY_LISTEN")]
-        listen: Option<SocketAddr>,
-        #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
-        store: Option<String>,
-        /// Answer AccessDenied without the decision's details, which go into an encoded
-        /// message for STS DecodeAuthorizationMessage.
-        #[arg(long, env = "LATCHKEY_ENCODED_DENIALS")]
-        encoded_denials: bool,
-        /// Where people reach this server, for links in e-mail [default: http://<listen>].
-        #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
-        public_url: Option<String>,
-        /// The SMTP relay for invitation e-mail (smtp://host:port, smtps://user:pass@host);
-        /// without one, messages are written to <data>/outbox/.
-        #[arg(long, env = "LATCHKEY_MAIL_RELAY")]
-        mail_relay: Option<String>,
-        /// The sender of invitation e-mail [default: latchkey <latchkey@localhost>].
-        #[arg(long, env = "LATCHKEY_MAIL_FROM")]
-        mail_from: Option<String>,
-        /// How long invitation links work, in seconds [default: 604800, 7 days].
-        #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
-        invitation_ttl: Option<u64>,
-        /// Serve HTTPS with this PEM certificate chain (with --tls-key).
-        #[arg(long, env = "LATCHKEY_TLS_CERT", requires = "tls_key")]
-        tls_cert: Option<PathBuf>,
-        /// The PEM private key of --tls-cert.
-        #[arg(long, env = "LATCHKEY_TLS_KEY", requires = "tls_cert")]
-        tls_key: Option<PathBuf>,
-        /// Whether identity-store users need an authenticator app to sign in: required or
-        /// optional [default: required].
-        #[arg(long, env = "LATCHKEY_IDENTITY_CENTER_MFA")]
-        identity_center_mfa: Option<String>,
-    },
+    Serve(Box<ServeArgs>),
     /// Initialize a new data directory and print the administrator's credentials once.
     Init {
         /// The data directory; it must not hold a latchkey database yet.
@@ -162,6 +127,52 @@ enum Command {
     },
 }
 
+/// `latchkey serve`'s settings (boxed in [`Command`]: they outweigh every other command's).
+#[derive(clap::Args, Debug)]
+struct ServeArgs {
+    /// The data directory [default: latchkey-data].
+    #[arg(long, env = "LATCHKEY_DATA")]
+    data: Option<PathBuf>,
+    /// The address to listen on [default: 127.0.0.1:8765].
+    #[arg(long, env = "LATCHKEY_LISTEN")]
+    listen: Option<SocketAddr>,
+    #[arg(long, env = "LATCHKEY_STORE", help = STORE_HELP)]
+    store: Option<String>,
+    /// Answer AccessDenied without the decision's details, which go into an encoded
+    /// message for STS DecodeAuthorizationMessage.
+    #[arg(long, env = "LATCHKEY_ENCODED_DENIALS")]
+    encoded_denials: bool,
+    /// Where people reach this server, for links in e-mail [default: http://<listen>].
+    #[arg(long, env = "LATCHKEY_PUBLIC_URL")]
+    public_url: Option<String>,
+    /// The SMTP relay for invitation e-mail (smtp://host:port, smtps://user:pass@host);
+    /// without one, messages are written to <data>/outbox/.
+    #[arg(long, env = "LATCHKEY_MAIL_RELAY")]
+    mail_relay: Option<String>,
+    /// The sender of invitation e-mail [default: latchkey <latchkey@localhost>].
+    #[arg(long, env = "LATCHKEY_MAIL_FROM")]
+    mail_from: Option<String>,
+    /// How long invitation links work, in seconds [default: 604800, 7 days].
+    #[arg(long, env = "LATCHKEY_INVITATION_TTL")]
+    invitation_ttl: Option<u64>,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, env = "LATCHKEY_TLS_CERT", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, env = "LATCHKEY_TLS_KEY", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Whether identity-store users need an authenticator app to sign in: required or
+    /// optional [default: required].
+    #[arg(long, env = "LATCHKEY_IDENTITY_CENTER_MFA")]
+    identity_center_mfa: Option<String>,
+    /// Also write every audit event to this file, one CloudTrail record per line.
+    #[arg(long, env = "LATCHKEY_AUDIT_LOG")]
+    audit_log: Option<PathBuf>,
+    /// How long audit events are kept, in seconds [default: 7776000, 90 days].
+    #[arg(long, env = "LATCHKEY_AUDIT_RETENTION")]
+    audit_retention: Option<u64>,
+}
+
 /// Runs a command with each setting taken from its flag or environment variable, else from
 /// the configuration file, else from the default.
 fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
@@ -173,19 +184,22 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
             .unwrap_or_else(|| DEFAULT_DATA_DIR.into())
     };
     match command {
-        Command::Serve {
-            data,
-            listen,
-            store,
-            encoded_denials,
-            public_url,
-            mail_relay,
-            mail_from,
-            invitation_ttl,
-            tls_cert,
-            tls_key,
-            identity_center_mfa,
-        } => {
+        Command::Serve(serve) => {
+            let ServeArgs {
+                data,
+                listen,
+                store,
+                encoded_denials,
+                public_url,
+                mail_relay,
+                mail_from,
+                invitation_ttl,
+                tls_cert,
+                tls_key,
+                identity_center_mfa,
+                audit_log,
+                audit_retention,
+            } = *serve;
             let identity_mfa = match identity_center_mfa.or(file.identity_center_mfa.clone()) {
                 None => IdentityMfaPolicy::default(),
                 Some(text) => IdentityMfaPolicy::parse(&text).ok_or_else(|| {
@@ -227,6 +241,17 @@ fn run(command: Command, file: config::Config) -> anyhow::Result<()> {
                 limits: file.limits,
                 throttle: file.throttle,
                 tls,
+                audit: audit::AuditOptions {
+                    on: file.audit.unwrap_or(true),
+                    log: audit_log.or(file.audit_log.clone()),
+                    retention: audit_retention.or(file.audit_retention_seconds).map_or(
+                        latchkey_core::audit::DEFAULT_RETENTION,
+                        |s| {
+                            // Beyond a century is "forever"; chrono's range is far larger.
+                            chrono::Duration::seconds(s.min(100 * 365 * 86_400) as i64)
+                        },
+                    ),
+                },
             };
             server::serve(&data_or_default(data), listen, &store_of(store)?, options)
         }

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, Form, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use chrono::Utc;
 use latchkey_core::identity_mfa::SignInPurpose;
@@ -18,6 +18,7 @@ use latchkey_core::{Directory, ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::audit;
 use crate::html::{escape, page};
 use crate::rest::{self, ok};
 use crate::throttle::{FailureThrottle, Limit};
@@ -152,17 +153,48 @@ pub(crate) async fn blocking<T: Send + 'static>(
         .unwrap_or_else(|_| Err(IamError::service_failure()))
 }
 
+/// The `eventSource` of SSO OIDC's calls, as AWS records them.
+const EVENT_SOURCE: &str = "sso-oauth.amazonaws.com";
+
+/// The call's audit draft: SSO OIDC's callers are clients, not signed principals; its
+/// parameters are the JSON body (secrets, codes and tokens redacted).
+fn draft(
+    oidc: &Oidc,
+    event_name: &str,
+    body: &[u8],
+    peer: SocketAddr,
+    headers: &HeaderMap,
+) -> Option<latchkey_core::audit::EventDraft> {
+    audit::unsigned_draft(
+        &oidc.directory,
+        None,
+        EVENT_SOURCE,
+        event_name,
+        serde_json::from_slice(body).unwrap_or(Value::Null),
+        &audit::Client::of(peer, headers),
+        false,
+    )
+}
+
 /// `POST /client/register`
-pub async fn register_client(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
-    let result = parse(&body).and_then(|input| {
-        oidc.directory.register_oidc_client(
-            required(&input, "clientName")?,
-            required(&input, "clientType")?,
-            strings(&input, "scopes"),
-            strings(&input, "grantTypes"),
-            strings(&input, "redirectUris"),
-            Utc::now(),
-        )
+pub async fn register_client(
+    State(oidc): State<Arc<Oidc>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let draft = draft(&oidc, "RegisterClient", &body, peer, &headers);
+    let result = audit::run(&oidc.directory, draft, || {
+        parse(&body).and_then(|input| {
+            oidc.directory.register_oidc_client(
+                required(&input, "clientName")?,
+                required(&input, "clientType")?,
+                strings(&input, "scopes"),
+                strings(&input, "grantTypes"),
+                strings(&input, "redirectUris"),
+                Utc::now(),
+            )
+        })
     });
     match result {
         Ok(client) => ok(json!({
@@ -176,19 +208,30 @@ pub async fn register_client(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Resp
 }
 
 /// `POST /device_authorization`
-pub async fn start_device_authorization(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
+pub async fn start_device_authorization(
+    State(oidc): State<Arc<Oidc>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let draft = draft(&oidc, "StartDeviceAuthorization", &body, peer, &headers);
     let input = match parse(&body) {
         Ok(input) => input,
-        Err(error) => return error_response(&error),
+        Err(error) => {
+            audit::conclude(&oidc.directory, draft, &Err::<(), _>(error.clone()));
+            return error_response(&error);
+        }
     };
     let directory = oidc.directory.clone();
     let result = blocking(move || {
-        directory.start_device_authorization(
-            required(&input, "clientId")?,
-            required(&input, "clientSecret")?,
-            required(&input, "startUrl")?,
-            Utc::now(),
-        )
+        audit::run(&directory, draft, || {
+            directory.start_device_authorization(
+                required(&input, "clientId")?,
+                required(&input, "clientSecret")?,
+                required(&input, "startUrl")?,
+                Utc::now(),
+            )
+        })
     })
     .await;
     match result {
@@ -208,26 +251,38 @@ pub async fn start_device_authorization(State(oidc): State<Arc<Oidc>>, body: Byt
 }
 
 /// `POST /token`
-pub async fn create_token(State(oidc): State<Arc<Oidc>>, body: Bytes) -> Response {
+pub async fn create_token(
+    State(oidc): State<Arc<Oidc>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let draft = draft(&oidc, "CreateToken", &body, peer, &headers);
     let input = match parse(&body) {
         Ok(input) => input,
-        Err(error) => return error_response(&error),
+        Err(error) => {
+            audit::conclude(&oidc.directory, draft, &Err::<(), _>(error.clone()));
+            return error_response(&error);
+        }
     };
     let state = oidc.clone();
     let result = blocking(move || {
-        let request = TokenRequest {
-            client_id: required(&input, "clientId")?,
-            client_secret: required(&input, "clientSecret")?,
-            grant_type: required(&input, "grantType")?,
-            device_code: text(&input, "deviceCode"),
-            refresh_token: text(&input, "refreshToken"),
-            code: text(&input, "code"),
-            redirect_uri: text(&input, "redirectUri"),
-            code_verifier: text(&input, "codeVerifier"),
-        };
-        state
-            .directory
-            .create_oidc_token(&request, &state.polls, Utc::now())
+        let directory = state.directory.clone();
+        audit::run(&directory, draft, || {
+            let request = TokenRequest {
+                client_id: required(&input, "clientId")?,
+                client_secret: required(&input, "clientSecret")?,
+                grant_type: required(&input, "grantType")?,
+                device_code: text(&input, "deviceCode"),
+                refresh_token: text(&input, "refreshToken"),
+                code: text(&input, "code"),
+                redirect_uri: text(&input, "redirectUri"),
+                code_verifier: text(&input, "codeVerifier"),
+            };
+            state
+                .directory
+                .create_oidc_token(&request, &state.polls, Utc::now())
+        })
     })
     .await;
     match result {

@@ -11,6 +11,8 @@ pub enum Service {
     IdentityStore,
     /// awsJson1_1, `X-Amz-Target: SWBExternalService.<Operation>`, signed for `sso`.
     SsoAdmin,
+    /// awsJson1_1, `X-Amz-Target: com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.<Operation>`.
+    CloudTrail,
 }
 
 impl Service {
@@ -33,6 +35,7 @@ impl Service {
             "organizations" => Some(Service::Organizations),
             "identitystore" => Some(Service::IdentityStore),
             "sso" => Some(Service::SsoAdmin),
+            "cloudtrail" => Some(Service::CloudTrail),
             _ => None,
         }
     }
@@ -43,6 +46,7 @@ impl Service {
             Service::Organizations => Some("AWSOrganizationsV20161128"),
             Service::IdentityStore => Some("AWSIdentityStore"),
             Service::SsoAdmin => Some("SWBExternalService"),
+            Service::CloudTrail => Some("com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101"),
             Service::Iam | Service::Sts => None,
         }
     }
@@ -54,14 +58,29 @@ impl Service {
             Service::Organizations => "organizations",
             Service::IdentityStore => "identitystore",
             Service::SsoAdmin => "sso",
+            Service::CloudTrail => "cloudtrail",
+        }
+    }
+
+    /// The `eventSource` of its calls in the audit trail.
+    pub fn event_source(self) -> &'static str {
+        match self {
+            Service::Iam => "iam.amazonaws.com",
+            Service::Sts => "sts.amazonaws.com",
+            Service::Organizations => "organizations.amazonaws.com",
+            Service::IdentityStore => "identitystore.amazonaws.com",
+            Service::SsoAdmin => "sso.amazonaws.com",
+            Service::CloudTrail => "cloudtrail.amazonaws.com",
         }
     }
 
     pub fn xmlns(self) -> &'static str {
         match self {
-            Service::Iam | Service::Organizations | Service::IdentityStore | Service::SsoAdmin => {
-                latchkey_query::IAM_XMLNS
-            }
+            Service::Iam
+            | Service::Organizations
+            | Service::IdentityStore
+            | Service::SsoAdmin
+            | Service::CloudTrail => latchkey_query::IAM_XMLNS,
             Service::Sts => latchkey_query::STS_XMLNS,
         }
     }
@@ -118,6 +137,9 @@ macro_rules! action_prefix {
     };
     (SsoAdmin) => {
         "sso"
+    };
+    (CloudTrail) => {
+        "cloudtrail"
     };
 }
 
@@ -265,6 +287,7 @@ operations! {
     Organizations DescribeCreateAccountStatus => Any, false;
     Organizations ListAccounts => Any, false;
     Organizations DescribeAccount => Any, false;
+    CloudTrail LookupEvents => Any, false;
     IdentityStore DescribeIdentityStore => IdentityStore, false;
     IdentityStore ListIdentityStores => Any, false;
     IdentityStore IdentityStoreCreateUser as CreateUser => IdentityStore, true;
@@ -333,7 +356,7 @@ impl Operation {
 
     /// The operation an `X-Amz-Target` header names (`AWSOrganizationsV20161128.ListAccounts`).
     pub fn from_target(target: &str) -> Option<Self> {
-        let (prefix, action) = target.split_once('.')?;
+        let (prefix, action) = target.rsplit_once('.')?;
         Self::ALL
             .iter()
             .copied()
@@ -400,5 +423,12 @@ mod tests {
             "sso:CreateAccountAssignment"
         );
         assert_eq!(Service::from_signing_name("sso"), Some(Service::SsoAdmin));
+        assert_eq!(
+            Operation::from_target(
+                "com.amazonaws.cloudtrail.v20131101.CloudTrail_20131101.LookupEvents"
+            ),
+            Some(Operation::LookupEvents)
+        );
+        assert_eq!(Operation::LookupEvents.action(), "cloudtrail:LookupEvents");
     }
 }

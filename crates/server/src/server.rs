@@ -29,6 +29,7 @@ use latchkey_sigv4::HttpRequest;
 use tower_service::Service as _;
 
 use crate::api;
+use crate::audit::{self, Attempt};
 use crate::auth::{self, Caller, Origin};
 use crate::config::{Limits, Throttle};
 use crate::datadir::{self, StoreLocation};
@@ -69,6 +70,7 @@ pub struct Options {
     pub throttle: Throttle,
     /// The PEM certificate chain and key to serve HTTPS with; plain HTTP without.
     pub tls: Option<TlsFiles>,
+    pub audit: audit::AuditOptions,
 }
 
 #[derive(Debug)]
@@ -95,12 +97,17 @@ pub fn serve(
         data,
         &options.public_url,
     )?);
-    let directory = Arc::new(
-        datadir::open(data, store)?
-            .with_encoded_denials(options.encoded_denials)
-            .with_invitation_ttl(options.invitation_ttl)
-            .with_identity_mfa_policy(options.identity_mfa),
-    );
+    let mut directory = datadir::open(data, store)?
+        .with_encoded_denials(options.encoded_denials)
+        .with_invitation_ttl(options.invitation_ttl)
+        .with_identity_mfa_policy(options.identity_mfa)
+        .with_audit(options.audit.on);
+    if let Some(path) = &options.audit.log {
+        directory = directory.with_audit_stream(audit::json_lines(path)?);
+    }
+    let directory = Arc::new(directory);
+    // Events past their retention go before the first request.
+    audit::purge(&directory, options.audit.retention);
     let following = crate::follow::start(&directory, store);
     crate::rotation::watch_key_file(&directory, data);
     if !directory.is_initialized() {
@@ -133,6 +140,7 @@ async fn run(
     options: Options,
 ) -> anyhow::Result<()> {
     let limits = options.limits;
+    let audit_options = &options.audit;
     let listener = tokio::net::TcpListener::bind(listen)
         .await
         .with_context(|| format!("cannot listen on {listen}"))?;
@@ -143,6 +151,11 @@ async fn run(
     );
 
     let saver = tokio::spawn(save_key_usage_periodically(directory.clone()));
+    let auditor = tokio::spawn(audit::flush_periodically(directory.clone()));
+    let purger = tokio::spawn(audit::purge_periodically(
+        directory.clone(),
+        audit_options.retention,
+    ));
     let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
     let pages = Router::new()
         .route(
@@ -209,9 +222,14 @@ async fn run(
     serve_connections(listener, tls, app, &limits, shutdown_signal()).await;
     saver.abort();
     postman.abort();
-    tokio::task::spawn_blocking(move || save_key_usage(&directory))
-        .await
-        .context("saving key usage at shutdown")?;
+    auditor.abort();
+    purger.abort();
+    tokio::task::spawn_blocking(move || {
+        save_key_usage(&directory);
+        audit::flush(&directory);
+    })
+    .await
+    .context("saving key usage and audit events at shutdown")?;
     tracing::info!("latchkey stopped");
     Ok(())
 }
@@ -544,12 +562,33 @@ async fn answer(
         secure_transport,
     };
     let state = app.directory.snapshot();
-    let caller = match auth::authenticate(&app.directory, &state, &http, origin) {
+    let caller = match auth::authenticate(&app.directory, &state, &http, origin.clone()) {
         Ok(caller) => caller,
         Err(error) => {
             let presented = auth::presented_access_key_id(&http);
             metrics().authentication_failed(error.code.as_str());
             tracing::debug!(code = error.code.as_str(), "authentication failed");
+            if app.directory.audit_enabled() {
+                let attempt = match &json_target {
+                    Some(target) => json_attempt(target, &body, &request_id),
+                    None => Attempt {
+                        service: service_hint,
+                        event_name: params.as_ref().ok().and_then(|p| p.action()).unwrap_or(""),
+                        parameters: params.as_ref().map_or(serde_json::Value::Null, |p| {
+                            latchkey_core::audit::query_parameters(p.pairs())
+                        }),
+                        request_id: &request_id,
+                    },
+                };
+                audit::failed_authentication(
+                    &app.directory,
+                    &state,
+                    &http,
+                    &origin,
+                    attempt,
+                    &error,
+                );
+            }
             let error = match app.auth_failures.fail(peer.ip(), presented.as_deref()) {
                 Some(exhausted) => {
                     metrics().throttled(exhausted.as_str());
@@ -565,8 +604,20 @@ async fn answer(
     facts.service = Some(caller.service.signing_name());
     facts.access_key_id = Some(caller.access_key_id.clone());
     if let Some(target) = json_target {
-        return handle_json(app.directory.clone(), caller, &target, body, request_id).await;
+        return handle_json(app, caller, &target, body, request_id).await;
     }
+    // A request refused before its operation runs is recorded as the call it named.
+    let refused = |error: IamError, caller: &Caller, params: Option<&QueryRequest>| {
+        if app.directory.audit_enabled() {
+            let name = params.and_then(|p| p.action()).unwrap_or("");
+            let parameters = params.map_or(serde_json::Value::Null, |p| {
+                latchkey_core::audit::query_parameters(p.pairs())
+            });
+            let draft = audit::draft(caller, caller.service, name, parameters, &request_id, true);
+            audit::conclude(&app.directory, Some(draft), &Err::<(), _>(error.clone()));
+        }
+        error_response(protocol, &error, &request_id)
+    };
     let params = match params {
         Ok(params) => params,
         Err(error) => {
@@ -574,24 +625,35 @@ async fn answer(
                 "MalformedQueryString" => ErrorCode::MalformedQueryString,
                 _ => ErrorCode::ValidationError,
             };
-            return error_response(protocol, &IamError::new(code, error.message), &request_id);
+            return refused(IamError::new(code, error.message), &caller, None);
         }
     };
     let op = match find_operation(&caller, &params) {
         Ok(op) => op,
-        Err(error) => return error_response(protocol, &error, &request_id),
+        Err(error) => return refused(error, &caller, Some(&params)),
     };
     facts.operation = Some(op.name());
     if let Some(key) = &caller.key {
         app.directory
             .record_key_use(key, now, caller.service.signing_name(), &caller.region);
     }
+    let draft = app.directory.audit_enabled().then(|| {
+        audit::draft(
+            &caller,
+            op.service(),
+            op.name(),
+            latchkey_core::audit::query_parameters(params.pairs()),
+            &request_id,
+            !op.mutates(),
+        )
+    });
     let result = run_operation(
         app.directory.clone(),
         caller,
         op,
         params,
         request_id.clone(),
+        draft,
     )
     .await;
     match result {
@@ -648,27 +710,54 @@ async fn read_body(headers: &HeaderMap, body: Body, limits: &Limits) -> Result<B
 /// An awsJson request (Organizations, Identity Store, SSO Admin): the operation from `X-Amz-Target`,
 /// the input from the JSON body.
 async fn handle_json(
-    directory: Arc<Directory>,
+    app: &App,
     caller: Caller,
     target: &str,
     body: Bytes,
     request_id: String,
 ) -> Response {
+    let directory = app.directory.clone();
+    // A request refused before its operation runs is recorded as the call it named.
+    let refused = |error: IamError, caller: &Caller| {
+        if app.directory.audit_enabled() {
+            let attempt = json_attempt(target, &body, &request_id);
+            let draft = audit::draft(
+                caller,
+                caller.service,
+                attempt.event_name,
+                attempt.parameters,
+                &request_id,
+                true,
+            );
+            audit::conclude(&directory, Some(draft), &Err::<(), _>(error.clone()));
+        }
+        error_response(Protocol::Json, &error, &request_id)
+    };
     let Some(op) = Operation::from_target(target).filter(|op| op.service() == caller.service)
     else {
         let error = IamError::new(
             ErrorCode::InvalidAction,
             format!("Unknown operation {target} for the service the request was signed for."),
         );
-        return error_response(Protocol::Json, &error, &request_id);
+        return refused(error, &caller);
     };
     let input = match latchkey_query::json_input(&body) {
         Ok(input) => input,
         Err(error) => {
             let error = IamError::new(ErrorCode::SerializationException, error.message);
-            return error_response(Protocol::Json, &error, &request_id);
+            return refused(error, &caller);
         }
     };
+    let draft = app.directory.audit_enabled().then(|| {
+        audit::draft(
+            &caller,
+            op.service(),
+            op.name(),
+            input.clone(),
+            &request_id,
+            !op.mutates(),
+        )
+    });
     if let Some(key) = &caller.key {
         directory.record_key_use(
             key,
@@ -677,10 +766,13 @@ async fn handle_json(
             &caller.region,
         );
     }
-    let result = tokio::task::spawn_blocking(move || match op.service() {
-        Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
-        Service::SsoAdmin => api::ssoadmin::execute(&directory, &caller, op, &input),
-        _ => api::organizations::execute(&directory, &caller, op, &input),
+    let result = tokio::task::spawn_blocking(move || {
+        audit::run(&directory, draft, || match op.service() {
+            Service::IdentityStore => api::identitystore::execute(&directory, &caller, op, &input),
+            Service::SsoAdmin => api::ssoadmin::execute(&directory, &caller, op, &input),
+            Service::CloudTrail => api::cloudtrail::execute(&directory, &caller, op, &input),
+            _ => api::organizations::execute(&directory, &caller, op, &input),
+        })
     })
     .await
     .unwrap_or_else(|_| Err(IamError::service_failure()));
@@ -719,15 +811,43 @@ async fn run_operation(
     op: Operation,
     params: QueryRequest,
     request_id: String,
+    draft: Option<latchkey_core::audit::EventDraft>,
 ) -> Result<String, IamError> {
-    if op.mutates() {
-        // A commit waits for the disk; keep it off the async workers.
-        tokio::task::spawn_blocking(move || {
+    let call = move || {
+        audit::run(&directory, draft, || {
             api::execute(&directory, &caller, op, &params, &request_id)
         })
-        .await
-        .unwrap_or_else(|_| Err(IamError::service_failure()))
+    };
+    if op.mutates() {
+        // A commit waits for the disk; keep it off the async workers.
+        tokio::task::spawn_blocking(call)
+            .await
+            .unwrap_or_else(|_| Err(IamError::service_failure()))
     } else {
-        api::execute(&directory, &caller, op, &params, &request_id)
+        call()
+    }
+}
+
+/// The call an awsJson request names by its `X-Amz-Target`, as far as it can be read.
+fn json_attempt<'a>(target: &'a str, body: &[u8], request_id: &'a str) -> Attempt<'a> {
+    let (prefix, name) = target.rsplit_once('.').unwrap_or(("", target));
+    let service = Operation::from_target(target)
+        .map(Operation::service)
+        .or_else(|| {
+            [
+                Service::Organizations,
+                Service::IdentityStore,
+                Service::SsoAdmin,
+                Service::CloudTrail,
+            ]
+            .into_iter()
+            .find(|s| s.target_prefix() == Some(prefix))
+        })
+        .unwrap_or(Service::Organizations);
+    Attempt {
+        service,
+        event_name: name,
+        parameters: latchkey_query::json_input(body).unwrap_or(serde_json::Value::Null),
+        request_id,
     }
 }

@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::audit::{AuditEvent, EventQuery, EventResource, LookupAttribute};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -44,6 +45,7 @@ use latchkey_core::store::{
     TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
+use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 /// Migrations by number, in order, numbered as the SQLite store's. Numbers may have gaps: a
@@ -65,6 +67,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
@@ -483,13 +486,14 @@ impl Store for PostgresStore {
         self.read(read_all)
     }
 
-    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
+    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError> {
         let batch =
             serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
             for change in changes {
                 apply_one(tx, change)?;
             }
+            insert_events(tx, events)?;
             // Number the batch and commit it while no other writer can: commit order is
             // log order.
             tx.batch_execute("LOCK TABLE change_log IN EXCLUSIVE MODE")?;
@@ -538,6 +542,121 @@ impl Store for PostgresStore {
             .map(ChangesSince::Batches)
     }
 
+    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
+            insert_events(tx, events)
+        })
+    }
+
+    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut sql = String::from(
+            "SELECT event_id, event_time_us, account_id, event_source, event_name, read_only,
+                    username, access_key_id, resources, record
+             FROM audit_events WHERE account_id = $1",
+        );
+        let mut values: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(query.account_id.clone())];
+        let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync>| {
+            values.push(value);
+            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
+        };
+        match &query.attribute {
+            None => {}
+            Some(LookupAttribute::EventId(v)) => {
+                bind(&mut sql, " AND event_id = ?", Box::new(v.clone()))
+            }
+            Some(LookupAttribute::Username(v)) => {
+                bind(&mut sql, " AND username = ?", Box::new(v.clone()))
+            }
+            Some(LookupAttribute::EventName(v)) => {
+                bind(&mut sql, " AND event_name = ?", Box::new(v.clone()))
+            }
+            Some(LookupAttribute::AccessKeyId(v)) => {
+                bind(&mut sql, " AND access_key_id = ?", Box::new(v.clone()))
+            }
+            Some(LookupAttribute::EventSource(v)) => {
+                bind(&mut sql, " AND event_source = ?", Box::new(v.clone()))
+            }
+            Some(LookupAttribute::ReadOnly(v)) => {
+                bind(&mut sql, " AND read_only = ?", Box::new(*v))
+            }
+            Some(LookupAttribute::ResourceName(v)) => bind(
+                &mut sql,
+                " AND event_id IN (SELECT event_id FROM audit_event_resources WHERE resource_name = ?)",
+                Box::new(v.clone()),
+            ),
+        }
+        if let Some(start) = query.start {
+            bind(
+                &mut sql,
+                " AND event_time_us >= ?",
+                Box::new(start.timestamp_micros()),
+            );
+        }
+        if let Some(end) = query.end {
+            bind(
+                &mut sql,
+                " AND event_time_us <= ?",
+                Box::new(end.timestamp_micros()),
+            );
+        }
+        if let Some((time, id)) = &query.after {
+            bind(
+                &mut sql,
+                " AND (event_time_us < ?",
+                Box::new(time.timestamp_micros()),
+            );
+            bind(
+                &mut sql,
+                " OR (event_time_us = ?",
+                Box::new(time.timestamp_micros()),
+            );
+            bind(&mut sql, " AND event_id < ?))", Box::new(id.clone()));
+        }
+        bind(
+            &mut sql,
+            " ORDER BY event_time_us DESC, event_id DESC LIMIT ?",
+            Box::new(query.limit as i64),
+        );
+        let rows = self.read(|tx| {
+            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
+            Ok(tx.query(&sql, &params)?)
+        })?;
+        rows.into_iter()
+            .map(|row| {
+                let event_id: String = row.get(0);
+                let time: i64 = row.get(1);
+                let resources: String = row.get(8);
+                Ok(AuditEvent {
+                    event_time: DateTime::from_timestamp_micros(time).ok_or_else(|| {
+                        StoreError::Backend(format!("event time {time} out of range"))
+                    })?,
+                    resources: serde_json::from_str::<Vec<EventResource>>(&resources)
+                        .map_err(|e| StoreError::Backend(format!("event {event_id}: {e}")))?,
+                    event_id,
+                    account_id: row.get(2),
+                    event_source: row.get(3),
+                    event_name: row.get(4),
+                    read_only: row.get(5),
+                    username: row.get(6),
+                    access_key_id: row.get(7),
+                    record: row.get(9),
+                })
+            })
+            .collect()
+    }
+
+    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
+            Ok(tx.execute(
+                "DELETE FROM audit_events WHERE event_time_us < $1",
+                &[&before.timestamp_micros()],
+            )?)
+        })
+    }
+
     fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError> {
         self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
             for (access_key_id, last_used) in uses {
@@ -552,6 +671,42 @@ impl Store for PostgresStore {
             Ok(())
         })
     }
+}
+
+/// Inserts audit events; one already there (the same id) is left as it was.
+fn insert_events(tx: &mut Transaction<'_>, events: &[AuditEvent]) -> Result<(), Failure> {
+    for event in events {
+        let resources = serde_json::to_string(&event.resources)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let inserted = tx.execute(
+            "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
+                event_name, read_only, username, access_key_id, resources, record)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (event_id) DO NOTHING",
+            &[
+                &event.event_id,
+                &event.event_time.timestamp_micros(),
+                &event.account_id,
+                &event.event_source,
+                &event.event_name,
+                &event.read_only,
+                &event.username,
+                &event.access_key_id,
+                &resources,
+                &event.record,
+            ],
+        )?;
+        if inserted == 0 {
+            continue;
+        }
+        for resource in &event.resources {
+            tx.execute(
+                "INSERT INTO audit_event_resources (event_id, resource_name) VALUES ($1, $2)",
+                &[&event.event_id, &resource.name],
+            )?;
+        }
+    }
+    Ok(())
 }
 
 /// Locks one row for the rest of the transaction (`sql` selects it `FOR UPDATE` or `FOR KEY

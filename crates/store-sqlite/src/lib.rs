@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use latchkey_core::audit::{AuditEvent, EventQuery, EventResource, LookupAttribute};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -46,6 +47,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0008_device_authorizations.sql"),
     ),
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
+    (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
 ];
 
@@ -186,7 +188,7 @@ impl Store for SqliteStore {
         Ok(contents)
     }
 
-    fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
+    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError> {
         let batch =
             serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut connection = self.connection();
@@ -196,6 +198,7 @@ impl Store for SqliteStore {
         for change in changes {
             apply_one(&tx, change)?;
         }
+        insert_events(&tx, events)?;
         tx.execute(
             "INSERT INTO change_log (batch, created_at) VALUES (?1, ?2)",
             params![batch, time(&Utc::now())],
@@ -239,6 +242,133 @@ impl Store for SqliteStore {
             .map(ChangesSince::Batches)
     }
 
+    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
+        if events.is_empty() {
+            return Ok(());
+        }
+        let mut connection = self.connection();
+        let tx = connection
+            .transaction_with_behavior(TransactionBehavior::Immediate)
+            .map_err(backend)?;
+        insert_events(&tx, events)?;
+        tx.commit().map_err(backend)
+    }
+
+    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut sql = String::from(
+            "SELECT event_id, event_time_us, account_id, event_source, event_name, read_only,
+                    username, access_key_id, resources, record
+             FROM audit_events WHERE account_id = ?1",
+        );
+        let mut values: Vec<rusqlite::types::Value> = vec![query.account_id.clone().into()];
+        let mut bind = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
+            values.push(value);
+            sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+        };
+        match &query.attribute {
+            None => {}
+            Some(LookupAttribute::EventId(v)) => {
+                bind(&mut sql, " AND event_id = ?", v.clone().into())
+            }
+            Some(LookupAttribute::Username(v)) => {
+                bind(&mut sql, " AND username = ?", v.clone().into())
+            }
+            Some(LookupAttribute::EventName(v)) => {
+                bind(&mut sql, " AND event_name = ?", v.clone().into())
+            }
+            Some(LookupAttribute::AccessKeyId(v)) => {
+                bind(&mut sql, " AND access_key_id = ?", v.clone().into())
+            }
+            Some(LookupAttribute::EventSource(v)) => {
+                bind(&mut sql, " AND event_source = ?", v.clone().into())
+            }
+            Some(LookupAttribute::ReadOnly(v)) => {
+                bind(&mut sql, " AND read_only = ?", i64::from(*v).into())
+            }
+            Some(LookupAttribute::ResourceName(v)) => bind(
+                &mut sql,
+                " AND event_id IN (SELECT event_id FROM audit_event_resources WHERE resource_name = ?)",
+                v.clone().into(),
+            ),
+        }
+        if let Some(start) = query.start {
+            bind(&mut sql, " AND event_time_us >= ?", micros(&start).into());
+        }
+        if let Some(end) = query.end {
+            bind(&mut sql, " AND event_time_us <= ?", micros(&end).into());
+        }
+        if let Some((time, id)) = &query.after {
+            bind(&mut sql, " AND (event_time_us < ?", micros(time).into());
+            bind(&mut sql, " OR (event_time_us = ?", micros(time).into());
+            bind(&mut sql, " AND event_id < ?))", id.clone().into());
+        }
+        bind(
+            &mut sql,
+            " ORDER BY event_time_us DESC, event_id DESC LIMIT ?",
+            (query.limit as i64).into(),
+        );
+        let connection = self.connection();
+        let mut statement = connection.prepare(&sql).map_err(backend)?;
+        let rows = statement
+            .query_map(rusqlite::params_from_iter(values), |row| {
+                Ok((
+                    row.get::<_, String>(0)?,
+                    row.get::<_, i64>(1)?,
+                    row.get::<_, Option<String>>(2)?,
+                    row.get::<_, String>(3)?,
+                    row.get::<_, String>(4)?,
+                    row.get::<_, bool>(5)?,
+                    row.get::<_, Option<String>>(6)?,
+                    row.get::<_, Option<String>>(7)?,
+                    row.get::<_, String>(8)?,
+                    row.get::<_, String>(9)?,
+                ))
+            })
+            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+            .map_err(backend)?;
+        rows.into_iter()
+            .map(
+                |(
+                    event_id,
+                    time,
+                    account_id,
+                    event_source,
+                    event_name,
+                    read_only,
+                    username,
+                    access_key_id,
+                    resources,
+                    record,
+                )| {
+                    Ok(AuditEvent {
+                        event_time: from_micros(time)?,
+                        resources: serde_json::from_str::<Vec<EventResource>>(&resources)
+                            .map_err(|e| StoreError::Backend(format!("event {event_id}: {e}")))?,
+                        event_id,
+                        account_id,
+                        event_source,
+                        event_name,
+                        read_only,
+                        username,
+                        access_key_id,
+                        record,
+                    })
+                },
+            )
+            .collect()
+    }
+
+    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let connection = self.connection();
+        let deleted = connection
+            .execute(
+                "DELETE FROM audit_events WHERE event_time_us < ?1",
+                params![micros(&before)],
+            )
+            .map_err(backend)?;
+        Ok(deleted as u64)
+    }
+
     fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError> {
         let mut connection = self.connection();
         let tx = connection.transaction().map_err(backend)?;
@@ -254,6 +384,62 @@ impl Store for SqliteStore {
         }
         tx.commit().map_err(backend)
     }
+}
+
+fn micros(at: &DateTime<Utc>) -> i64 {
+    at.timestamp_micros()
+}
+
+fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::from_timestamp_micros(micros)
+        .ok_or_else(|| StoreError::Backend(format!("event time {micros} out of range")))
+}
+
+/// Inserts audit events; one already there (the same id) is left as it was.
+fn insert_events(tx: &Transaction<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
+    if events.is_empty() {
+        return Ok(());
+    }
+    let mut insert_event = tx
+        .prepare_cached(
+            "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
+                event_name, read_only, username, access_key_id, resources, record)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (event_id) DO NOTHING",
+        )
+        .map_err(backend)?;
+    let mut insert_resource = tx
+        .prepare_cached(
+            "INSERT INTO audit_event_resources (event_id, resource_name) VALUES (?1, ?2)",
+        )
+        .map_err(backend)?;
+    for event in events {
+        let resources = serde_json::to_string(&event.resources)
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let inserted = insert_event
+            .execute(params![
+                event.event_id,
+                micros(&event.event_time),
+                event.account_id,
+                event.event_source,
+                event.event_name,
+                event.read_only,
+                event.username,
+                event.access_key_id,
+                resources,
+                event.record
+            ])
+            .map_err(backend)?;
+        if inserted == 0 {
+            continue;
+        }
+        for resource in &event.resources {
+            insert_resource
+                .execute(params![event.event_id, resource.name])
+                .map_err(backend)?;
+        }
+    }
+    Ok(())
 }
 
 /// A tag table: which table holds one kind of owner's tags, and the quota it reports.

@@ -10,6 +10,9 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::audit::{
+    self, AuditEvent, EventDraft, EventQuery, EventResource, Identity, LookupAttribute,
+};
 use latchkey_core::backup::{self, Backup, RestoreError};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::identitystore::{
@@ -267,6 +270,9 @@ conformance!(
     sso_admin_provisions_once_across_instances,
     deleted_principals_take_their_assignments_and_roles,
     rotation_reseals_every_secret_under_the_new_key,
+    audit_events_commit_with_their_batch_or_not_at_all,
+    audit_events_are_looked_up_by_attribute_and_paged,
+    a_call_s_event_commits_with_its_write_through_the_directory,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -3132,4 +3138,238 @@ fn postgres_policy_delete_and_attach_take_turns() {
             .all(|(_, arn)| policies.contains(arn.as_str())),
         "an attachment outlived its policy"
     );
+}
+
+// ---------------------------------------------------------------------------------------
+// The audit trail
+// ---------------------------------------------------------------------------------------
+
+fn event(id: &str, account_id: &str, name: &str, seconds_ago: i64) -> AuditEvent {
+    AuditEvent {
+        event_id: id.into(),
+        event_time: Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(seconds_ago),
+        account_id: Some(account_id.into()),
+        event_source: "iam.amazonaws.com".into(),
+        event_name: name.into(),
+        read_only: name.starts_with("Get"),
+        username: Some("admin".into()),
+        access_key_id: Some("AKIAEXAMPLE".into()),
+        resources: vec![EventResource {
+            resource_type: "AWS::IAM::User".into(),
+            name: format!("{id}-user"),
+        }],
+        record: format!("{{\"eventID\":\"{id}\"}}"),
+    }
+}
+
+fn events_of(store: &dyn Store, account_id: &str) -> Vec<String> {
+    let query = EventQuery {
+        account_id: account_id.into(),
+        attribute: None,
+        start: None,
+        end: None,
+        after: None,
+        limit: 1000,
+    };
+    let found = store.lookup_events(&query).unwrap();
+    found.into_iter().map(|e| e.event_id).collect()
+}
+
+fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
+    let store = b.open();
+    let committed = event("e1", "111111111111", "CreateAccount", 0);
+    store
+        .apply_audited(
+            &[Change::CreateAccount(account_row("111111111111"))],
+            std::slice::from_ref(&committed),
+        )
+        .unwrap();
+    let refused = store.apply_audited(
+        &[
+            Change::CreateUser(user_row("AIDA1", "111111111111", "jack")),
+            Change::CreateUser(user_row("AIDA2", "111111111111", "JACK")),
+        ],
+        &[event("e2", "111111111111", "CreateUser", 0)],
+    );
+    assert_eq!(refused, Err(StoreError::AlreadyExists));
+    assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
+    // What was stored is what comes back, and another instance reads it too.
+    let other = b.open();
+    let query = EventQuery {
+        account_id: "111111111111".into(),
+        attribute: None,
+        start: None,
+        end: None,
+        after: None,
+        limit: 10,
+    };
+    assert_eq!(
+        other.lookup_events(&query).unwrap(),
+        vec![committed.clone()]
+    );
+    // Saving an event twice (a flush retried after an unknown outcome) keeps one.
+    store.record_events(&[committed]).unwrap();
+    assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
+}
+
+fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
+    let store = b.open();
+    let mut events: Vec<AuditEvent> = (0..7)
+        .map(|n| {
+            let name = if n % 2 == 0 { "GetUser" } else { "CreateUser" };
+            event(&format!("e{n}"), "111111111111", name, 100 - n)
+        })
+        .collect();
+    events[3].username = Some("bob".into());
+    events[4].access_key_id = Some("AKIABOB".into());
+    events[5].event_source = "sts.amazonaws.com".into();
+    events.push(event("other", "222222222222", "GetUser", 0));
+    store.record_events(&events).unwrap();
+
+    let lookup = |attribute: Option<LookupAttribute>| {
+        let query = EventQuery {
+            account_id: "111111111111".into(),
+            attribute,
+            start: None,
+            end: None,
+            after: None,
+            limit: 100,
+        };
+        let found = store.lookup_events(&query).unwrap();
+        found.into_iter().map(|e| e.event_id).collect::<Vec<_>>()
+    };
+    // Newest first, only the account's own.
+    assert_eq!(lookup(None), vec!["e6", "e5", "e4", "e3", "e2", "e1", "e0"]);
+    assert_eq!(
+        lookup(Some(LookupAttribute::EventName("CreateUser".into()))),
+        vec!["e5", "e3", "e1"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::ReadOnly(true))),
+        vec!["e6", "e4", "e2", "e0"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::Username("bob".into()))),
+        vec!["e3"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::EventId("e1".into()))),
+        vec!["e1"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::AccessKeyId("AKIABOB".into()))),
+        vec!["e4"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::EventSource(
+            "sts.amazonaws.com".into()
+        ))),
+        vec!["e5"]
+    );
+    assert_eq!(
+        lookup(Some(LookupAttribute::ResourceName("e2-user".into()))),
+        vec!["e2"]
+    );
+
+    // Pages of three, each after the last event of the one before, then a time window.
+    let mut after = None;
+    let mut pages = Vec::new();
+    loop {
+        let query = EventQuery {
+            account_id: "111111111111".into(),
+            attribute: None,
+            start: None,
+            end: None,
+            after: after.clone(),
+            limit: 3,
+        };
+        let page = store.lookup_events(&query).unwrap();
+        let Some(last) = page.last() else { break };
+        after = Some((last.event_time, last.event_id.clone()));
+        pages.push(page.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>());
+    }
+    assert_eq!(
+        pages,
+        vec![vec!["e6", "e5", "e4"], vec!["e3", "e2", "e1"], vec!["e0"]]
+    );
+    let query = EventQuery {
+        account_id: "111111111111".into(),
+        attribute: None,
+        start: Some(events[2].event_time),
+        end: Some(events[4].event_time),
+        after: None,
+        limit: 100,
+    };
+    let window: Vec<String> = store
+        .lookup_events(&query)
+        .unwrap()
+        .into_iter()
+        .map(|e| e.event_id)
+        .collect();
+    assert_eq!(window, vec!["e4", "e3", "e2"]);
+
+    // Retention: everything older than e4 goes, with its resources.
+    let deleted = store.delete_events_before(events[4].event_time).unwrap();
+    assert_eq!(deleted, 4);
+    assert_eq!(lookup(None), vec!["e6", "e5", "e4"]);
+    assert_eq!(
+        lookup(Some(LookupAttribute::ResourceName("e2-user".into()))),
+        Vec::<String>::new()
+    );
+    assert_eq!(events_of(store.as_ref(), "222222222222"), vec!["other"]);
+}
+
+/// The server's audit scope around a Directory call: a committed write carries the call's
+/// event in its transaction; a refused one leaves it to the caller and writes nothing.
+fn a_call_s_event_commits_with_its_write_through_the_directory(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let dir = directory(b, &master);
+    let init = dir.initialize(None).unwrap();
+    let account = init.account_id.clone();
+    let draft = |user_name: &str| {
+        EventDraft::new(
+            "iam.amazonaws.com",
+            "CreateUser",
+            "us-east-1",
+            Identity::unverified(Some(&init.access_key_id), Some(&account), Some("admin")),
+            audit::query_parameters([("UserName", user_name), ("Password", "hunter2-secret")]),
+            "request-1",
+            false,
+        )
+    };
+    let (created, left) = audit::scoped(draft("lena"), || {
+        dir.create_user(&account, "lena", None, vec![], None)
+    });
+    assert!(created.is_ok());
+    assert!(left.is_none(), "the write took the event");
+    let stored = b.open();
+    let found = stored
+        .lookup_events(&EventQuery {
+            account_id: account.clone(),
+            attribute: Some(LookupAttribute::ResourceName("lena".into())),
+            start: None,
+            end: None,
+            after: None,
+            limit: 10,
+        })
+        .unwrap();
+    assert_eq!(found.len(), 1);
+    assert_eq!(found[0].event_name, "CreateUser");
+    assert!(found[0].record.contains(audit::HIDDEN));
+    assert!(!found[0].record.contains("hunter2-secret"));
+
+    let (refused, left) = audit::scoped(draft("lena"), || {
+        dir.create_user(&account, "lena", None, vec![], None)
+    });
+    assert_eq!(refused.unwrap_err().code, ErrorCode::EntityAlreadyExists);
+    let left = left.expect("a call that wrote nothing gives its event back");
+    assert_eq!(events_of(stored.as_ref(), &account).len(), 1);
+    dir.record_event(left.finish(Some(("EntityAlreadyExists", "taken"))));
+    assert_eq!(
+        events_of(stored.as_ref(), &account).len(),
+        1,
+        "buffered until flushed"
+    );
+    dir.flush_audit().unwrap();
+    assert_eq!(events_of(stored.as_ref(), &account).len(), 2);
 }

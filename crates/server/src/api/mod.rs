@@ -13,6 +13,7 @@ use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
 
+pub mod cloudtrail;
 pub mod identitystore;
 mod mfa;
 pub mod organizations;

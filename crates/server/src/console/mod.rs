@@ -270,9 +270,12 @@ fn execute_json(
         Service::Organizations => api::organizations::execute(directory, caller, op, input),
         Service::IdentityStore => api::identitystore::execute(directory, caller, op, input),
         Service::SsoAdmin => api::ssoadmin::execute(directory, caller, op, input),
-        Service::Iam | Service::Sts => Err(IamError::new(
+        Service::Iam | Service::Sts | Service::CloudTrail => Err(IamError::new(
             latchkey_core::ErrorCode::InvalidAction,
-            format!("{} is not an awsJson operation.", op.name()),
+            format!(
+                "{} is not an operation the console runs as JSON.",
+                op.name()
+            ),
         )),
     }
 }
