@@ -928,3 +928,51 @@ def _post(url: str, fields: dict) -> tuple[int, str]:
             return r.status, r.read().decode()
     except urllib.error.HTTPError as e:
         return e.code, e.read().decode()
+
+
+def test_console_actions_are_in_the_audit_trail(server, iam):
+    """A console write is the API call's event, a console denial is an AccessDenied event,
+    and every sign-in attempt is a ConsoleLogin event (LookupEvents with boto3)."""
+    import json
+    trail = server.client("cloudtrail")
+
+    def events(**attribute):
+        (key, value), = attribute.items()
+        found = trail.lookup_events(
+            LookupAttributes=[{"AttributeKey": key, "AttributeValue": value}])["Events"]
+        return [json.loads(e["CloudTrailEvent"]) for e in found]
+
+    form = Form(server)
+    status, page, _ = form.post("/console/signin", {
+        "account": server.account_id, "user_name": "admin",
+        "password": server.admin["ConsolePassword"]})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+    name = unique("audited")
+    status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name})
+    assert status == 200
+    created = [e for e in events(ResourceName=name) if e["eventName"] == "CreateUser"]
+    assert len(created) == 1, created
+    assert created[0]["userIdentity"]["arn"] == server.admin["UserArn"]
+    assert created[0]["requestParameters"] == {"userName": name}
+    assert "errorCode" not in created[0]
+
+    denied_user = console_user(server, iam)
+    other = Form(server)
+    other.post("/console/signin", {"account": server.account_id, "user_name": denied_user,
+                                   "password": GOOD_PASSWORD})
+    status, _, _ = other.post("/console/signin", {"account": server.account_id,
+                                                  "user_name": denied_user,
+                                                  "password": "wrong"})
+    assert status == 401
+    request = urllib.request.Request(f"{server.url}/console/users")
+    try:
+        other.opener.open(request)
+        raise AssertionError("the users page was shown")
+    except urllib.error.HTTPError as e:
+        assert e.code == 403
+    mine = events(Username=denied_user)
+    denials = [e for e in mine if e["eventName"] == "ListUsers"]
+    assert denials and denials[0]["errorCode"] == "AccessDenied", mine
+    logins = [e for e in mine if e["eventName"] == "ConsoleLogin"]
+    assert sorted(e.get("errorMessage", "ok") for e in logins) == ["Failed authentication", "ok"]
+    assert all(e["eventSource"] == "signin.amazonaws.com" for e in logins)

@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 
 use super::users::user_path;
 use super::{Chrome, Console, SignedIn, check_form, error_page, render};
-use crate::oidc::blocking;
 use crate::operation::Operation;
 
 /// The use cases of AWS's wizard, each with the safer way to do the job where there is one.
@@ -237,28 +236,28 @@ pub async fn wizard(
             return description_page(Some(&error.message), StatusCode::FORBIDDEN);
         }
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let (user_name, tag_value) = (name.clone(), description.clone());
-    let created = blocking(move || {
-        let created = directory.create_access_key(&account, &user_name)?;
-        // The key exists now: whatever happens to its description, its secret must be shown.
-        let tagged = if tag_value.is_empty() {
-            Ok(())
-        } else {
-            // As AWS stores it: a user tag keyed by the access key id.
-            directory.tag_user(
-                &account,
-                &user_name,
-                vec![Tag {
-                    key: created.key.id.clone(),
-                    value: tag_value,
-                }],
-            )
-        };
-        Ok((created, tagged.err().map(|e| e.message)))
-    })
-    .await;
+    let created = signed_in
+        .run(&console.directory, move |directory| {
+            let created = directory.create_access_key(&account, &user_name)?;
+            // The key exists now: whatever happens to its description, its secret must be shown.
+            let tagged = if tag_value.is_empty() {
+                Ok(())
+            } else {
+                // As AWS stores it: a user tag keyed by the access key id.
+                directory.tag_user(
+                    &account,
+                    &user_name,
+                    vec![Tag {
+                        key: created.key.id.clone(),
+                        value: tag_value,
+                    }],
+                )
+            };
+            Ok((created, tagged.err().map(|e| e.message)))
+        })
+        .await;
     let (created, description_error) = match created {
         Ok(created) => created,
         Err(error) => return description_page(Some(&error.message), StatusCode::CONFLICT),
@@ -336,10 +335,14 @@ pub async fn set_status(
     ) {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let user_name = name.clone();
-    match blocking(move || directory.update_access_key(&account, &user_name, &key, status)).await {
+    match signed_in
+        .run(&console.directory, move |directory| {
+            directory.update_access_key(&account, &user_name, &key, status)
+        })
+        .await
+    {
         Ok(()) => credentials_tab(&name),
         Err(error) => error_page(&error, &signed_in.chrome),
     }
@@ -436,10 +439,14 @@ pub async fn delete(
     ) {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let user_name = name.clone();
-    match blocking(move || directory.delete_access_key(&account, &user_name, &key)).await {
+    match signed_in
+        .run(&console.directory, move |directory| {
+            directory.delete_access_key(&account, &user_name, &key)
+        })
+        .await
+    {
         Ok(()) => credentials_tab(&name),
         Err(error) => error_page(&error, &signed_in.chrome),
     }

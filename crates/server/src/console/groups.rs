@@ -18,7 +18,6 @@ use super::policies::{PolicyChoice, PolicyForm, policy_choices};
 use super::{
     Chrome, Console, FieldErrors, SignedIn, check_form, date, error_page, render, status_of,
 };
-use crate::oidc::blocking;
 use crate::operation::Operation;
 
 /// One row of the groups table.
@@ -116,10 +115,14 @@ pub async fn create(
     ) {
         return again(&error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let group_name = name.clone();
-    match blocking(move || directory.create_group(&account, &group_name, None)).await {
+    match signed_in
+        .run(&console.directory, move |directory| {
+            directory.create_group(&account, &group_name, None)
+        })
+        .await
+    {
         Ok(_) => Redirect::to(&group_path(&name)).into_response(),
         Err(error) => again(&error),
     }
@@ -274,17 +277,17 @@ pub async fn change_members(
     ) {
         return again(error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let group_name = name.clone();
-    let result = blocking(move || {
-        if adding {
-            directory.add_user_to_group(&account, &group_name, &user_name)
-        } else {
-            directory.remove_user_from_group(&account, &group_name, &user_name)
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            if adding {
+                directory.add_user_to_group(&account, &group_name, &user_name)
+            } else {
+                directory.remove_user_from_group(&account, &group_name, &user_name)
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&group_path(&name)).into_response(),
         Err(error) => again(error),
@@ -331,18 +334,18 @@ pub async fn change_policies(
     ) {
         return again(error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let group_name = name.clone();
-    let result = blocking(move || {
-        let target = Target::Group(&group_name);
-        if attaching {
-            directory.attach_policy(&account, target, &arn)
-        } else {
-            directory.detach_policy(&account, target, &arn)
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            let target = Target::Group(&group_name);
+            if attaching {
+                directory.attach_policy(&account, target, &arn)
+            } else {
+                directory.detach_policy(&account, target, &arn)
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&group_path(&name)).into_response(),
         Err(error) => again(error),

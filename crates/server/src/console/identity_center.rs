@@ -45,9 +45,7 @@ async fn call(
     op: Operation,
     input: Value,
 ) -> Result<Value, IamError> {
-    let directory = console.directory.clone();
-    let caller = signed_in.caller.clone();
-    blocking(move || super::execute_json(&directory, &caller, op, &input)).await
+    signed_in.run_json(&console.directory, op, input).await
 }
 
 fn text<'a>(value: &'a Value, key: &str) -> &'a str {

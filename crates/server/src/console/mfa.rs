@@ -15,7 +15,6 @@ use zeroize::Zeroizing;
 
 use super::users::user_path;
 use super::{Chrome, Console, SignedIn, check_form, error_page, render};
-use crate::oidc::blocking;
 use crate::operation::Operation;
 
 #[derive(Template)]
@@ -108,14 +107,17 @@ pub async fn create_device(
             return again(&error.message);
         }
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let typed = device_name.clone();
-    let created =
-        match blocking(move || directory.create_virtual_mfa_device(&account, "/", &typed)).await {
-            Ok(created) => created,
-            Err(error) => return again(&error.message),
-        };
+    let created = match signed_in
+        .run(&console.directory, move |directory| {
+            directory.create_virtual_mfa_device(&account, "/", &typed)
+        })
+        .await
+    {
+        Ok(created) => created,
+        Err(error) => return again(&error.message),
+    };
     let qr_code = Zeroizing::new(format!(
         "data:image/png;base64,{}",
         base64::engine::general_purpose::STANDARD.encode(created.qr_code_png.as_slice())
@@ -152,19 +154,19 @@ pub async fn enable_device(
     {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let (user_name, serial) = (name.clone(), form.serial.clone());
-    let enabled = blocking(move || {
-        directory.enable_mfa_device(
-            &account,
-            &user_name,
-            &serial,
-            form.code1.trim(),
-            form.code2.trim(),
-        )
-    })
-    .await;
+    let enabled = signed_in
+        .run(&console.directory, move |directory| {
+            directory.enable_mfa_device(
+                &account,
+                &user_name,
+                &serial,
+                form.code1.trim(),
+                form.code2.trim(),
+            )
+        })
+        .await;
     match enabled {
         Ok(()) => {
             Redirect::to(&format!("{}?tab=security_credentials", user_path(&name))).into_response()

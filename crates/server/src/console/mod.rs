@@ -234,6 +234,8 @@ pub struct SignedIn {
     pub session: ConsoleSession,
     pub chrome: Chrome,
     caller: Caller,
+    /// The event of the write the request was allowed, until it runs.
+    pending: std::sync::Mutex<Option<latchkey_core::audit::EventDraft>>,
 }
 
 impl SignedIn {
@@ -242,15 +244,87 @@ impl SignedIn {
     }
 
     /// Whether the signed-in principal may run `op` with these parameters: the API's check.
+    /// A denial is an event in the audit trail, and so is a read the console makes. The
+    /// first write allowed becomes the event of the next [`SignedIn::run`], which commits it
+    /// in the write's own transaction.
     pub fn authorize(
         &self,
         directory: &Directory,
         op: Operation,
         params: &[(&str, &str)],
     ) -> Result<(), IamError> {
-        let params = QueryRequest::from_pairs(params.iter().copied())
-            .map_err(|e| IamError::new(latchkey_core::ErrorCode::ValidationError, e.message))?;
-        api::authorize(directory, &self.caller, op, &params)
+        let decided = QueryRequest::from_pairs(params.iter().copied())
+            .map_err(|e| IamError::new(latchkey_core::ErrorCode::ValidationError, e.message))
+            .and_then(|query| api::authorize(directory, &self.caller, op, &query));
+        let draft = self.draft(
+            directory,
+            op,
+            latchkey_core::audit::query_parameters(params.iter().copied()),
+        );
+        if decided.is_ok() && op.mutates() {
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            if pending.is_none() {
+                *pending = draft;
+            }
+        } else {
+            crate::audit::conclude(directory, draft, &decided);
+        }
+        decided
+    }
+
+    /// The audit event of a console action, as the API's call would have it; `None` when the
+    /// audit trail is off.
+    fn draft(
+        &self,
+        directory: &Directory,
+        op: Operation,
+        parameters: serde_json::Value,
+    ) -> Option<latchkey_core::audit::EventDraft> {
+        directory.audit_enabled().then(|| {
+            crate::audit::draft(
+                &self.caller,
+                op.service(),
+                op.name(),
+                parameters,
+                &uuid::Uuid::new_v4().to_string(),
+                !op.mutates(),
+            )
+        })
+    }
+
+    /// Runs the console write that [`SignedIn::authorize`] allowed, off the async workers:
+    /// its event commits in the write's transaction, or records the failure.
+    pub async fn run<T: Send + 'static>(
+        &self,
+        directory: &Arc<Directory>,
+        call: impl FnOnce(&Directory) -> Result<T, IamError> + Send + 'static,
+    ) -> Result<T, IamError> {
+        let draft = self
+            .pending
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let directory = directory.clone();
+        crate::oidc::blocking(move || crate::audit::run(&directory, draft, || call(&directory)))
+            .await
+    }
+
+    /// Runs an awsJson operation (Organizations, Identity Store, SSO Admin) through the
+    /// API's own `execute`, recorded in the audit trail as the API records it.
+    pub async fn run_json(
+        &self,
+        directory: &Arc<Directory>,
+        op: Operation,
+        input: serde_json::Value,
+    ) -> Result<serde_json::Value, IamError> {
+        let draft = self.draft(directory, op, input.clone());
+        let (directory, caller) = (directory.clone(), self.caller.clone());
+        crate::oidc::blocking(move || {
+            crate::audit::run(&directory, draft, || {
+                execute_json(&directory, &caller, op, &input)
+            })
+        })
+        .await
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -346,6 +420,7 @@ impl FromRequestParts<Arc<Console>> for SignedIn {
             session,
             chrome,
             caller,
+            pending: std::sync::Mutex::default(),
         })
     }
 }

@@ -17,7 +17,6 @@ use serde::{Deserialize, Serialize};
 use super::{
     Chrome, Console, FieldErrors, SignedIn, check_form, date, error_page, render, status_of,
 };
-use crate::oidc::blocking;
 use crate::operation::Operation;
 
 /// A managed policy offered in an Attach list.
@@ -233,21 +232,21 @@ pub async fn create(
     ) {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let (policy_name, document, text) = (name.clone(), form.document.clone(), description.clone());
-    let created = blocking(move || {
-        let description = (!text.is_empty()).then_some(text.as_str());
-        directory.create_policy(
-            &account,
-            &policy_name,
-            None,
-            &document,
-            description,
-            Vec::new(),
-        )
-    })
-    .await;
+    let created = signed_in
+        .run(&console.directory, move |directory| {
+            let description = (!text.is_empty()).then_some(text.as_str());
+            directory.create_policy(
+                &account,
+                &policy_name,
+                None,
+                &document,
+                description,
+                Vec::new(),
+            )
+        })
+        .await;
     match created {
         Ok(policy) => Redirect::to(&policy_path(&policy.arn)).into_response(),
         Err(error) => again(field_of(&error), &error),
@@ -444,17 +443,17 @@ pub async fn change_version(
     ) {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let (arn, version) = (form.arn.clone(), form.version.clone());
-    let result = blocking(move || {
-        if deleting {
-            directory.delete_policy_version(&account, &arn, &version)
-        } else {
-            directory.set_default_policy_version(&account, &arn, &version)
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            if deleting {
+                directory.delete_policy_version(&account, &arn, &version)
+            } else {
+                directory.set_default_policy_version(&account, &arn, &version)
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&policy_path(&form.arn)).into_response(),
         Err(error) => policy_page(

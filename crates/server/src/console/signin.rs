@@ -108,6 +108,8 @@ pub async fn password(
         }
     })
     .await;
+    let who = if root { "root" } else { user_name.trim() };
+    record_console_login(&console, &peer, &headers, &account, who, &result);
     match result {
         Ok(step) => signed_in(&console, step),
         Err(error) => {
@@ -123,6 +125,44 @@ pub async fn password(
             )
         }
     }
+}
+
+/// The password step as CloudTrail records it: a `ConsoleLogin` event of
+/// `signin.amazonaws.com`, failed or not. Its identity is who the person claimed to be.
+fn record_console_login<T>(
+    console: &Console,
+    peer: &SocketAddr,
+    headers: &HeaderMap,
+    account: &str,
+    who: &str,
+    result: &Result<T, latchkey_core::IamError>,
+) {
+    if !console.directory.audit_enabled() {
+        return;
+    }
+    let account = (!account.trim().is_empty()).then_some(account.trim());
+    let draft = latchkey_core::audit::EventDraft::new(
+        "signin.amazonaws.com",
+        "ConsoleLogin",
+        "us-east-1",
+        latchkey_core::audit::Identity::unverified(None, account, Some(who)),
+        serde_json::Value::Null,
+        &uuid::Uuid::new_v4().to_string(),
+        false,
+    )
+    .from_client(
+        Some(peer.ip().to_string()),
+        headers
+            .get(header::USER_AGENT)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned),
+    );
+    let event = match result {
+        Ok(_) => draft.finish(None),
+        // CloudTrail's words for a failed console sign-in.
+        Err(_) => draft.finish(Some(("FailedAuthentication", "Failed authentication"))),
+    };
+    console.directory.record_event(event);
 }
 
 #[derive(Deserialize)]

@@ -19,7 +19,6 @@ use super::policies::{PolicyChoice, PolicyForm, policy_choices};
 use super::{
     Chrome, Console, FieldErrors, SignedIn, age, check_form, date, error_page, render, status_of,
 };
-use crate::oidc::blocking;
 use crate::operation::Operation;
 
 const PAGE_SIZE: usize = 20;
@@ -230,18 +229,18 @@ pub async fn create(
             return again(None, None, Some(&error.message));
         }
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let at = signed_in.now();
     let (user_name, password) = (name.clone(), form.password);
-    let created = blocking(move || {
-        directory.create_user(&account, &user_name, None, Vec::new(), None)?;
-        if console_access {
-            directory.create_login_profile(&account, &user_name, &password, false, at)?;
-        }
-        Ok(())
-    })
-    .await;
+    let created = signed_in
+        .run(&console.directory, move |directory| {
+            directory.create_user(&account, &user_name, None, Vec::new(), None)?;
+            if console_access {
+                directory.create_login_profile(&account, &user_name, &password, false, at)?;
+            }
+            Ok(())
+        })
+        .await;
     match created {
         Ok(()) => Redirect::to(&user_path(&name)).into_response(),
         Err(error) => again(Some(&error.message), None, None),
@@ -424,14 +423,14 @@ pub async fn enable_console_access(
     ) {
         return error_page(&error, &signed_in.chrome);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let at = signed_in.now();
     let user_name = name.clone();
-    let result = blocking(move || {
-        directory.create_login_profile(&account, &user_name, &form.password, false, at)
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            directory.create_login_profile(&account, &user_name, &form.password, false, at)
+        })
+        .await;
     match result {
         Ok(()) => {
             Redirect::to(&format!("{}?tab=security_credentials", user_path(&name))).into_response()
@@ -512,18 +511,18 @@ pub async fn change_policies(
     ) {
         return again(&error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let user_name = name.clone();
-    let result = blocking(move || {
-        let target = Target::User(&user_name);
-        if attaching {
-            directory.attach_policy(&account, target, &arn)
-        } else {
-            directory.detach_policy(&account, target, &arn)
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            let target = Target::User(&user_name);
+            if attaching {
+                directory.attach_policy(&account, target, &arn)
+            } else {
+                directory.detach_policy(&account, target, &arn)
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&tab_path(&name, "permissions")).into_response(),
         Err(error) => again(&error),
@@ -570,17 +569,17 @@ pub async fn change_groups(
     ) {
         return again(&error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let user_name = name.clone();
-    let result = blocking(move || {
-        if adding {
-            directory.add_user_to_group(&account, &group, &user_name)
-        } else {
-            directory.remove_user_from_group(&account, &group, &user_name)
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            if adding {
+                directory.add_user_to_group(&account, &group, &user_name)
+            } else {
+                directory.remove_user_from_group(&account, &group, &user_name)
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&tab_path(&name, "groups")).into_response(),
         Err(error) => again(&error),
@@ -650,17 +649,17 @@ pub async fn change_tags(
     if let Err(error) = signed_in.authorize(&console.directory, op, &params) {
         return again(&error);
     }
-    let directory = console.directory.clone();
     let account = signed_in.account_id().to_owned();
     let user_name = name.clone();
-    let result = blocking(move || {
-        if adding {
-            directory.tag_user(&account, &user_name, vec![Tag { key, value }])
-        } else {
-            directory.untag_user(&account, &user_name, vec![key])
-        }
-    })
-    .await;
+    let result = signed_in
+        .run(&console.directory, move |directory| {
+            if adding {
+                directory.tag_user(&account, &user_name, vec![Tag { key, value }])
+            } else {
+                directory.untag_user(&account, &user_name, vec![key])
+            }
+        })
+        .await;
     match result {
         Ok(()) => Redirect::to(&tab_path(&name, "tags")).into_response(),
         Err(error) => again(&error),
