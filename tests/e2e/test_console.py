@@ -976,3 +976,58 @@ def test_console_actions_are_in_the_audit_trail(server, iam):
     logins = [e for e in mine if e["eventName"] == "ConsoleLogin"]
     assert sorted(e.get("errorMessage", "ok") for e in logins) == ["Failed authentication", "ok"]
     assert all(e["eventSource"] == "signin.amazonaws.com" for e in logins)
+
+
+def test_the_root_user_creates_a_root_key_only_after_acknowledging_the_risk(
+        fresh_server, journey):
+    server = fresh_server("root-keys")
+    j = journey()
+    page = j.page
+    page.goto(f"{server.url}/console/signin?as=root")
+    page.get_by_label("Root user e-mail").fill(server.admin["RootEmail"])
+    page.get_by_label("Password").fill(server.admin["RootPassword"])
+    page.get_by_role("button", name="Sign in").click()
+    page.get_by_role("link", name="Root access keys").click()
+    expect(page.get_by_role("note")).to_contain_text("Do not create root access keys")
+    page.get_by_role("button", name="Create root access key").click()
+    expect(page.locator("#root-key-error")).to_have_text(
+        "Confirm that you understand the risk before creating a root access key.")
+    page.get_by_label("I understand that creating a root access key is not a best practice")\
+        .check()
+    page.get_by_role("button", name="Create root access key").click()
+    key_id = page.get_by_label("Access key ID").input_value()
+    page.get_by_role("button", name="Show").click()
+    secret = page.get_by_label("Secret access key").input_value()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download .csv file").click()
+    assert download.value.suggested_filename == "rootkey.csv"
+    j.shot("root-key")
+
+    # The key is the root user's, on the API too.
+    root = boto3.Session(aws_access_key_id=key_id, aws_secret_access_key=secret,
+                         region_name="us-east-1")
+    assert root.client("sts", endpoint_url=server.url).get_caller_identity()["Arn"] == \
+        f"arn:aws:iam::{server.account_id}:root"
+    root_iam = root.client("iam", endpoint_url=server.url)
+    listed = root_iam.list_access_keys()["AccessKeyMetadata"]
+    assert [k["AccessKeyId"] for k in listed] == [key_id] and "UserName" not in listed[0]
+    second = root_iam.create_access_key()["AccessKey"]
+    assert "UserName" not in second
+    expect_error(root_iam.create_access_key, "LimitExceeded", 409)
+
+    # The dashboard flags them; deleting needs the key id typed in.
+    page.goto(f"{server.url}/console")
+    expect(page.get_by_text("root access keys present")).to_be_visible()
+    page.goto(f"{server.url}/console/root-keys")
+    page.get_by_label(f"Type {second['AccessKeyId']} to delete it").fill(second["AccessKeyId"])
+    page.get_by_role("button", name=f"Delete {second['AccessKeyId']}").click()
+    expect(page.get_by_role("row").filter(has_text=second["AccessKeyId"])).to_have_count(0)
+    page.get_by_role("button", name=f"Deactivate {key_id}").click()
+    expect(page.get_by_role("row").filter(has_text=key_id)).to_contain_text("Inactive")
+    expect_error(root.client("sts", endpoint_url=server.url).get_caller_identity,
+                 "InvalidClientTokenId", 403)
+    # An IAM user is refused the page.
+    admin = journey()
+    sign_in(admin, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    response = admin.page.goto(f"{server.url}/console/root-keys")
+    assert response.status == 403

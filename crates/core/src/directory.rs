@@ -711,11 +711,32 @@ impl Directory {
         account_id: &str,
         user_name: &str,
     ) -> Result<CreatedAccessKey, IamError> {
-        let (key_id, state) = self.write(|state| {
+        self.new_access_key(account_id, |state| {
             let user = state
                 .user_by_name(account_id, user_name)
                 .ok_or_else(|| IamError::no_such_user(user_name))?;
-            if user.access_key_ids.len() >= ACCESS_KEYS_PER_USER {
+            Ok((Some(user.id.clone()), user.access_key_ids.len()))
+        })
+    }
+
+    /// An access key of the account's root user: as powerful as the root user, which is why
+    /// AWS advises against it and the console asks for an acknowledgment first.
+    pub fn create_root_access_key(&self, account_id: &str) -> Result<CreatedAccessKey, IamError> {
+        self.new_access_key(account_id, |state| {
+            Ok((None, root_keys(state, account_id).count()))
+        })
+    }
+
+    /// A new key for the owner `owner` names (a user id, or `None` for the root user) with
+    /// the number of keys it holds; the quota is checked again in the store's transaction.
+    fn new_access_key(
+        &self,
+        account_id: &str,
+        owner: impl FnOnce(&State) -> Result<(Option<String>, usize), IamError>,
+    ) -> Result<CreatedAccessKey, IamError> {
+        let (key_id, state) = self.write(|state| {
+            let (user_id, held) = owner(state)?;
+            if held >= ACCESS_KEYS_PER_USER {
                 return Err(IamError::new(
                     ErrorCode::LimitExceeded,
                     format!("Cannot exceed quota for AccessKeysPerUser: {ACCESS_KEYS_PER_USER}"),
@@ -727,7 +748,7 @@ impl Directory {
                 vec![Change::CreateAccessKey(AccessKeyRow {
                     id: id.clone(),
                     account_id: account_id.to_owned(),
-                    user_id: Some(user.id.clone()),
+                    user_id,
                     status: KeyStatus::Active,
                     created: now(),
                     sealed_secret: self.master().seal(secret.as_bytes(), &access_key_aad(&id)),
@@ -747,6 +768,47 @@ impl Directory {
         }
         .unwrap_or_default();
         Ok(CreatedAccessKey { user_name, key })
+    }
+
+    /// The root user's keys, oldest first.
+    pub fn root_access_keys(&self, account_id: &str) -> Vec<Arc<AccessKey>> {
+        let state = self.snapshot();
+        let mut keys: Vec<_> = root_keys(&state, account_id).cloned().collect();
+        keys.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+        keys
+    }
+
+    /// Activates or deactivates a root user's key.
+    pub fn update_root_access_key(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+        status: KeyStatus,
+    ) -> Result<(), IamError> {
+        self.write(|state| {
+            let access_key_id = root_key(state, account_id, access_key_id)?;
+            Ok((
+                vec![Change::SetAccessKeyStatus {
+                    access_key_id,
+                    status,
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
+
+    /// Deletes a root user's key.
+    pub fn delete_root_access_key(
+        &self,
+        account_id: &str,
+        access_key_id: &str,
+    ) -> Result<(), IamError> {
+        self.write(|state| {
+            let access_key_id = root_key(state, account_id, access_key_id)?;
+            Ok((vec![Change::DeleteAccessKey { access_key_id }], ()))
+        })?;
+        Ok(())
     }
 
     /// The user's keys, oldest first.
@@ -929,11 +991,7 @@ impl Directory {
             .mfa_devices_of_account(account_id)
             .filter(|d| d.assignment.is_some())
             .count();
-        let root_keys = state
-            .access_keys
-            .values()
-            .filter(|k| k.account_id == account_id && k.owner == crate::model::KeyOwner::Root)
-            .count();
+        let root_keys = root_keys(&state, account_id).count();
         vec![
             ("GroupPolicySizeQuota", 5120),
             ("InstanceProfilesQuota", 1000),
@@ -973,6 +1031,25 @@ impl Directory {
 }
 
 /// The key id if the key exists and belongs to the named user, with AWS's errors otherwise.
+fn root_keys<'a>(
+    state: &'a State,
+    account_id: &'a str,
+) -> impl Iterator<Item = &'a Arc<AccessKey>> {
+    state
+        .access_keys
+        .values()
+        .filter(move |k| k.account_id == account_id && k.owner == crate::model::KeyOwner::Root)
+}
+
+/// The root user's key `access_key_id`, if the account's root user holds it.
+fn root_key(state: &State, account_id: &str, access_key_id: &str) -> Result<String, IamError> {
+    validate::access_key_id(access_key_id)?;
+    root_keys(state, account_id)
+        .find(|k| k.id == access_key_id)
+        .map(|k| k.id.clone())
+        .ok_or_else(|| IamError::no_such_access_key(access_key_id))
+}
+
 fn owned_key(
     state: &State,
     account_id: &str,

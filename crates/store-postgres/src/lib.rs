@@ -1243,17 +1243,32 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             sealed_secret,
             last_used,
         }) => {
-            if let Some(user_id) = user_id {
-                lock_user(tx, user_id)?;
-                if count(tx, "SELECT count(*) FROM access_keys WHERE user_id = $1", user_id)?
-                    >= ACCESS_KEYS_PER_USER
-                {
-                    return Err(StoreError::LimitExceeded {
-                        quota: "AccessKeysPerUser",
-                        limit: ACCESS_KEYS_PER_USER,
-                    }
-                    .into());
+            // A user's keys, or the root user's (no user) of the account, counted under a
+            // lock on their owner so two instances cannot both add the last one.
+            let held = match user_id {
+                Some(user_id) => {
+                    lock_user(tx, user_id)?;
+                    count(tx, "SELECT count(*) FROM access_keys WHERE user_id = $1", user_id)?
                 }
+                None => {
+                    lock(
+                        tx,
+                        "SELECT 1 FROM accounts WHERE account_id = $1 FOR UPDATE",
+                        account_id,
+                    )?;
+                    count(
+                        tx,
+                        "SELECT count(*) FROM access_keys WHERE user_id IS NULL AND account_id = $1",
+                        account_id,
+                    )?
+                }
+            };
+            if held >= ACCESS_KEYS_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "AccessKeysPerUser",
+                    limit: ACCESS_KEYS_PER_USER,
+                }
+                .into());
             }
             tx.execute(
                 "INSERT INTO access_keys (access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region)

@@ -801,20 +801,25 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             sealed_secret,
             last_used,
         }) => {
-            if let Some(user_id) = user_id {
-                let held: i64 = tx
-                    .query_row(
-                        "SELECT count(*) FROM access_keys WHERE user_id = ?1",
-                        params![user_id],
-                        |row| row.get(0),
-                    )
-                    .map_err(backend)?;
-                if held as usize >= ACCESS_KEYS_PER_USER {
-                    return Err(StoreError::LimitExceeded {
-                        quota: "AccessKeysPerUser",
-                        limit: ACCESS_KEYS_PER_USER,
-                    });
-                }
+            // A user's keys, or the root user's (no user) of the account.
+            let held: i64 = match user_id {
+                Some(user_id) => tx.query_row(
+                    "SELECT count(*) FROM access_keys WHERE user_id = ?1",
+                    params![user_id],
+                    |row| row.get(0),
+                ),
+                None => tx.query_row(
+                    "SELECT count(*) FROM access_keys WHERE user_id IS NULL AND account_id = ?1",
+                    params![account_id],
+                    |row| row.get(0),
+                ),
+            }
+            .map_err(backend)?;
+            if held as usize >= ACCESS_KEYS_PER_USER {
+                return Err(StoreError::LimitExceeded {
+                    quota: "AccessKeysPerUser",
+                    limit: ACCESS_KEYS_PER_USER,
+                });
             }
             tx.execute(
                 "INSERT INTO access_keys (access_key_id, account_id, user_id, status, created_at, sealed_secret, last_used_at, last_used_service, last_used_region)

@@ -89,6 +89,15 @@ fn target_user_name<'a>(caller: &'a Caller, params: &'a QueryRequest) -> Result<
     }
 }
 
+/// Whether an access key operation is about the root user's own keys: the root user
+/// calling it without `UserName`, as on AWS.
+fn acts_for_root(caller: &Caller, params: &QueryRequest) -> bool {
+    matches!(
+        caller.principal,
+        latchkey_core::model::Principal::Root { .. }
+    ) && params.get("UserName").is_none()
+}
+
 /// The ARN of the resource the operation's action applies to, as the Service Authorization
 /// Reference defines it.
 fn resource_arn(
@@ -111,6 +120,9 @@ fn resource_arn(
             "arn:aws:iam::{account}:user{}",
             params.get("PathPrefix").unwrap_or("/")
         ),
+        ResourceKind::User if acts_for_root(caller, params) => {
+            format!("arn:aws:iam::{account}:root")
+        }
         ResourceKind::User => {
             let name = target_user_name(caller, params)?;
             match state.user_by_name(account, name) {
@@ -386,24 +398,37 @@ pub fn execute(
             );
         }
         Operation::CreateAccessKey => {
-            let created =
-                directory.create_access_key(account, target_user_name(caller, params)?)?;
+            let created = if acts_for_root(caller, params) {
+                directory.create_root_access_key(account)?
+            } else {
+                directory.create_access_key(account, target_user_name(caller, params)?)?
+            };
             let key = &created.key;
-            out.open("AccessKey")
-                .element("UserName", &created.user_name)
-                .element("AccessKeyId", &key.id)
+            out.open("AccessKey");
+            // A root user's key has no user.
+            if !created.user_name.is_empty() {
+                out.element("UserName", &created.user_name);
+            }
+            out.element("AccessKeyId", &key.id)
                 .element("Status", key.status.as_str())
                 .element("SecretAccessKey", &key.secret)
                 .element("CreateDate", &timestamp(key.created))
                 .close("AccessKey");
         }
         Operation::ListAccessKeys => {
-            let (user, keys) =
-                directory.list_access_keys(account, target_user_name(caller, params)?)?;
+            let (owner, keys) = if acts_for_root(caller, params) {
+                (None, directory.root_access_keys(account))
+            } else {
+                let (user, keys) =
+                    directory.list_access_keys(account, target_user_name(caller, params)?)?;
+                (Some(user.name.clone()), keys)
+            };
             let page = paginate_by_offset(&keys, marker(params)?, max_items(params)?)?;
             out.list("AccessKeyMetadata", &page.items, |out, key| {
-                out.element("UserName", &user.name)
-                    .element("AccessKeyId", &key.id)
+                if let Some(owner) = &owner {
+                    out.element("UserName", owner);
+                }
+                out.element("AccessKeyId", &key.id)
                     .element("Status", key.status.as_str())
                     .element("CreateDate", &timestamp(key.created));
             });
@@ -417,20 +442,26 @@ pub fn execute(
                     format!("1 validation error detected: Value '{status_text}' at 'status' failed to satisfy constraint: Member must satisfy enum value set: [Active, Inactive]"),
                 )
             })?;
-            directory.update_access_key(
-                account,
-                target_user_name(caller, params)?,
-                params.required("AccessKeyId").map_err(invalid)?,
-                status,
-            )?;
+            let key_id = params.required("AccessKeyId").map_err(invalid)?;
+            if acts_for_root(caller, params) {
+                directory.update_root_access_key(account, key_id, status)?;
+            } else {
+                directory.update_access_key(
+                    account,
+                    target_user_name(caller, params)?,
+                    key_id,
+                    status,
+                )?;
+            }
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::DeleteAccessKey => {
-            directory.delete_access_key(
-                account,
-                target_user_name(caller, params)?,
-                params.required("AccessKeyId").map_err(invalid)?,
-            )?;
+            let key_id = params.required("AccessKeyId").map_err(invalid)?;
+            if acts_for_root(caller, params) {
+                directory.delete_root_access_key(account, key_id)?;
+            } else {
+                directory.delete_access_key(account, target_user_name(caller, params)?, key_id)?;
+            }
             return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
         }
         Operation::GetAccessKeyLastUsed => {

@@ -102,16 +102,19 @@ struct DescriptionPage<'a> {
 
 #[derive(Template)]
 #[template(path = "console/key_retrieve.html")]
-struct RetrievePage<'a> {
-    chrome: &'a Chrome,
-    user_name: &'a str,
-    access_key_id: &'a str,
-    secret: &'a str,
-    description: &'a str,
+pub(super) struct RetrievePage<'a> {
+    pub chrome: &'a Chrome,
+    /// Whose key it is, as the breadcrumbs name it ("alice", "root user").
+    pub owner: &'a str,
+    /// Where "Done" leads: the owner's security credentials.
+    pub back: String,
+    pub access_key_id: &'a str,
+    pub secret: &'a str,
+    pub description: &'a str,
     /// Why the description could not be saved, if it could not.
-    description_error: Option<&'a str>,
-    csv_href: &'a str,
-    csv_name: String,
+    pub description_error: Option<&'a str>,
+    pub csv_href: &'a str,
+    pub csv_name: String,
 }
 
 /// `GET /console/users/{name}/access-keys/new`: step 1, the use case.
@@ -267,7 +270,8 @@ pub async fn wizard(
         StatusCode::OK,
         &RetrievePage {
             chrome: &signed_in.chrome,
-            user_name: &name,
+            owner: &name,
+            back: format!("{}?tab=security_credentials", user_path(&name)),
             access_key_id: &created.key.id,
             secret,
             description: &description,
@@ -280,7 +284,7 @@ pub async fn wizard(
 
 /// The .csv AWS's console downloads, as a `data:` link so the secret never makes a second
 /// trip to the server: UTF-8 with a byte order mark, a header row, CRLF line ends.
-fn csv_href(access_key_id: &str, secret: &str) -> Zeroizing<String> {
+pub(super) fn csv_href(access_key_id: &str, secret: &str) -> Zeroizing<String> {
     let csv = Zeroizing::new(format!(
         "\u{feff}Access key ID,Secret access key\r\n{access_key_id},{secret}\r\n"
     ));

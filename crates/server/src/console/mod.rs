@@ -41,6 +41,7 @@ mod mfa;
 mod policies;
 mod portal;
 mod roles;
+mod root_keys;
 mod signin;
 mod users;
 
@@ -178,6 +179,15 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route("/console/roles", get(roles::list))
         .route("/console/roles/{name}", get(roles::detail))
         .route("/console/account", get(account::show))
+        .route(
+            "/console/root-keys",
+            get(root_keys::show).post(root_keys::create),
+        )
+        .route(
+            "/console/root-keys/{key}/status",
+            post(root_keys::set_status),
+        )
+        .route("/console/root-keys/{key}/delete", post(root_keys::delete))
         .route("/start", get(portal::home))
         .route("/start/", get(|| async { Redirect::to("/start") }))
         .route(
