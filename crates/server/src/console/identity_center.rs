@@ -78,26 +78,44 @@ async fn instance(console: &Console, signed_in: &SignedIn) -> Result<Instance, I
     })
 }
 
-/// Everything of the identity store a page may need to show names instead of ids.
-async fn all_users(
+/// Every item of an Identity Store listing (`ListUsers`, `ListGroups`), page after page:
+/// a page shows names instead of ids.
+async fn every_page(
     console: &Console,
     signed_in: &SignedIn,
+    op: Operation,
     store_id: &str,
+    key: &str,
 ) -> Result<Vec<Value>, IamError> {
-    let mut users = Vec::new();
+    let mut all = Vec::new();
     let mut next: Option<String> = None;
     loop {
         let mut input = json!({ "IdentityStoreId": store_id, "MaxResults": 100 });
         if let Some(token) = &next {
             input["NextToken"] = json!(token);
         }
-        let page = call(console, signed_in, Operation::IdentityStoreListUsers, input).await?;
-        users.extend(items(&page, "Users"));
+        let page = call(console, signed_in, op, input).await?;
+        all.extend(items(&page, key));
         match page.get("NextToken").and_then(Value::as_str) {
             Some(token) => next = Some(token.to_owned()),
-            None => return Ok(users),
+            None => return Ok(all),
         }
     }
+}
+
+async fn all_users(
+    console: &Console,
+    signed_in: &SignedIn,
+    store_id: &str,
+) -> Result<Vec<Value>, IamError> {
+    every_page(
+        console,
+        signed_in,
+        Operation::IdentityStoreListUsers,
+        store_id,
+        "Users",
+    )
+    .await
 }
 
 async fn all_groups(
@@ -105,26 +123,14 @@ async fn all_groups(
     signed_in: &SignedIn,
     store_id: &str,
 ) -> Result<Vec<Value>, IamError> {
-    let mut groups = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let mut input = json!({ "IdentityStoreId": store_id, "MaxResults": 100 });
-        if let Some(token) = &next {
-            input["NextToken"] = json!(token);
-        }
-        let page = call(
-            console,
-            signed_in,
-            Operation::IdentityStoreListGroups,
-            input,
-        )
-        .await?;
-        groups.extend(items(&page, "Groups"));
-        match page.get("NextToken").and_then(Value::as_str) {
-            Some(token) => next = Some(token.to_owned()),
-            None => return Ok(groups),
-        }
-    }
+    every_page(
+        console,
+        signed_in,
+        Operation::IdentityStoreListGroups,
+        store_id,
+        "Groups",
+    )
+    .await
 }
 
 /// A permission set by ARN, with its name.
