@@ -160,3 +160,40 @@ def test_throttled_requests_are_counted_in_metrics(fresh_server):
     assert metrics[("latchkey_requests_total", (("operation", "GetCallerIdentity"),
                                                 ("outcome", "Throttling"),
                                                 ("service", "sts")))] == 2
+
+
+def test_guessed_bearer_tokens_and_grants_are_throttled_per_address(fresh_server):
+    """The access portal's bearer token and SSO OIDC's grants are secrets too: failed
+    checks count against the source address, and once its bucket is empty the answer is
+    the service's own throttling error, whatever is presented."""
+    from botocore import UNSIGNED
+
+    srv = fresh_server(config=PER_ADDRESS)
+    once = Config(signature_version=UNSIGNED, retries={"total_max_attempts": 1})
+    portal = boto3.client("sso", endpoint_url=srv.url, region_name="us-east-1", config=once)
+    oidc = boto3.client("sso-oidc", endpoint_url=srv.url, region_name="us-east-1", config=once)
+
+    def guess_token():
+        portal.list_accounts(accessToken="a-guessed-token")
+
+    for _ in range(3):
+        assert error_of(guess_token)[:2] == ("UnauthorizedException", 401)
+    assert error_of(guess_token) == ("TooManyRequestsException", 429, "Rate exceeded")
+
+    client = oidc.register_client(clientName="guesser", clientType="public")
+
+    def guess_device_code():
+        oidc.create_token(clientId=client["clientId"], clientSecret=client["clientSecret"],
+                          grantType="urn:ietf:params:oauth:grant-type:device_code",
+                          deviceCode="a-guessed-device-code")
+
+    # The address's bucket is shared with the portal's failures: still empty.
+    with pytest.raises(ClientError) as excinfo:
+        guess_device_code()
+    assert excinfo.value.response["Error"]["Code"] == "SlowDownException"
+    assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+
+    # Signed API calls with valid credentials from the same address are not slowed.
+    assert srv.client("sts").get_caller_identity()["Arn"].endswith(":user/admin")
+    # Nor is a client with valid credentials registering (no bearer check fails there).
+    assert oidc.register_client(clientName="honest", clientType="public")["clientId"]

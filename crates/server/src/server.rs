@@ -36,7 +36,7 @@ use crate::datadir::{self, StoreLocation};
 use crate::metrics::metrics;
 use crate::observe::{AnsweredError, Health, RequestFacts};
 use crate::operation::{Operation, Service};
-use crate::throttle::AuthFailures;
+use crate::throttle::{self, AuthFailures};
 use crate::tls::SecureTransport;
 use crate::{console, invitation, mail, observe, oidc, portal, second_factor, tls};
 use latchkey_core::identity_mfa::IdentityMfaPolicy;
@@ -51,7 +51,7 @@ const MAX_HEADER_BYTES: usize = 64 * 1024;
 struct App {
     directory: Arc<Directory>,
     limits: Limits,
-    auth_failures: AuthFailures,
+    auth_failures: Arc<AuthFailures>,
 }
 
 /// `latchkey serve`.
@@ -157,15 +157,24 @@ async fn run(
         audit_options.retention,
     ));
     let postman = tokio::spawn(mail::deliver_invitations(directory.clone(), mailer));
+    let auth_failures = Arc::new(AuthFailures::new(
+        options.throttle.source_address.limit(),
+        options.throttle.access_key_id.limit(),
+    ));
+    let bearer_failures =
+        middleware::from_fn_with_state(auth_failures.clone(), throttle::bearer_failures);
     let pages = Router::new()
         .route(
             "/invitation",
             get(invitation::show).post(invitation::accept),
         )
+        .with_state(directory.clone());
+    let portal_api = Router::new()
         .route("/assignment/accounts", get(portal::list_accounts))
         .route("/assignment/roles", get(portal::list_account_roles))
         .route("/federation/credentials", get(portal::get_role_credentials))
         .route("/logout", post(portal::logout))
+        .layer(bearer_failures.clone())
         .with_state(directory.clone());
     // Console cookies are marked Secure when people reach the server over HTTPS (the public
     // URL is https by default with TLS on).
@@ -179,9 +188,9 @@ async fn run(
         .route("/client/register", post(oidc::register_client))
         .route(
             "/device_authorization",
-            post(oidc::start_device_authorization),
+            post(oidc::start_device_authorization).layer(bearer_failures.clone()),
         )
-        .route("/token", post(oidc::create_token))
+        .route("/token", post(oidc::create_token).layer(bearer_failures))
         .route("/device", get(oidc::device_page).post(oidc::device_sign_in))
         .route("/device/decision", post(oidc::device_decision))
         .route(
@@ -204,6 +213,7 @@ async fn run(
         .with_state(health);
     let app = Router::new()
         .merge(pages)
+        .merge(portal_api)
         .merge(console)
         .merge(sso_oidc)
         .merge(probes)
@@ -212,10 +222,7 @@ async fn run(
         .with_state(Arc::new(App {
             directory: directory.clone(),
             limits,
-            auth_failures: AuthFailures::new(
-                options.throttle.source_address.limit(),
-                options.throttle.access_key_id.limit(),
-            ),
+            auth_failures,
         }))
         .layer(middleware::from_fn(tls::strict_transport_security))
         .layer(middleware::from_fn(observe::log_and_count));

@@ -4,9 +4,18 @@
 //! never slowed by its own volume.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
-use std::sync::Mutex;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::StatusCode;
+use axum::middleware::Next;
+use axum::response::Response;
+use serde_json::json;
+
+use crate::metrics::metrics;
+use crate::rest;
 
 /// Past this many tracked keys, full buckets are forgotten (a full bucket is the default);
 /// if none is full, new keys go untracked until some refill, so made-up keys cannot grow the
@@ -143,6 +152,46 @@ impl AuthFailures {
             self.by_key.fail(key);
         }
         exhausted
+    }
+}
+
+/// Failed bearer-token and grant checks of the access portal API and SSO OIDC: a response
+/// saying the token, code or client presented is not valid is a failed authentication of
+/// its source address, in the same buckets as failed signatures. Once the address's bucket
+/// is empty, the answer is the service's own throttling error instead (the portal's
+/// TooManyRequestsException, SSO OIDC's SlowDownException), whatever was presented, so a
+/// guesser learns nothing more. A valid token is never slowed.
+pub async fn bearer_failures(
+    State(failures): State<Arc<AuthFailures>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let response = next.run(request).await;
+    let error_type = response
+        .headers()
+        .get("x-amzn-errortype")
+        .and_then(|v| v.to_str().ok());
+    let throttled = match error_type {
+        Some("UnauthorizedException") => (
+            StatusCode::TOO_MANY_REQUESTS,
+            json!({ "message": "Rate exceeded" }),
+            "TooManyRequestsException",
+        ),
+        Some("InvalidGrantException" | "InvalidClientException") => (
+            StatusCode::BAD_REQUEST,
+            json!({ "error": "slow_down", "error_description": "Rate exceeded" }),
+            "SlowDownException",
+        ),
+        _ => return response,
+    };
+    match failures.fail(peer.ip(), None) {
+        Some(exhausted) => {
+            metrics().throttled(exhausted.as_str());
+            let (status, body, code) = throttled;
+            rest::response(status, &body, Some(code))
+        }
+        None => response,
     }
 }
 
