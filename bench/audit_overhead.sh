@@ -99,7 +99,7 @@ for round in $(seq "$ROUNDS"); do
         log "audit $mode round $round: $(grep 'Requests/sec' "$out" | tr -s ' ') $(grep 'non-200' "$out")"
     done
 done
-EVENTS="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select count(*) from audit_events").fetchone()[0])' "$WORK/data/latchkey.db")"
+EVENTS="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select coalesce(sum(event_count), 0) from audit_segments").fetchone()[0])' "$WORK/data/latchkey.db")"
 
 python3 - "$WORK" "$EVENTS" <<'PYEOF'
 import glob, os, re, statistics, sys

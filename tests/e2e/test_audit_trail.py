@@ -5,12 +5,14 @@ a JSON-lines file; secrets never reach either."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import os
 import subprocess
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import lz4.block
 import pytest
 from botocore import UNSIGNED
 from botocore.exceptions import ClientError
@@ -101,8 +103,25 @@ def test_writes_are_events_with_who_from_where_and_no_secret(trail):
         data = path.read_bytes()
         for secret in secrets:
             assert secret not in data, f"a secret is in {path.name}"
+    # The segments are compressed: read them as LookupEvents does, too.
+    stored = stored_trail(trail.data_dir)
+    assert name.encode() in stored and b"EnableMFADevice" in stored
+    for secret in secrets:
+        assert secret not in stored, "a secret is in an audit segment"
     lines = trail.audit_log.read_text()
     assert '"authenticationCode1":"HIDDEN_DUE_TO_SECURITY_REASONS"' in lines
+
+
+def stored_trail(data_dir) -> bytes:
+    """Every audit segment in the database, decompressed (encoding 1 is an LZ4 block with
+    its size first, encoding 0 plain JSON lines)."""
+    db = sqlite3.connect(data_dir / "latchkey.db")
+    try:
+        rows = db.execute("SELECT encoding, data FROM audit_segments").fetchall()
+    finally:
+        db.close()
+    return b"".join(lz4.block.decompress(data) if encoding == 1 else data
+                    for encoding, data in rows)
 
 
 def trail_client_flush(cloudtrail) -> None:
@@ -332,5 +351,8 @@ def test_sso_oidc_and_portal_calls_are_events_without_their_secrets(trail):
     assert "not-a-token" not in json.dumps(denied, default=str)
     trail_client_flush(cloudtrail)
     data = trail.audit_log.read_bytes()
+    stored = stored_trail(trail.data_dir)
+    assert client_name.encode() in stored
     for secret in (registered["clientSecret"], started["deviceCode"]):
         assert secret.encode() not in data
+        assert secret.encode() not in stored

@@ -10,11 +10,13 @@
 
 use std::cell::RefCell;
 
-use chrono::{DateTime, SecondsFormat, Utc};
+use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::model::Principal;
+
+pub mod segment;
 
 /// What CloudTrail writes in place of a secret.
 pub const HIDDEN: &str = "HIDDEN_DUE_TO_SECURITY_REASONS";
@@ -79,11 +81,14 @@ pub struct EventResource {
     pub name: String,
 }
 
-/// A stored event: the CloudTrail record and the fields LookupEvents filters on.
+/// A stored event: the CloudTrail record and the fields LookupEvents filters on. Its serde
+/// form is a line of a segment ([`segment`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEvent {
     /// A UUID (version 7), as CloudTrail's eventID.
     pub event_id: String,
+    /// Kept to the microsecond, as the stores compare times.
+    #[serde(with = "chrono::serde::ts_microseconds")]
     pub event_time: DateTime<Utc>,
     /// The account the event belongs to; `None` when the caller could not be told (a request
     /// signed with an unknown key): such events are kept, but no account can look them up.
@@ -258,7 +263,7 @@ impl EventDraft {
     ) -> Self {
         redact(&mut request_parameters);
         EventDraft {
-            event_time: Utc::now(),
+            event_time: Utc::now().trunc_subsecs(6),
             event_source: event_source.to_owned(),
             event_name: event_name.to_owned(),
             aws_region: aws_region.to_owned(),
@@ -273,7 +278,7 @@ impl EventDraft {
 
     /// When the call arrived (the draft's creation, unless told).
     pub fn at(mut self, at: DateTime<Utc>) -> Self {
-        self.event_time = at;
+        self.event_time = at.trunc_subsecs(6);
         self
     }
 
@@ -287,34 +292,33 @@ impl EventDraft {
     /// The event as it is kept: the record with the outcome (`error` is the AWS error code
     /// and message of a failure or denial).
     pub fn finish(&self, error: Option<(&str, &str)>) -> AuditEvent {
-        let event_id = event_id(&self.event_time);
-        let request_parameters = match &self.request_parameters {
-            Value::Object(map) if map.is_empty() => Value::Null,
-            other => other.clone(),
+        let event_id = time_ordered_id(self.event_time.timestamp_millis());
+        let record = Record {
+            event_version: "1.08",
+            user_identity: &self.identity.record,
+            event_time: timestamp(&self.event_time),
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            aws_region: &self.aws_region,
+            source_ip_address: self.source_ip.as_deref(),
+            user_agent: self.user_agent.as_deref(),
+            request_parameters: match &self.request_parameters {
+                Value::Object(map) if map.is_empty() => None,
+                other => Some(other),
+            },
+            response_elements: None,
+            request_id: &self.request_id,
+            event_id: &event_id,
+            read_only: self.read_only,
+            event_type: "AwsApiCall",
+            management_event: true,
+            recipient_account_id: self.identity.account_id.as_deref(),
+            event_category: "Management",
+            error_code: error.map(|(code, _)| code),
+            error_message: error.map(|(_, message)| message),
         };
-        let mut record = json!({
-            "eventVersion": "1.08",
-            "userIdentity": self.identity.record,
-            "eventTime": timestamp(&self.event_time),
-            "eventSource": self.event_source,
-            "eventName": self.event_name,
-            "awsRegion": self.aws_region,
-            "sourceIPAddress": self.source_ip,
-            "userAgent": self.user_agent,
-            "requestParameters": request_parameters,
-            "responseElements": Value::Null,
-            "requestID": self.request_id,
-            "eventID": event_id,
-            "readOnly": self.read_only,
-            "eventType": "AwsApiCall",
-            "managementEvent": true,
-            "recipientAccountId": self.identity.account_id,
-            "eventCategory": "Management",
-        });
-        if let Some((code, message)) = error {
-            record["errorCode"] = code.into();
-            record["errorMessage"] = message.into();
-        }
+        // Strings, numbers and JSON values: writing them to memory cannot fail.
+        let record = serde_json::to_string(&record).expect("an audit record serializes");
         AuditEvent {
             event_id,
             event_time: self.event_time,
@@ -325,17 +329,47 @@ impl EventDraft {
             username: self.identity.username.clone(),
             access_key_id: self.identity.access_key_id.clone(),
             resources: resources_of(&self.request_parameters),
-            record: record.to_string(),
+            record,
         }
     }
 }
 
-/// A UUID of version 7: its first bits are the event's time, so ids are stored in roughly
-/// ascending order (appended to the table's indexes rather than scattered through them).
-fn event_id(at: &DateTime<Utc>) -> String {
+/// A CloudTrail record (eventVersion 1.08), written straight from the draft.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Record<'a> {
+    event_version: &'static str,
+    user_identity: &'a Value,
+    event_time: String,
+    event_source: &'a str,
+    event_name: &'a str,
+    aws_region: &'a str,
+    #[serde(rename = "sourceIPAddress")]
+    source_ip_address: Option<&'a str>,
+    user_agent: Option<&'a str>,
+    request_parameters: Option<&'a Value>,
+    response_elements: Option<&'a Value>,
+    #[serde(rename = "requestID")]
+    request_id: &'a str,
+    #[serde(rename = "eventID")]
+    event_id: &'a str,
+    read_only: bool,
+    event_type: &'static str,
+    management_event: bool,
+    recipient_account_id: Option<&'a str>,
+    event_category: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_code: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    error_message: Option<&'a str>,
+}
+
+/// A UUID of version 7 made at `millis` since the Unix epoch: its first bits are that time,
+/// so LookupEvents finds an event by its id among the segments of that millisecond.
+pub(crate) fn time_ordered_id(millis: i64) -> String {
     let mut random = [0u8; 10];
     rand::RngCore::fill_bytes(&mut rand::rng(), &mut random);
-    let millis = u64::try_from(at.timestamp_millis()).unwrap_or_default();
+    let millis = u64::try_from(millis).unwrap_or_default();
     uuid::Builder::from_unix_timestamp_millis(millis, &random)
         .into_uuid()
         .to_string()
@@ -422,17 +456,20 @@ pub(crate) fn written() {
 }
 
 /// Events waiting in memory: `unstored` for the store and the JSON-lines file, `committed`
-/// (already in the store with their write) for the file only.
+/// (already in the store with their write) for the file only, and `unsaved`: segments a
+/// flush could not save, saved again as they are (the same ids) by the next one.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
     pub(crate) unstored: Vec<AuditEvent>,
     pub(crate) committed: Vec<AuditEvent>,
+    pub(crate) unsaved: Vec<segment::AuditSegment>,
     pub(crate) dropped: u64,
 }
 
 impl Pending {
     pub(crate) fn len(&self) -> usize {
-        self.unstored.len() + self.committed.len()
+        let unsaved: i64 = self.unsaved.iter().map(|s| s.event_count).sum();
+        self.unstored.len() + self.committed.len() + unsaved as usize
     }
 }
 

@@ -58,13 +58,13 @@ pub const NOT_BACKED_UP: &[(&str, &str)] = &[
         "replication between instances of one database; a restored store starts a new log",
     ),
     (
-        "audit_events",
+        "audit_segments",
         "the audit trail is kept for its retention and can be streamed off the machine with \
          --audit-log; a restored store starts a new trail",
     ),
     (
-        "audit_event_resources",
-        "part of the audit trail (see audit_events)",
+        "audit_segment_keys",
+        "part of the audit trail (see audit_segments)",
     ),
     (
         "schema_migrations",

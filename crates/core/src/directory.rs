@@ -289,9 +289,13 @@ impl Directory {
         // The call's event commits with its changes; a refused batch leaves it to the
         // caller, who records it as a failure.
         let event = audit::event_for_write();
+        let segment = event
+            .as_ref()
+            .map(|event| audit::segment::encode(std::slice::from_ref(event)))
+            .unwrap_or_default();
         let seq = self
             .store
-            .apply_audited(&changes, event.as_slice())
+            .apply_audited(&changes, &segment)
             .map_err(refused)?;
         if let Some(event) = event {
             audit::written();
@@ -337,11 +341,11 @@ impl Directory {
         }
     }
 
-    /// Saves the buffered events to the store and hands every event recorded since the last
-    /// flush to the audit stream, in order of recording. When the store fails, the events
-    /// stay buffered for the next flush.
+    /// Saves the buffered events to the store, as segments, and hands every event recorded
+    /// since the last flush to the audit stream, in order of recording. Segments the store
+    /// could not save stay buffered and are saved as they are by the next flush.
     pub fn flush_audit(&self) -> Result<(), IamError> {
-        let taken =
+        let mut taken =
             std::mem::take(&mut *self.audit_pending.lock().unwrap_or_else(|p| p.into_inner()));
         if taken.dropped > 0 {
             tracing::warn!(
@@ -350,21 +354,21 @@ impl Directory {
                 audit::MAX_PENDING_EVENTS
             );
         }
-        if let Err(error) = self.store.record_events(&taken.unstored) {
-            let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
-            let newer = std::mem::take(&mut *pending);
-            pending.unstored = taken.unstored;
-            pending.unstored.extend(newer.unstored);
-            pending.committed = taken.committed;
-            pending.committed.extend(newer.committed);
-            pending.dropped = newer.dropped;
-            return Err(store_failure(error));
-        }
+        taken.unstored.sort_by_key(|event| event.event_time);
+        let mut segments = std::mem::take(&mut taken.unsaved);
+        segments.extend(audit::segment::encode(&taken.unstored));
+        let saved = self.store.append_audit_segments(&segments);
         if let Some(stream) = &self.audit_stream {
             let mut all = taken.committed;
-            all.extend(taken.unstored);
+            all.append(&mut taken.unstored);
             all.sort_by_key(|event| event.event_time);
             (stream.0)(&all);
+        }
+        if let Err(error) = saved {
+            let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+            segments.append(&mut pending.unsaved);
+            pending.unsaved = segments;
+            return Err(store_failure(error));
         }
         Ok(())
     }
@@ -373,13 +377,13 @@ impl Directory {
     /// saving this instance's buffered ones so that a caller sees its own calls.
     pub fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, IamError> {
         self.flush_audit()?;
-        self.store.lookup_events(query).map_err(store_failure)
+        audit::segment::lookup(self.store.as_ref(), query).map_err(store_failure)
     }
 
     /// Deletes the events older than `retention`; returns how many.
     pub fn purge_events(&self, retention: Duration) -> Result<u64, IamError> {
         self.store
-            .delete_events_before(Utc::now() - retention)
+            .delete_audit_segments_before(Utc::now() - retention)
             .map_err(store_failure)
     }
 

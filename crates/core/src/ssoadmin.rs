@@ -2117,6 +2117,8 @@ mod tests {
     }
 
     /// A store that keeps batches in memory: enough for a directory on one instance.
+    use crate::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
+
     #[derive(Default)]
     struct MemoryStore {
         batches: std::sync::Mutex<Vec<Vec<Change>>>,
@@ -2130,25 +2132,32 @@ mod tests {
         fn apply_audited(
             &self,
             changes: &[Change],
-            _events: &[crate::audit::AuditEvent],
+            _audit: &[AuditSegment],
         ) -> Result<crate::store::Seq, StoreError> {
             let mut batches = self.batches.lock().unwrap();
             batches.push(changes.to_vec());
             Ok(batches.len() as i64)
         }
 
-        fn record_events(&self, _events: &[crate::audit::AuditEvent]) -> Result<(), StoreError> {
+        fn append_audit_segments(&self, _segments: &[AuditSegment]) -> Result<(), StoreError> {
             Ok(())
         }
 
-        fn lookup_events(
+        fn audit_segment_refs(
             &self,
-            _query: &crate::audit::EventQuery,
-        ) -> Result<Vec<crate::audit::AuditEvent>, StoreError> {
+            _query: &SegmentQuery<'_>,
+        ) -> Result<Vec<SegmentRef>, StoreError> {
             Ok(Vec::new())
         }
 
-        fn delete_events_before(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {
+        fn audit_segment_data(
+            &self,
+            _segment_id: &str,
+        ) -> Result<Option<(SegmentEncoding, Vec<u8>)>, StoreError> {
+            Ok(None)
+        }
+
+        fn delete_audit_segments_before(&self, _before: DateTime<Utc>) -> Result<u64, StoreError> {
             Ok(0)
         }
 

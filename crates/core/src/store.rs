@@ -13,7 +13,7 @@
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::audit::{AuditEvent, EventQuery};
+use crate::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
 use crate::identity_mfa::IdentityMfaRow;
 use crate::identitystore::{GroupAttributes, UserAttributes};
 use crate::invitations::{IdentityPasswordRow, InvitationRow};
@@ -803,24 +803,31 @@ pub trait Store: Send + Sync + 'static {
     fn load(&self) -> Result<Contents, StoreError>;
 
     /// Applies the changes in one transaction and logs them as one batch, with the audit
-    /// events that describe them: all of them are durable when this returns the batch's
-    /// sequence number, none of them on `Err`.
-    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError>;
+    /// segment of the call that made them: all of it is durable when this returns the
+    /// batch's sequence number, none of it on `Err`.
+    fn apply_audited(&self, changes: &[Change], audit: &[AuditSegment]) -> Result<Seq, StoreError>;
 
     /// [`Store::apply_audited`] for a batch no call made (start-up, migrations of data).
     fn apply(&self, changes: &[Change]) -> Result<Seq, StoreError> {
         self.apply_audited(changes, &[])
     }
 
-    /// Saves audit events of calls that changed nothing (reads, denials, failures), in one
-    /// transaction. An event already saved (the same id) is left as it is.
-    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError>;
+    /// Saves audit segments of calls that changed nothing (reads, denials, failures), in one
+    /// transaction. A segment already saved (the same id) is left as it is.
+    fn append_audit_segments(&self, segments: &[AuditSegment]) -> Result<(), StoreError>;
 
-    /// The account's events that match the query, newest first, at most `query.limit`.
-    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError>;
+    /// The segments a lookup reads, in the query's order, at most `query.limit`.
+    fn audit_segment_refs(&self, query: &SegmentQuery<'_>) -> Result<Vec<SegmentRef>, StoreError>;
 
-    /// Deletes the events older than `before`; returns how many.
-    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
+    /// One segment's encoded events; `None` if it is gone.
+    fn audit_segment_data(
+        &self,
+        segment_id: &str,
+    ) -> Result<Option<(SegmentEncoding, Vec<u8>)>, StoreError>;
+
+    /// Deletes the segments whose last event is older than `before`, with their keys;
+    /// returns how many events they held.
+    fn delete_audit_segments_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError>;
 
     /// The batches committed after `after`, by any writer.
     fn changes_since(&self, after: Seq) -> Result<ChangesSince, StoreError>;

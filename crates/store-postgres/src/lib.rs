@@ -30,7 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
-use latchkey_core::audit::{AuditEvent, EventQuery, EventResource, LookupAttribute};
+use latchkey_core::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -45,7 +45,6 @@ use latchkey_core::store::{
     TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
-use postgres::types::ToSql;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
 
 /// Migrations by number, in order, numbered as the SQLite store's. Numbers may have gaps: a
@@ -69,6 +68,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
+    (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -486,14 +486,14 @@ impl Store for PostgresStore {
         self.read(read_all)
     }
 
-    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError> {
+    fn apply_audited(&self, changes: &[Change], audit: &[AuditSegment]) -> Result<Seq, StoreError> {
         let batch =
             serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
         self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
             for change in changes {
                 apply_one(tx, change)?;
             }
-            insert_events(tx, events)?;
+            insert_segments(tx, audit)?;
             // Number the batch and commit it while no other writer can: commit order is
             // log order.
             tx.batch_execute("LOCK TABLE change_log IN EXCLUSIVE MODE")?;
@@ -542,118 +542,79 @@ impl Store for PostgresStore {
             .map(ChangesSince::Batches)
     }
 
-    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
+    fn append_audit_segments(&self, segments: &[AuditSegment]) -> Result<(), StoreError> {
+        if segments.is_empty() {
             return Ok(());
         }
         self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
-            insert_events(tx, events)
+            insert_segments(tx, segments)
         })
     }
 
-    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut sql = String::from(
-            "SELECT event_id, event_time_us, account_id, event_source, event_name, read_only,
-                    username, access_key_id, resources, record
-             FROM audit_events WHERE account_id = $1",
-        );
-        let mut values: Vec<Box<dyn ToSql + Sync>> = vec![Box::new(query.account_id.clone())];
-        let mut bind = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync>| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("${}", values.len())));
+    fn audit_segment_refs(&self, query: &SegmentQuery<'_>) -> Result<Vec<SegmentRef>, StoreError> {
+        let (below_last, below_id) = match &query.below {
+            Some((last_us, id)) => (Some(*last_us), Some(id.as_str())),
+            None => (None, None),
         };
-        match &query.attribute {
-            None => {}
-            Some(LookupAttribute::EventId(v)) => {
-                bind(&mut sql, " AND event_id = ?", Box::new(v.clone()))
-            }
-            Some(LookupAttribute::Username(v)) => {
-                bind(&mut sql, " AND username = ?", Box::new(v.clone()))
-            }
-            Some(LookupAttribute::EventName(v)) => {
-                bind(&mut sql, " AND event_name = ?", Box::new(v.clone()))
-            }
-            Some(LookupAttribute::AccessKeyId(v)) => {
-                bind(&mut sql, " AND access_key_id = ?", Box::new(v.clone()))
-            }
-            Some(LookupAttribute::EventSource(v)) => {
-                bind(&mut sql, " AND event_source = ?", Box::new(v.clone()))
-            }
-            Some(LookupAttribute::ReadOnly(v)) => {
-                bind(&mut sql, " AND read_only = ?", Box::new(*v))
-            }
-            Some(LookupAttribute::ResourceName(v)) => bind(
-                &mut sql,
-                " AND event_id IN (SELECT event_id FROM audit_event_resources WHERE resource_name = ?)",
-                Box::new(v.clone()),
-            ),
-        }
-        if let Some(start) = query.start {
-            bind(
-                &mut sql,
-                " AND event_time_us >= ?",
-                Box::new(start.timestamp_micros()),
-            );
-        }
-        if let Some(end) = query.end {
-            bind(
-                &mut sql,
-                " AND event_time_us <= ?",
-                Box::new(end.timestamp_micros()),
-            );
-        }
-        if let Some((time, id)) = &query.after {
-            bind(
-                &mut sql,
-                " AND (event_time_us < ?",
-                Box::new(time.timestamp_micros()),
-            );
-            bind(
-                &mut sql,
-                " OR (event_time_us = ?",
-                Box::new(time.timestamp_micros()),
-            );
-            bind(&mut sql, " AND event_id < ?))", Box::new(id.clone()));
-        }
-        bind(
-            &mut sql,
-            " ORDER BY event_time_us DESC, event_id DESC LIMIT ?",
-            Box::new(query.limit as i64),
-        );
-        let rows = self.read(|tx| {
-            let params: Vec<&(dyn ToSql + Sync)> = values.iter().map(|v| v.as_ref()).collect();
-            Ok(tx.query(&sql, &params)?)
-        })?;
-        rows.into_iter()
-            .map(|row| {
-                let event_id: String = row.get(0);
-                let time: i64 = row.get(1);
-                let resources: String = row.get(8);
-                Ok(AuditEvent {
-                    event_time: DateTime::from_timestamp_micros(time).ok_or_else(|| {
-                        StoreError::Backend(format!("event time {time} out of range"))
-                    })?,
-                    resources: serde_json::from_str::<Vec<EventResource>>(&resources)
-                        .map_err(|e| StoreError::Backend(format!("event {event_id}: {e}")))?,
-                    event_id,
-                    account_id: row.get(2),
-                    event_source: row.get(3),
-                    event_name: row.get(4),
-                    read_only: row.get(5),
-                    username: row.get(6),
-                    access_key_id: row.get(7),
-                    record: row.get(9),
+        let limit = query.limit as i64;
+        self.read(|tx| {
+            let rows = tx.query(
+                "SELECT segment_id, first_us, last_us FROM audit_segment_keys
+                 WHERE account_id = $1 AND attribute = $2 AND value = $3
+                   AND ($4::BIGINT IS NULL OR last_us >= $4)
+                   AND ($5::BIGINT IS NULL OR first_us <= $5)
+                   AND ($6::BIGINT IS NULL OR (last_us, segment_id) < ($6, $7::TEXT))
+                 ORDER BY last_us DESC, segment_id DESC LIMIT $8",
+                &[
+                    &query.account_id,
+                    &query.attribute,
+                    &query.value,
+                    &query.from_us,
+                    &query.to_us,
+                    &below_last,
+                    &below_id,
+                    &limit,
+                ],
+            )?;
+            Ok(rows
+                .into_iter()
+                .map(|row| SegmentRef {
+                    segment_id: row.get(0),
+                    first_us: row.get(1),
+                    last_us: row.get(2),
                 })
-            })
-            .collect()
+                .collect())
+        })
     }
 
-    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    fn audit_segment_data(
+        &self,
+        segment_id: &str,
+    ) -> Result<Option<(SegmentEncoding, Vec<u8>)>, StoreError> {
+        let row = self.read(|tx| {
+            Ok(tx
+                .query_opt(
+                    "SELECT encoding, data FROM audit_segments WHERE segment_id = $1",
+                    &[&segment_id],
+                )?
+                .map(|row| (row.get::<_, i16>(0), row.get::<_, Vec<u8>>(1))))
+        })?;
+        row.map(|(encoding, data)| Ok((SegmentEncoding::from_code(encoding)?, data)))
+            .transpose()
+    }
+
+    fn delete_audit_segments_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let before = before.timestamp_micros();
         self.transaction(IsolationLevel::ReadCommitted, false, |tx| {
-            Ok(tx.execute(
-                "DELETE FROM audit_events WHERE event_time_us < $1",
-                &[&before.timestamp_micros()],
-            )?)
+            let events: i64 = tx
+                .query_one(
+                    "WITH gone AS (DELETE FROM audit_segments WHERE last_us < $1 RETURNING event_count)
+                     SELECT coalesce(sum(event_count), 0)::BIGINT FROM gone",
+                    &[&before],
+                )?
+                .get(0);
+            tx.execute("DELETE FROM audit_segment_keys WHERE last_us < $1", &[&before])?;
+            Ok(events as u64)
         })
     }
 
@@ -673,38 +634,42 @@ impl Store for PostgresStore {
     }
 }
 
-/// Inserts audit events; one already there (the same id) is left as it was.
-fn insert_events(tx: &mut Transaction<'_>, events: &[AuditEvent]) -> Result<(), Failure> {
-    for event in events {
-        let resources = serde_json::to_string(&event.resources)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+/// Saves audit segments with their keys, one statement each; a segment already there (the
+/// same id) is left as it was.
+fn insert_segments(tx: &mut Transaction<'_>, segments: &[AuditSegment]) -> Result<(), Failure> {
+    for segment in segments {
         let inserted = tx.execute(
-            "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
-                event_name, read_only, username, access_key_id, resources, record)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-             ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO audit_segments (segment_id, first_us, last_us, event_count, encoding, data)
+             VALUES ($1, $2, $3, $4, $5, $6)
+             ON CONFLICT (segment_id) DO NOTHING",
             &[
-                &event.event_id,
-                &event.event_time.timestamp_micros(),
-                &event.account_id,
-                &event.event_source,
-                &event.event_name,
-                &event.read_only,
-                &event.username,
-                &event.access_key_id,
-                &resources,
-                &event.record,
+                &segment.segment_id,
+                &segment.first_us,
+                &segment.last_us,
+                &segment.event_count,
+                &segment.encoding.code(),
+                &segment.data,
             ],
         )?;
         if inserted == 0 {
             continue;
         }
-        for resource in &event.resources {
-            tx.execute(
-                "INSERT INTO audit_event_resources (event_id, resource_name) VALUES ($1, $2)",
-                &[&event.event_id, &resource.name],
-            )?;
-        }
+        let accounts: Vec<&str> = segment.keys.iter().map(|k| k.account_id.as_str()).collect();
+        let attributes: Vec<&str> = segment.keys.iter().map(|k| k.attribute).collect();
+        let values: Vec<&str> = segment.keys.iter().map(|k| k.value.as_str()).collect();
+        tx.execute(
+            "INSERT INTO audit_segment_keys (account_id, attribute, value, last_us, first_us, segment_id)
+             SELECT account_id, attribute, value, $4, $5, $6
+             FROM unnest($1::TEXT[], $2::TEXT[], $3::TEXT[]) AS k (account_id, attribute, value)",
+            &[
+                &accounts,
+                &attributes,
+                &values,
+                &segment.last_us,
+                &segment.first_us,
+                &segment.segment_id,
+            ],
+        )?;
     }
     Ok(())
 }

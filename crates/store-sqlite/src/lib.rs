@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use latchkey_core::audit::{AuditEvent, EventQuery, EventResource, LookupAttribute};
+use latchkey_core::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
 use latchkey_core::model::{KeyStatus, LastUsed, MfaAssignment, Tag};
@@ -49,6 +49,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
+    (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -188,7 +189,7 @@ impl Store for SqliteStore {
         Ok(contents)
     }
 
-    fn apply_audited(&self, changes: &[Change], events: &[AuditEvent]) -> Result<Seq, StoreError> {
+    fn apply_audited(&self, changes: &[Change], audit: &[AuditSegment]) -> Result<Seq, StoreError> {
         let batch =
             serde_json::to_string(changes).map_err(|e| StoreError::Backend(e.to_string()))?;
         let mut connection = self.connection();
@@ -198,7 +199,7 @@ impl Store for SqliteStore {
         for change in changes {
             apply_one(&tx, change)?;
         }
-        insert_events(&tx, events)?;
+        insert_segments(&tx, audit)?;
         tx.execute(
             "INSERT INTO change_log (batch, created_at) VALUES (?1, ?2)",
             params![batch, time(&Utc::now())],
@@ -242,131 +243,97 @@ impl Store for SqliteStore {
             .map(ChangesSince::Batches)
     }
 
-    fn record_events(&self, events: &[AuditEvent]) -> Result<(), StoreError> {
-        if events.is_empty() {
+    fn append_audit_segments(&self, segments: &[AuditSegment]) -> Result<(), StoreError> {
+        if segments.is_empty() {
             return Ok(());
         }
         let mut connection = self.connection();
         let tx = connection
             .transaction_with_behavior(TransactionBehavior::Immediate)
             .map_err(backend)?;
-        insert_events(&tx, events)?;
+        insert_segments(&tx, segments)?;
         tx.commit().map_err(backend)
     }
 
-    fn lookup_events(&self, query: &EventQuery) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut sql = String::from(
-            "SELECT event_id, event_time_us, account_id, event_source, event_name, read_only,
-                    username, access_key_id, resources, record
-             FROM audit_events WHERE account_id = ?1",
-        );
-        let mut values: Vec<rusqlite::types::Value> = vec![query.account_id.clone().into()];
-        let mut bind = |sql: &mut String, clause: &str, value: rusqlite::types::Value| {
-            values.push(value);
-            sql.push_str(&clause.replace('?', &format!("?{}", values.len())));
+    fn audit_segment_refs(&self, query: &SegmentQuery<'_>) -> Result<Vec<SegmentRef>, StoreError> {
+        let (below_last, below_id) = match &query.below {
+            Some((last_us, id)) => (Some(*last_us), Some(id.as_str())),
+            None => (None, None),
         };
-        match &query.attribute {
-            None => {}
-            Some(LookupAttribute::EventId(v)) => {
-                bind(&mut sql, " AND event_id = ?", v.clone().into())
-            }
-            Some(LookupAttribute::Username(v)) => {
-                bind(&mut sql, " AND username = ?", v.clone().into())
-            }
-            Some(LookupAttribute::EventName(v)) => {
-                bind(&mut sql, " AND event_name = ?", v.clone().into())
-            }
-            Some(LookupAttribute::AccessKeyId(v)) => {
-                bind(&mut sql, " AND access_key_id = ?", v.clone().into())
-            }
-            Some(LookupAttribute::EventSource(v)) => {
-                bind(&mut sql, " AND event_source = ?", v.clone().into())
-            }
-            Some(LookupAttribute::ReadOnly(v)) => {
-                bind(&mut sql, " AND read_only = ?", i64::from(*v).into())
-            }
-            Some(LookupAttribute::ResourceName(v)) => bind(
-                &mut sql,
-                " AND event_id IN (SELECT event_id FROM audit_event_resources WHERE resource_name = ?)",
-                v.clone().into(),
-            ),
-        }
-        if let Some(start) = query.start {
-            bind(&mut sql, " AND event_time_us >= ?", micros(&start).into());
-        }
-        if let Some(end) = query.end {
-            bind(&mut sql, " AND event_time_us <= ?", micros(&end).into());
-        }
-        if let Some((time, id)) = &query.after {
-            bind(&mut sql, " AND (event_time_us < ?", micros(time).into());
-            bind(&mut sql, " OR (event_time_us = ?", micros(time).into());
-            bind(&mut sql, " AND event_id < ?))", id.clone().into());
-        }
-        bind(
-            &mut sql,
-            " ORDER BY event_time_us DESC, event_id DESC LIMIT ?",
-            (query.limit as i64).into(),
-        );
         let connection = self.connection();
-        let mut statement = connection.prepare(&sql).map_err(backend)?;
-        let rows = statement
-            .query_map(rusqlite::params_from_iter(values), |row| {
-                Ok((
-                    row.get::<_, String>(0)?,
-                    row.get::<_, i64>(1)?,
-                    row.get::<_, Option<String>>(2)?,
-                    row.get::<_, String>(3)?,
-                    row.get::<_, String>(4)?,
-                    row.get::<_, bool>(5)?,
-                    row.get::<_, Option<String>>(6)?,
-                    row.get::<_, Option<String>>(7)?,
-                    row.get::<_, String>(8)?,
-                    row.get::<_, String>(9)?,
-                ))
-            })
-            .and_then(|rows| rows.collect::<Result<Vec<_>, _>>())
+        let mut statement = connection
+            .prepare_cached(
+                "SELECT segment_id, first_us, last_us FROM audit_segment_keys
+                 WHERE account_id = ?1 AND attribute = ?2 AND value = ?3
+                   AND (?4 IS NULL OR last_us >= ?4) AND (?5 IS NULL OR first_us <= ?5)
+                   AND (?6 IS NULL OR last_us < ?6 OR (last_us = ?6 AND segment_id < ?7))
+                 ORDER BY last_us DESC, segment_id DESC LIMIT ?8",
+            )
             .map_err(backend)?;
-        rows.into_iter()
-            .map(
-                |(
-                    event_id,
-                    time,
-                    account_id,
-                    event_source,
-                    event_name,
-                    read_only,
-                    username,
-                    access_key_id,
-                    resources,
-                    record,
-                )| {
-                    Ok(AuditEvent {
-                        event_time: from_micros(time)?,
-                        resources: serde_json::from_str::<Vec<EventResource>>(&resources)
-                            .map_err(|e| StoreError::Backend(format!("event {event_id}: {e}")))?,
-                        event_id,
-                        account_id,
-                        event_source,
-                        event_name,
-                        read_only,
-                        username,
-                        access_key_id,
-                        record,
+        statement
+            .query_map(
+                params![
+                    query.account_id,
+                    query.attribute,
+                    query.value,
+                    query.from_us,
+                    query.to_us,
+                    below_last,
+                    below_id,
+                    query.limit as i64
+                ],
+                |row| {
+                    Ok(SegmentRef {
+                        segment_id: row.get(0)?,
+                        first_us: row.get(1)?,
+                        last_us: row.get(2)?,
                     })
                 },
             )
-            .collect()
+            .and_then(|rows| rows.collect())
+            .map_err(backend)
     }
 
-    fn delete_events_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+    fn audit_segment_data(
+        &self,
+        segment_id: &str,
+    ) -> Result<Option<(SegmentEncoding, Vec<u8>)>, StoreError> {
         let connection = self.connection();
-        let deleted = connection
-            .execute(
-                "DELETE FROM audit_events WHERE event_time_us < ?1",
-                params![micros(&before)],
+        let row: Option<(i16, Vec<u8>)> = connection
+            .query_row(
+                "SELECT encoding, data FROM audit_segments WHERE segment_id = ?1",
+                params![segment_id],
+                |row| Ok((row.get(0)?, row.get(1)?)),
+            )
+            .optional()
+            .map_err(backend)?;
+        row.map(|(encoding, data)| Ok((SegmentEncoding::from_code(encoding)?, data)))
+            .transpose()
+    }
+
+    fn delete_audit_segments_before(&self, before: DateTime<Utc>) -> Result<u64, StoreError> {
+        let mut connection = self.connection();
+        let tx = connection.transaction().map_err(backend)?;
+        let before = micros(&before);
+        let events: i64 = tx
+            .query_row(
+                "SELECT coalesce(sum(event_count), 0) FROM audit_segments WHERE last_us < ?1",
+                params![before],
+                |row| row.get(0),
             )
             .map_err(backend)?;
-        Ok(deleted as u64)
+        tx.execute(
+            "DELETE FROM audit_segments WHERE last_us < ?1",
+            params![before],
+        )
+        .map_err(backend)?;
+        tx.execute(
+            "DELETE FROM audit_segment_keys WHERE last_us < ?1",
+            params![before],
+        )
+        .map_err(backend)?;
+        tx.commit().map_err(backend)?;
+        Ok(events as u64)
     }
 
     fn save_key_usage(&self, uses: &[(String, LastUsed)]) -> Result<(), StoreError> {
@@ -390,52 +357,46 @@ fn micros(at: &DateTime<Utc>) -> i64 {
     at.timestamp_micros()
 }
 
-fn from_micros(micros: i64) -> Result<DateTime<Utc>, StoreError> {
-    DateTime::from_timestamp_micros(micros)
-        .ok_or_else(|| StoreError::Backend(format!("event time {micros} out of range")))
-}
-
-/// Inserts audit events; one already there (the same id) is left as it was.
-fn insert_events(tx: &Transaction<'_>, events: &[AuditEvent]) -> Result<(), StoreError> {
-    if events.is_empty() {
-        return Ok(());
-    }
-    let mut insert_event = tx
+/// Saves audit segments with their keys; a segment already there (the same id) is left as
+/// it was.
+fn insert_segments(tx: &Transaction<'_>, segments: &[AuditSegment]) -> Result<(), StoreError> {
+    let mut insert_segment = tx
         .prepare_cached(
-            "INSERT INTO audit_events (event_id, event_time_us, account_id, event_source,
-                event_name, read_only, username, access_key_id, resources, record)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
-             ON CONFLICT (event_id) DO NOTHING",
+            "INSERT INTO audit_segments (segment_id, first_us, last_us, event_count, encoding, data)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+             ON CONFLICT (segment_id) DO NOTHING",
         )
         .map_err(backend)?;
-    let mut insert_resource = tx
+    let mut insert_key = tx
         .prepare_cached(
-            "INSERT INTO audit_event_resources (event_id, resource_name) VALUES (?1, ?2)",
+            "INSERT INTO audit_segment_keys (account_id, attribute, value, last_us, first_us, segment_id)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
         )
         .map_err(backend)?;
-    for event in events {
-        let resources = serde_json::to_string(&event.resources)
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let inserted = insert_event
+    for segment in segments {
+        let inserted = insert_segment
             .execute(params![
-                event.event_id,
-                micros(&event.event_time),
-                event.account_id,
-                event.event_source,
-                event.event_name,
-                event.read_only,
-                event.username,
-                event.access_key_id,
-                resources,
-                event.record
+                segment.segment_id,
+                segment.first_us,
+                segment.last_us,
+                segment.event_count,
+                segment.encoding.code(),
+                segment.data
             ])
             .map_err(backend)?;
         if inserted == 0 {
             continue;
         }
-        for resource in &event.resources {
-            insert_resource
-                .execute(params![event.event_id, resource.name])
+        for key in &segment.keys {
+            insert_key
+                .execute(params![
+                    key.account_id,
+                    key.attribute,
+                    key.value,
+                    segment.last_us,
+                    segment.first_us,
+                    segment.segment_id
+                ])
                 .map_err(backend)?;
         }
     }

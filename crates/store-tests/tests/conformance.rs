@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::audit::segment::{self, SegmentQuery};
 use latchkey_core::audit::{
     self, AuditEvent, EventDraft, EventQuery, EventResource, Identity, LookupAttribute,
 };
@@ -272,6 +273,8 @@ conformance!(
     rotation_reseals_every_secret_under_the_new_key,
     audit_events_commit_with_their_batch_or_not_at_all,
     audit_events_are_looked_up_by_attribute_and_paged,
+    audit_lookups_merge_overlapping_segments_newest_first,
+    audit_events_of_the_one_row_per_event_table_become_segments,
     a_call_s_event_commits_with_its_write_through_the_directory,
 );
 
@@ -3171,17 +3174,18 @@ fn events_of(store: &dyn Store, account_id: &str) -> Vec<String> {
         after: None,
         limit: 1000,
     };
-    let found = store.lookup_events(&query).unwrap();
+    let found = segment::lookup(store, &query).unwrap();
     found.into_iter().map(|e| e.event_id).collect()
 }
 
 fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
     let store = b.open();
     let committed = event("e1", "111111111111", "CreateAccount", 0);
+    let committed_segment = segment::encode(std::slice::from_ref(&committed));
     store
         .apply_audited(
             &[Change::CreateAccount(account_row("111111111111"))],
-            std::slice::from_ref(&committed),
+            &committed_segment,
         )
         .unwrap();
     let refused = store.apply_audited(
@@ -3189,7 +3193,7 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
             Change::CreateUser(user_row("AIDA1", "111111111111", "jack")),
             Change::CreateUser(user_row("AIDA2", "111111111111", "JACK")),
         ],
-        &[event("e2", "111111111111", "CreateUser", 0)],
+        &segment::encode(&[event("e2", "111111111111", "CreateUser", 0)]),
     );
     assert_eq!(refused, Err(StoreError::AlreadyExists));
     assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
@@ -3204,11 +3208,11 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
         limit: 10,
     };
     assert_eq!(
-        other.lookup_events(&query).unwrap(),
+        segment::lookup(other.as_ref(), &query).unwrap(),
         vec![committed.clone()]
     );
-    // Saving an event twice (a flush retried after an unknown outcome) keeps one.
-    store.record_events(&[committed]).unwrap();
+    // Saving a segment twice (a flush retried after an unknown outcome) keeps one.
+    store.append_audit_segments(&committed_segment).unwrap();
     assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
 }
 
@@ -3224,7 +3228,12 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
     events[4].access_key_id = Some("AKIABOB".into());
     events[5].event_source = "sts.amazonaws.com".into();
     events.push(event("other", "222222222222", "GetUser", 0));
-    store.record_events(&events).unwrap();
+    // Three flushes: e0-e2, e3-e4, e5-e6 with the other account's event.
+    for flush in [&events[..3], &events[3..5], &events[5..]] {
+        store
+            .append_audit_segments(&segment::encode(flush))
+            .unwrap();
+    }
 
     let lookup = |attribute: Option<LookupAttribute>| {
         let query = EventQuery {
@@ -3235,7 +3244,7 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
             after: None,
             limit: 100,
         };
-        let found = store.lookup_events(&query).unwrap();
+        let found = segment::lookup(store.as_ref(), &query).unwrap();
         found.into_iter().map(|e| e.event_id).collect::<Vec<_>>()
     };
     // Newest first, only the account's own.
@@ -3270,6 +3279,11 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
         lookup(Some(LookupAttribute::ResourceName("e2-user".into()))),
         vec!["e2"]
     );
+    assert_eq!(
+        lookup(Some(LookupAttribute::ResourceName("other-user".into()))),
+        Vec::<String>::new(),
+        "another account's events are not found by their values"
+    );
 
     // Pages of three, each after the last event of the one before, then a time window.
     let mut after = None;
@@ -3283,7 +3297,7 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
             after: after.clone(),
             limit: 3,
         };
-        let page = store.lookup_events(&query).unwrap();
+        let page = segment::lookup(store.as_ref(), &query).unwrap();
         let Some(last) = page.last() else { break };
         after = Some((last.event_time, last.event_id.clone()));
         pages.push(page.iter().map(|e| e.event_id.clone()).collect::<Vec<_>>());
@@ -3300,23 +3314,188 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
         after: None,
         limit: 100,
     };
-    let window: Vec<String> = store
-        .lookup_events(&query)
+    let window: Vec<String> = segment::lookup(store.as_ref(), &query)
         .unwrap()
         .into_iter()
         .map(|e| e.event_id)
         .collect();
     assert_eq!(window, vec!["e4", "e3", "e2"]);
 
-    // Retention: everything older than e4 goes, with its resources.
-    let deleted = store.delete_events_before(events[4].event_time).unwrap();
-    assert_eq!(deleted, 4);
-    assert_eq!(lookup(None), vec!["e6", "e5", "e4"]);
+    // Retention goes by segment: those whose last event is older than e3 go, with their keys.
+    let deleted = store
+        .delete_audit_segments_before(events[3].event_time)
+        .unwrap();
+    assert_eq!(deleted, 3);
+    assert_eq!(lookup(None), vec!["e6", "e5", "e4", "e3"]);
     assert_eq!(
         lookup(Some(LookupAttribute::ResourceName("e2-user".into()))),
         Vec::<String>::new()
     );
+    let stale = SegmentQuery {
+        account_id: "111111111111",
+        attribute: "ResourceName",
+        value: "e2-user",
+        from_us: None,
+        to_us: None,
+        below: None,
+        limit: 10,
+    };
+    assert_eq!(store.audit_segment_refs(&stale).unwrap(), vec![]);
     assert_eq!(events_of(store.as_ref(), "222222222222"), vec!["other"]);
+}
+
+/// Instances flush at the same time, so segments overlap in time: a lookup must still give
+/// every event once, newest first, across more segments than it reads references at a time.
+fn audit_lookups_merge_overlapping_segments_newest_first(b: &dyn Backend) {
+    let store = b.open();
+    let base = Utc::now().trunc_subsecs(0) - chrono::Duration::hours(1);
+    let mut all: Vec<AuditEvent> = (0..600)
+        .map(|n| {
+            let mut event = event(&format!("e{n:03}"), "111111111111", "GetUser", 0);
+            event.event_time = base + chrono::Duration::milliseconds(n * 7 % 1000 + n);
+            event.username = Some(if n % 5 == 0 { "bob" } else { "alice" }.into());
+            event
+        })
+        .collect();
+    // Three "instances", each saving every third event in segments of ten.
+    for instance in 0..3 {
+        let theirs: Vec<AuditEvent> = all.iter().skip(instance).step_by(3).cloned().collect();
+        for flush in theirs.chunks(10) {
+            store
+                .append_audit_segments(&segment::encode(flush))
+                .unwrap();
+        }
+    }
+    all.sort_by(|a, b| (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id)));
+    for (attribute, expected) in [
+        (None, all.clone()),
+        (
+            Some(LookupAttribute::Username("bob".into())),
+            all.iter()
+                .filter(|e| e.username.as_deref() == Some("bob"))
+                .cloned()
+                .collect(),
+        ),
+    ] {
+        let mut after = None;
+        let mut seen = Vec::new();
+        loop {
+            let query = EventQuery {
+                account_id: "111111111111".into(),
+                attribute: attribute.clone(),
+                start: None,
+                end: None,
+                after: after.clone(),
+                limit: 51,
+            };
+            let page = segment::lookup(store.as_ref(), &query).unwrap();
+            let Some(last) = page.last() else { break };
+            after = Some((last.event_time, last.event_id.clone()));
+            seen.extend(page);
+        }
+        assert_eq!(seen.len(), expected.len());
+        assert!(
+            seen == expected,
+            "paged lookup ({attribute:?}) out of order"
+        );
+    }
+    // An event found by its id (a version 7 UUID names its millisecond).
+    let mut tagged = event("placeholder", "111111111111", "CreateUser", 0);
+    tagged.event_id = "01890a5d-ac96-774b-bcce-b302099a8057".into();
+    tagged.event_time = DateTime::from_timestamp_millis(0x0189_0a5d_ac96).unwrap();
+    store
+        .append_audit_segments(&segment::encode(std::slice::from_ref(&tagged)))
+        .unwrap();
+    let by_id = segment::lookup(
+        store.as_ref(),
+        &EventQuery {
+            account_id: "111111111111".into(),
+            attribute: Some(LookupAttribute::EventId(tagged.event_id.clone())),
+            start: None,
+            end: None,
+            after: None,
+            limit: 10,
+        },
+    )
+    .unwrap();
+    assert_eq!(by_id, vec![tagged]);
+}
+
+/// Migration 14 moves the events of the one-row-per-event table (migration 10) into
+/// segments: an upgraded store finds them as before.
+fn audit_events_of_the_one_row_per_event_table_become_segments(b: &dyn Backend) {
+    let store = b.open();
+    let at = now() - chrono::Duration::minutes(5);
+    let us = at.timestamp_micros();
+    // The store as migration 10 left it, with two events in it.
+    b.execute(&format!(
+        "DROP TABLE audit_segment_keys;
+         DROP TABLE audit_segments;
+         DELETE FROM schema_migrations WHERE version = 14;
+         CREATE TABLE audit_events (
+             event_id TEXT PRIMARY KEY, event_time_us BIGINT NOT NULL, account_id TEXT,
+             event_source TEXT NOT NULL, event_name TEXT NOT NULL, read_only BOOLEAN NOT NULL,
+             username TEXT, access_key_id TEXT, resources TEXT NOT NULL, record TEXT NOT NULL);
+         CREATE TABLE audit_event_resources (event_id TEXT NOT NULL, resource_name TEXT NOT NULL);
+         INSERT INTO audit_events VALUES
+             ('old-1', {us}, '111111111111', 'iam.amazonaws.com', 'CreateUser', FALSE, 'admin',
+              'AKIAOLD', '[{{\"resource_type\":\"AWS::IAM::User\",\"name\":\"zoe\"}}]',
+              '{{\"eventID\":\"old-1\"}}'),
+             ('old-2', {later}, NULL, 'sts.amazonaws.com', 'GetCallerIdentity', TRUE, NULL, NULL,
+              '[]', '{{\"eventID\":\"old-2\"}}');
+         INSERT INTO audit_event_resources VALUES ('old-1', 'zoe');",
+        later = us + 1,
+    ));
+    drop(store);
+    let upgraded = b.open();
+    let lookup = |attribute: Option<LookupAttribute>| {
+        segment::lookup(
+            upgraded.as_ref(),
+            &EventQuery {
+                account_id: "111111111111".into(),
+                attribute,
+                start: None,
+                end: None,
+                after: None,
+                limit: 10,
+            },
+        )
+        .unwrap()
+    };
+    let expected = AuditEvent {
+        event_id: "old-1".into(),
+        event_time: at,
+        account_id: Some("111111111111".into()),
+        event_source: "iam.amazonaws.com".into(),
+        event_name: "CreateUser".into(),
+        read_only: false,
+        username: Some("admin".into()),
+        access_key_id: Some("AKIAOLD".into()),
+        resources: vec![EventResource {
+            resource_type: "AWS::IAM::User".into(),
+            name: "zoe".into(),
+        }],
+        record: r#"{"eventID":"old-1"}"#.into(),
+    };
+    assert_eq!(lookup(None), vec![expected.clone()]);
+    for attribute in [
+        LookupAttribute::ResourceName("zoe".into()),
+        LookupAttribute::Username("admin".into()),
+        LookupAttribute::AccessKeyId("AKIAOLD".into()),
+        LookupAttribute::EventName("CreateUser".into()),
+        LookupAttribute::EventSource("iam.amazonaws.com".into()),
+        LookupAttribute::ReadOnly(false),
+        LookupAttribute::EventId("old-1".into()),
+    ] {
+        assert_eq!(lookup(Some(attribute)), vec![expected.clone()]);
+    }
+    // The event no account could be told is kept, under no key; retention counts it.
+    assert_eq!(
+        upgraded
+            .delete_audit_segments_before(at + chrono::Duration::seconds(1))
+            .unwrap(),
+        2
+    );
 }
 
 /// The server's audit scope around a Directory call: a committed write carries the call's
@@ -3343,16 +3522,18 @@ fn a_call_s_event_commits_with_its_write_through_the_directory(b: &dyn Backend) 
     assert!(created.is_ok());
     assert!(left.is_none(), "the write took the event");
     let stored = b.open();
-    let found = stored
-        .lookup_events(&EventQuery {
+    let found = segment::lookup(
+        stored.as_ref(),
+        &EventQuery {
             account_id: account.clone(),
             attribute: Some(LookupAttribute::ResourceName("lena".into())),
             start: None,
             end: None,
             after: None,
             limit: 10,
-        })
-        .unwrap();
+        },
+    )
+    .unwrap();
     assert_eq!(found.len(), 1);
     assert_eq!(found[0].event_name, "CreateUser");
     assert!(found[0].record.contains(audit::HIDDEN));
