@@ -1100,7 +1100,7 @@ def test_a_user_is_created_with_groups_a_policy_a_boundary_and_tags_at_once(
     assert created["requestParameters"]["permissionsBoundary"] == READ_ONLY
 
 
-def test_create_user_says_what_is_wrong_with_each_tag(server, iam, journey):
+def test_create_user_says_what_is_wrong_next_to_each_field(server, iam, journey):
     j = journey(javascript=False)
     page = j.page
     sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
@@ -1125,6 +1125,21 @@ def test_create_user_says_what_is_wrong_with_each_tag(server, iam, journey):
     expect(page.locator("#tag_key-4-error")).to_contain_text("Enter a key for this value")
     expect(page.get_by_label("Value of tag 2")).to_have_value("plat#form")
     j.shot("tags-refused")
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
+
+    # More managed policies than a user may have attached is said before anything is made.
+    page.get_by_label("Key of tag 1").fill("")
+    for row in range(2, 5):
+        page.get_by_label(f"Key of tag {row}").fill("")
+        page.get_by_label(f"Value of tag {row}").fill("")
+    boxes = page.locator("input[name=policy]")
+    for index in range(11):
+        boxes.nth(index).check()
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator("#policies-error")).to_have_text(
+        "A user can have at most 10 managed policies attached directly; 11 are chosen. "
+        "Put the rest in a group's policies.")
+    expect(page.locator("#tag_key-1-error")).to_have_count(0)
     expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
 
 
@@ -1228,3 +1243,39 @@ def test_a_person_s_authenticator_is_removed_and_the_next_sign_in_enrolls_again(
     page.get_by_role("button", name="Sign in").click()
     expect(page.get_by_role("img", name="QR code of the secret key")).to_be_visible()
     person.shot("enroll-again")
+
+
+def test_removing_an_authenticator_needs_sso_directory_permissions(server, iam, journey):
+    """Without sso-directory:ListMfaDevicesForUser the column is not shown; without
+    sso-directory:DeleteMfaDeviceForUser the removal is refused, and the refusal recorded."""
+    ids = server.client("identitystore")
+    store = ids.list_identity_stores()["IdentityStores"][0]["IdentityStoreId"]
+    person = unique("sam")
+    user_id = ids.create_user(IdentityStoreId=store, UserName=person, DisplayName="Sam",
+                              Emails=[{"Value": f"{person}@example.com"}])["UserId"]
+    policy = iam.create_policy(PolicyName=unique("ic-admin"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["identitystore:*", "sso:*"],
+                       "Resource": "*"}]}))["Policy"]["Arn"]
+    admin = console_user(server, iam, policies=[policy])
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, admin, GOOD_PASSWORD)
+    page.goto(f"{server.url}/console/identity-center/users")
+    expect(page.get_by_role("row").filter(has_text=person)).to_contain_text("Not shown")
+    j.shot("not-shown")
+    page.goto(f"{server.url}/console/identity-center/users/{user_id}/authenticator")
+    expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
+
+    form = Form(server)
+    _, signed_in, _ = form.post("/console/signin", {
+        "account": server.account_id, "user_name": admin, "password": GOOD_PASSWORD})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in).group(1)
+    status, answer, _ = form.post(f"/console/identity-center/users/{user_id}/authenticator",
+                                  {"csrf": csrf})
+    assert status == 403
+    assert "sso-directory:DeleteMfaDeviceForUser" in html.unescape(answer)
+    [event] = [e for e in _trail_events(server, "DeleteMfaDeviceForUser")
+               if e["requestParameters"].get("userId") == user_id]
+    assert event["errorCode"] == "AccessDenied"
+    assert event["userIdentity"]["userName"] == admin

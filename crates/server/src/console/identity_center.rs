@@ -17,7 +17,9 @@ use latchkey_core::{ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Allowed, Chrome, Console, SignedIn, check_form, error_page, render, status_of};
+use super::{
+    Allowed, Chrome, Console, ConsoleAction, SignedIn, check_form, error_page, render, status_of,
+};
 use crate::oidc::blocking;
 use crate::operation::Operation;
 
@@ -472,22 +474,27 @@ fn directory_action(
 ) -> Result<Allowed, IamError> {
     let action = format!("sso-directory:{name}");
     let center = console.directory.snapshot().identity_store.center.clone();
-    if center.is_none_or(|c| c.account_id != signed_in.account_id()) {
-        return Err(IamError::new(
+    let reachable = if center.is_some_and(|c| c.account_id == signed_in.account_id()) {
+        Ok(())
+    } else {
+        Err(IamError::new(
             ErrorCode::AccessDenied,
             format!(
                 "User: {} is not authorized to perform: {action} because the identity store belongs to another account",
                 signed_in.session.principal.arn()
             ),
-        ));
-    }
+        ))
+    };
     signed_in.allow_action(
         &console.directory,
-        DIRECTORY_EVENT_SOURCE,
-        &action,
-        "*",
+        ConsoleAction {
+            event_source: DIRECTORY_EVENT_SOURCE,
+            action: &action,
+            resource: "*",
+            mutates,
+        },
         parameters,
-        mutates,
+        reachable,
     )
 }
 

@@ -318,27 +318,34 @@ impl SignedIn {
 
     /// [`SignedIn::allow`] for a console action that is no API operation of latchkey's (the
     /// Identity Center directory's `sso-directory:…`): `action` on `resource`, decided by
-    /// the principal's policies with the request's global keys, its event named by the
-    /// service's `eventSource` and the action's name.
+    /// the principal's policies with the request's global keys once `reachable` (the
+    /// service's own condition, such as the account) holds, its event named by the service's
+    /// `eventSource` and the action's name.
     fn allow_action(
         &self,
         directory: &Directory,
-        event_source: &str,
-        action: &str,
-        resource: &str,
+        what: ConsoleAction<'_>,
         parameters: serde_json::Value,
-        mutates: bool,
+        reachable: Result<(), IamError>,
     ) -> Result<Allowed, IamError> {
+        let ConsoleAction {
+            event_source,
+            action,
+            resource,
+            mutates,
+        } = what;
         let state = directory.snapshot();
-        let decided = crate::metrics::timed_authorization(|| {
-            directory.authorize(
-                &state,
-                &self.caller.principal,
-                action,
-                resource,
-                &api::base_context(&self.caller),
-                self.caller.at,
-            )
+        let decided = reachable.and_then(|()| {
+            crate::metrics::timed_authorization(|| {
+                directory.authorize(
+                    &state,
+                    &self.caller.principal,
+                    action,
+                    resource,
+                    &api::base_context(&self.caller),
+                    self.caller.at,
+                )
+            })
         });
         let event_name = action.split_once(':').map_or(action, |(_, name)| name);
         let draft = directory.audit_enabled().then(|| {
@@ -422,6 +429,16 @@ impl SignedIn {
     pub fn now(&self) -> DateTime<Utc> {
         self.caller.at
     }
+}
+
+/// A console action that is no API operation of latchkey's: the IAM action, the resource it
+/// applies to, whether it writes, and its event's `eventSource`.
+#[derive(Debug, Clone, Copy)]
+struct ConsoleAction<'a> {
+    event_source: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    mutates: bool,
 }
 
 /// A write the principal was allowed, with the event it commits when it runs (`None` when

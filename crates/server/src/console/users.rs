@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_core::console::check_password_policy;
 use latchkey_core::model::{KeyStatus, Tag, User};
 use latchkey_core::policies::Target;
-use latchkey_core::store::TAGS_PER_USER;
+use latchkey_core::store::{ATTACHED_POLICIES_PER_ENTITY, TAGS_PER_USER};
 use latchkey_core::{ErrorCode, IamError, validate};
 use serde::Deserialize;
 
@@ -252,8 +252,8 @@ impl NewUserForm {
                 "user_name" => form.user_name = value.trim().to_owned(),
                 "console_access" => form.console_access = true,
                 "password" => form.password = value,
-                "group" => form.groups.push(value),
-                "policy" => form.policies.push(value),
+                "group" if !form.groups.contains(&value) => form.groups.push(value),
+                "policy" if !form.policies.contains(&value) => form.policies.push(value),
                 "policy_search" => form.policy_search = value.trim().to_owned(),
                 "boundary" => form.boundary = value,
                 "tag_key" => keys.push(value.trim().to_owned()),
@@ -500,6 +500,11 @@ pub async fn create(
         .find(|arn| !known.iter().any(|p| &p.arn == *arn))
     {
         errors.policies = Some(format!("The policy {missing} no longer exists."));
+    } else if form.policies.len() > ATTACHED_POLICIES_PER_ENTITY {
+        errors.policies = Some(format!(
+            "A user can have at most {ATTACHED_POLICIES_PER_ENTITY} managed policies attached directly; {} are chosen. Put the rest in a group's policies.",
+            form.policies.len()
+        ));
     }
     if !form.boundary.is_empty() && !known.iter().any(|p| p.arn == form.boundary) {
         errors.boundary = Some(format!("The policy {} no longer exists.", form.boundary));
@@ -525,9 +530,14 @@ pub async fn create(
         create_params.push(("PermissionsBoundary", arn.as_str()));
     }
     let refused = |error: IamError| {
+        let stop = if error.message.ends_with('.') {
+            ""
+        } else {
+            "."
+        };
         let errors = NewUserErrors {
             refused: Some(format!(
-                "Nothing was created: {} Ask for this permission, or leave out what it is needed for.",
+                "Nothing was created, because one of the calls this page makes is not allowed. {}{stop} Ask for this permission, or leave out what it is needed for.",
                 error.message
             )),
             ..NewUserErrors::default()
@@ -577,7 +587,8 @@ pub async fn create(
     if let Err(error) = created {
         let status = status_of(&error);
         let mut errors = NewUserErrors::default();
-        if error.message.contains("ARN") {
+        // The boundary is checked again in CreateUser's transaction.
+        if error.code == ErrorCode::InvalidInput && !form.boundary.is_empty() {
             errors.boundary = Some(error.message);
         } else {
             errors.name = Some(error.message);
