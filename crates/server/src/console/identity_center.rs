@@ -509,6 +509,18 @@ struct AuthenticatorPage<'a> {
     error: Option<&'a str>,
 }
 
+/// The id of the instance's identity store, for the events of `sso-directory` actions.
+fn store_id(console: &Console) -> String {
+    console
+        .directory
+        .snapshot()
+        .identity_store
+        .center
+        .as_ref()
+        .map(|c| c.identity_store_id.clone())
+        .unwrap_or_default()
+}
+
 /// The person's name and display name, if they exist.
 fn person(console: &Console, user_id: &str) -> Option<(String, String)> {
     let state = console.directory.snapshot();
@@ -551,14 +563,7 @@ pub async fn confirm_remove_authenticator(
     signed_in: SignedIn,
     Path(user_id): Path<String>,
 ) -> Response {
-    let store_id = console
-        .directory
-        .snapshot()
-        .identity_store
-        .center
-        .as_ref()
-        .map(|c| c.identity_store_id.clone())
-        .unwrap_or_default();
+    let store_id = store_id(&console);
     if let Err(error) = directory_action(
         &console,
         &signed_in,
@@ -585,14 +590,7 @@ pub async fn remove_authenticator(
     if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
         return refused.into_response();
     }
-    let store_id = console
-        .directory
-        .snapshot()
-        .identity_store
-        .center
-        .as_ref()
-        .map(|c| c.identity_store_id.clone())
-        .unwrap_or_default();
+    let store_id = store_id(&console);
     let allowed = match directory_action(
         &console,
         &signed_in,
