@@ -361,7 +361,9 @@ def test_keyboard_only_sign_in_and_a_320_pixel_screen(server, journey):
                  "/console/users/admin?tab=tags",
                  "/console/groups", "/console/groups/new", "/console/policies",
                  "/console/policies/new", f"/console/policies/view?arn={READ_ONLY}",
-                 "/console/roles", "/console/account"):
+                 "/console/roles", "/console/account", "/console/users/new",
+                 "/console/users/admin/mfa/remove?serial=arn:aws:iam::123456789012:mfa/admin",
+                 "/console/identity-center/users"):
         page.goto(f"{server.url}{path}")
         overflow = page.evaluate("document.documentElement.scrollWidth")
         assert overflow <= 320, f"{path} is {overflow}px wide on a 320px screen"
@@ -1030,3 +1032,250 @@ def test_the_root_user_creates_a_root_key_only_after_acknowledging_the_risk(
     sign_in(admin, server, server.account_id, "admin", server.admin["ConsolePassword"])
     response = admin.page.goto(f"{server.url}/console/root-keys")
     assert response.status == 403
+
+
+# --- Create user with groups, policies, a boundary and tags; removing MFA -----------------
+
+def _trail_events(server, event_name: str) -> list[dict]:
+    found = server.client("cloudtrail").lookup_events(LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": event_name}])["Events"]
+    return [json.loads(e["CloudTrailEvent"]) for e in found]
+
+
+def test_a_user_is_created_with_groups_a_policy_a_boundary_and_tags_at_once(
+        server, iam, journey):
+    groups = sorted([unique("dev"), unique("ops")])
+    for group in groups:
+        iam.create_group(GroupName=group)
+    policy_name = unique("deploy")
+    policy_arn = iam.create_policy(PolicyName=policy_name, PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": "iam:GetUser", "Resource": "*"}]}),
+    )["Policy"]["Arn"]
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/new")
+    name = unique("casey")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Key of tag 1").fill("team")
+    page.get_by_label("Value of tag 1").fill("platform")
+    # Another row, without script: the page comes back with everything typed so far.
+    page.get_by_role("button", name="Add another tag").click()
+    expect(page.get_by_label("User name")).to_have_value(name)
+    expect(page.get_by_label("Key of tag 1")).to_have_value("team")
+    page.get_by_label("Key of tag 2").fill("cost-center")
+    page.get_by_label("Value of tag 2").fill("4711")
+    for group in groups:
+        page.get_by_label(group, exact=True).check()
+    # The policy list narrows as you type; the policy chosen is sent.
+    page.get_by_label("Search policies").fill(policy_name)
+    expect(page.get_by_label("AdministratorAccess", exact=True)).to_be_hidden()
+    page.get_by_label(policy_name, exact=True).check()
+    page.get_by_label("Permissions boundary").select_option(READ_ONLY)
+    page.get_by_label("Provide access to the console").check()
+    page.get_by_label("Console password").fill(GOOD_PASSWORD)
+    j.shot("create-user-all")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.get_by_role("heading", name=name)).to_be_visible()
+    j.shot("created")
+
+    assert sorted(g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]) \
+        == groups
+    assert [p["PolicyArn"] for p in
+            iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]] == [policy_arn]
+    assert sorted(iam.list_user_tags(UserName=name)["Tags"], key=lambda t: t["Key"]) == [
+        {"Key": "cost-center", "Value": "4711"}, {"Key": "team", "Value": "platform"}]
+    assert iam.get_user(UserName=name)["User"]["PermissionsBoundary"][
+        "PermissionsBoundaryArn"] == READ_ONLY
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["UserName"] == name
+    # Each call is its own event, as the API's would be.
+    for event_name, count in (("CreateUser", 1), ("AddUserToGroup", 2),
+                              ("AttachUserPolicy", 1), ("CreateLoginProfile", 1)):
+        mine = [e for e in _trail_events(server, event_name)
+                if e["requestParameters"].get("userName") == name]
+        assert len(mine) == count, (event_name, mine)
+    [created] = [e for e in _trail_events(server, "CreateUser")
+                 if e["requestParameters"].get("userName") == name]
+    assert created["requestParameters"]["permissionsBoundary"] == READ_ONLY
+
+
+def test_create_user_says_what_is_wrong_next_to_each_field(server, iam, journey):
+    j = journey(javascript=False)
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/new")
+    name = unique("tagged")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Key of tag 1").fill("cost#center")
+    page.get_by_role("button", name="Add another tag").click()
+    page.get_by_label("Key of tag 2").fill("Team")
+    page.get_by_label("Value of tag 2").fill("plat#form")
+    page.get_by_role("button", name="Add another tag").click()
+    page.get_by_label("Key of tag 3").fill("team")
+    page.get_by_role("button", name="Add another tag").click()
+    page.get_by_label("Value of tag 4").fill("orphan")
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator("#tag_key-1-error")).to_have_text(
+        "A key can have only letters, digits, spaces and the characters _ . : / = + - @.")
+    expect(page.get_by_label("Key of tag 1")).to_have_attribute("aria-invalid", "true")
+    expect(page.locator("#tag_value-2-error")).to_contain_text("A value can have only")
+    expect(page.locator("#tag_key-2-error")).to_have_count(0)
+    expect(page.locator("#tag_key-3-error")).to_contain_text("already used above")
+    expect(page.locator("#tag_key-4-error")).to_contain_text("Enter a key for this value")
+    expect(page.get_by_label("Value of tag 2")).to_have_value("plat#form")
+    j.shot("tags-refused")
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
+
+    # More managed policies than a user may have attached is said before anything is made.
+    page.get_by_label("Key of tag 1").fill("")
+    for row in range(2, 5):
+        page.get_by_label(f"Key of tag {row}").fill("")
+        page.get_by_label(f"Value of tag {row}").fill("")
+    boxes = page.locator("input[name=policy]")
+    for index in range(11):
+        boxes.nth(index).check()
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator("#policies-error")).to_have_text(
+        "A user can have at most 10 managed policies attached directly; 11 are chosen. "
+        "Put the rest in a group's policies.")
+    expect(page.locator("#tag_key-1-error")).to_have_count(0)
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
+
+
+def test_an_admin_who_may_not_attach_policies_is_refused_before_the_user_exists(
+        server, iam, journey):
+    policy = iam.create_policy(PolicyName=unique("no-attach"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": [
+            "iam:CreateUser", "iam:TagUser", "iam:AddUserToGroup", "iam:CreateLoginProfile",
+            "iam:GetUser", "iam:ListUsers", "iam:ListGroups"], "Resource": "*"}]}),
+    )["Policy"]["Arn"]
+    admin = console_user(server, iam, policies=[policy])
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, admin, GOOD_PASSWORD)
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    page.goto(f"{server.url}/console/users/new")
+    name = unique("halfmade")
+    page.get_by_label("User name").fill(name)
+    page.get_by_label("Key of tag 1").fill("team")
+    page.get_by_label("IAMReadOnlyAccess", exact=True).check()
+    page.get_by_role("button", name="Create user").click()
+    expect(page.locator("#refused")).to_contain_text("Nothing was created")
+    expect(page.locator("#refused")).to_contain_text("iam:AttachUserPolicy")
+    # The form is kept, the policy still chosen.
+    expect(page.get_by_label("IAMReadOnlyAccess", exact=True)).to_be_checked()
+    j.shot("refused")
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
+    assert not [e for e in _trail_events(server, "CreateUser")
+                if e["requestParameters"].get("userName") == name]
+
+
+def test_an_mfa_device_is_removed_and_the_user_signs_in_without_it(server, iam, journey):
+    name = console_user(server, iam)
+    device = new_device(iam)
+    enable(iam, name, device)
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.goto(f"{server.url}/console/users/{name}?tab=security_credentials")
+    page.get_by_role("link", name=f"Remove MFA device {device.serial}").click()
+    expect(page.get_by_role("heading", name="Remove MFA device?")).to_be_visible()
+    j.shot("confirm")
+    page.get_by_role("button", name="Remove").click()
+    expect(page.get_by_text("No MFA device is assigned.")).to_be_visible()
+    assert iam.list_mfa_devices(UserName=name)["MFADevices"] == []
+    assert device.serial not in [d["SerialNumber"] for d in
+                                 iam.list_virtual_mfa_devices()["VirtualMFADevices"]]
+    for event_name in ("DeactivateMFADevice", "DeleteVirtualMFADevice"):
+        mine = [e for e in _trail_events(server, event_name)
+                if e["requestParameters"].get("serialNumber") == device.serial]
+        assert len(mine) == 1 and "errorCode" not in mine[0], (event_name, mine)
+
+    person = journey()
+    sign_in(person, server, server.account_id, name, GOOD_PASSWORD)
+    expect(person.page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_a_person_s_authenticator_is_removed_and_the_next_sign_in_enrolls_again(
+        server, journey):
+    ids = server.client("identitystore")
+    store = ids.list_identity_stores()["IdentityStores"][0]["IdentityStoreId"]
+    name = unique("robin")
+    user_id = ids.create_user(IdentityStoreId=store, UserName=name, DisplayName="Robin Reset",
+                              Emails=[{"Value": f"{name}@example.com", "Primary": True}])["UserId"]
+    person = journey()
+    page = person.page
+    page.goto(invitation_link(server, name))
+    page.get_by_label("Password", exact=True).fill(GOOD_PASSWORD)
+    page.get_by_label("Confirm password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Set password").click()
+    seed = page.locator("#secret-key").inner_text()
+    step = now_step()
+    page.get_by_label("MFA code 1").fill(totp(seed, step - 1))
+    page.get_by_label("MFA code 2").fill(totp(seed, step))
+    page.get_by_role("button", name="Confirm").click()
+    expect(page.get_by_role("heading")).to_contain_text("Authenticator app set up")
+
+    j = journey()
+    admin = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    admin.goto(f"{server.url}/console/identity-center/users")
+    expect(admin.get_by_role("row").filter(has_text=name)).to_contain_text("Registered")
+    admin.get_by_role("link", name=f"Remove the authenticator app of {name}").click()
+    expect(admin.get_by_role("heading", name=f"Authenticator app of {name}")).to_be_visible()
+    j.shot("confirm")
+    admin.get_by_role("button", name="Remove authenticator app").click()
+    expect(admin.get_by_role("status")).to_contain_text(
+        f"The authenticator app of {name} was removed")
+    expect(admin.get_by_role("row").filter(has_text=name)).to_contain_text("None")
+    j.shot("removed")
+    [event] = [e for e in _trail_events(server, "DeleteMfaDeviceForUser")
+               if e["requestParameters"].get("userId") == user_id]
+    assert event["eventSource"] == "sso-directory.amazonaws.com"
+    assert event["userIdentity"]["arn"] == server.admin["UserArn"]
+
+    # MFA is required (the default): the next sign-in sets up a new authenticator app.
+    page.goto(f"{server.url}/start")
+    page.get_by_label("Username").fill(name)
+    page.get_by_label("Password").fill(GOOD_PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("img", name="QR code of the secret key")).to_be_visible()
+    person.shot("enroll-again")
+
+
+def test_removing_an_authenticator_needs_sso_directory_permissions(server, iam, journey):
+    """Without sso-directory:ListMfaDevicesForUser the column is not shown; without
+    sso-directory:DeleteMfaDeviceForUser the removal is refused, and the refusal recorded."""
+    ids = server.client("identitystore")
+    store = ids.list_identity_stores()["IdentityStores"][0]["IdentityStoreId"]
+    person = unique("sam")
+    user_id = ids.create_user(IdentityStoreId=store, UserName=person, DisplayName="Sam",
+                              Emails=[{"Value": f"{person}@example.com"}])["UserId"]
+    policy = iam.create_policy(PolicyName=unique("ic-admin"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [{"Effect": "Allow", "Action": ["identitystore:*", "sso:*"],
+                       "Resource": "*"}]}))["Policy"]["Arn"]
+    admin = console_user(server, iam, policies=[policy])
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, admin, GOOD_PASSWORD)
+    page.goto(f"{server.url}/console/identity-center/users")
+    expect(page.get_by_role("row").filter(has_text=person)).to_contain_text("Not shown")
+    j.shot("not-shown")
+    page.goto(f"{server.url}/console/identity-center/users/{user_id}/authenticator")
+    expect(page.get_by_role("heading", name="Access denied")).to_be_visible()
+
+    form = Form(server)
+    _, signed_in, _ = form.post("/console/signin", {
+        "account": server.account_id, "user_name": admin, "password": GOOD_PASSWORD})
+    csrf = re.search(r'name="csrf" value="([^"]+)"', signed_in).group(1)
+    status, answer, _ = form.post(f"/console/identity-center/users/{user_id}/authenticator",
+                                  {"csrf": csrf})
+    assert status == 403
+    assert "sso-directory:DeleteMfaDeviceForUser" in html.unescape(answer)
+    [event] = [e for e in _trail_events(server, "DeleteMfaDeviceForUser")
+               if e["requestParameters"].get("userId") == user_id]
+    assert event["errorCode"] == "AccessDenied"
+    assert event["userIdentity"]["userName"] == admin

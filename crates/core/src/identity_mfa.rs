@@ -332,6 +332,28 @@ impl Directory {
         let purpose = ticket.purpose.clone();
         Ok((self.finish_sign_in(ticket, at), purpose))
     }
+
+    /// Removes the person's authenticator app, as an administrator does in the console when
+    /// it is lost. Its codes stop working with this write; with MFA required, the person
+    /// sets up a new one at the next sign-in.
+    pub fn remove_identity_mfa(&self, user_id: &str) -> Result<(), IamError> {
+        self.write(|state| {
+            state.identity_store.user(user_id)?;
+            if !state.identity_store.mfa.contains_key(user_id) {
+                return Err(IamError::new(
+                    ErrorCode::ResourceNotFound,
+                    "This user has no authenticator app registered.",
+                ));
+            }
+            Ok((
+                vec![Change::DeleteIdentityMfa {
+                    user_id: user_id.to_owned(),
+                }],
+                (),
+            ))
+        })?;
+        Ok(())
+    }
 }
 
 #[cfg(test)]

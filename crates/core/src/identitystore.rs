@@ -616,6 +616,13 @@ impl IdentityStoreState {
         Ok(())
     }
 
+    pub(crate) fn delete_mfa(&mut self, user_id: &str) -> Result<(), ApplyError> {
+        self.mfa
+            .remove(user_id)
+            .map(drop)
+            .ok_or(ApplyError::Missing("authenticator app"))
+    }
+
     pub(crate) fn set_password(&mut self, row: &IdentityPasswordRow) {
         self.passwords
             .insert(row.user_id.clone(), Arc::new(row.clone()));

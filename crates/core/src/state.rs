@@ -604,6 +604,7 @@ impl State {
             }
             Change::SetIdentityPassword(row) => self.identity_store.set_password(row),
             Change::EnableIdentityMfa(row) => self.identity_store.enable_mfa(row)?,
+            Change::DeleteIdentityMfa { user_id } => self.identity_store.delete_mfa(user_id)?,
             Change::CreateDeviceAuthorization(row) => {
                 // Expired authorizations are of no use to anyone: drop them as new ones come.
                 let now = row.created;

@@ -436,6 +436,11 @@ pub enum Change {
     /// Stores a person's authenticator app; fails with [`StoreError::AlreadyExists`] when
     /// they have one, and with [`StoreError::NotFound`] when the user is gone.
     EnableIdentityMfa(IdentityMfaRow),
+    /// Removes a person's authenticator app (an administrator's doing, in the console);
+    /// fails with [`StoreError::NotFound`] when they have none.
+    DeleteIdentityMfa {
+        user_id: String,
+    },
     CreateDeviceAuthorization(DeviceAuthorizationRow),
     /// Records the person's decision; fails with [`StoreError::NotFound`] once decided.
     DecideDeviceAuthorization {

@@ -53,3 +53,18 @@ for (const field of document.querySelectorAll("textarea[data-validate]")) {
     }, 400);
   });
 }
+
+// A list with a search field (`data-filter` names the list): rows whose name does not hold
+// what is typed are hidden as you type, except those already chosen. Without the script,
+// the Search button next to the field filters on the server.
+for (const field of document.querySelectorAll("input[data-filter]")) {
+  const list = document.getElementById(field.dataset.filter);
+  if (!list) continue;
+  field.addEventListener("input", () => {
+    const typed = field.value.trim().toLowerCase();
+    for (const row of list.children) {
+      const chosen = row.querySelector("input:checked") !== null;
+      row.hidden = !chosen && typed !== "" && !row.dataset.name.includes(typed);
+    }
+  });
+}

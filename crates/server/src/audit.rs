@@ -76,8 +76,28 @@ pub fn draft(
     request_id: &str,
     read_only: bool,
 ) -> EventDraft {
-    EventDraft::new(
+    draft_from(
+        caller,
         service.event_source(),
+        event_name,
+        parameters,
+        request_id,
+        read_only,
+    )
+}
+
+/// [`draft`] for an action of a service latchkey has no API for (the console's
+/// `sso-directory` actions), named by its `eventSource`.
+pub fn draft_from(
+    caller: &Caller,
+    event_source: &str,
+    event_name: &str,
+    parameters: Value,
+    request_id: &str,
+    read_only: bool,
+) -> EventDraft {
+    EventDraft::new(
+        event_source,
         event_name,
         &caller.region,
         Identity::of(&caller.principal, access_key_id(caller)),

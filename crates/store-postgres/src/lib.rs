@@ -1377,6 +1377,10 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES ($1, $2, $3)",
             &[&row.user_id, &row.sealed_seed, &row.enabled],
         )?,
+        Change::DeleteIdentityMfa { user_id } => tx.execute(
+            "DELETE FROM identity_store_mfa WHERE user_id = $1",
+            &[user_id],
+        )?,
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < $1",

@@ -922,6 +922,10 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "INSERT INTO identity_store_mfa (user_id, sealed_seed, enabled_at) VALUES (?1, ?2, ?3)",
             params![row.user_id, row.sealed_seed, time(&row.enabled)],
         ),
+        Change::DeleteIdentityMfa { user_id } => tx.execute(
+            "DELETE FROM identity_store_mfa WHERE user_id = ?1",
+            params![user_id],
+        ),
         Change::CreateDeviceAuthorization(row) => {
             tx.execute(
                 "DELETE FROM device_authorizations WHERE expires_at < ?1",

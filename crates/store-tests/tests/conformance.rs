@@ -723,6 +723,7 @@ fn variant(change: &Change) -> &'static str {
         Change::AcceptInvitation { .. } => "AcceptInvitation",
         Change::SetIdentityPassword(_) => "SetIdentityPassword",
         Change::EnableIdentityMfa(_) => "EnableIdentityMfa",
+        Change::DeleteIdentityMfa { .. } => "DeleteIdentityMfa",
         Change::CreateDeviceAuthorization(_) => "CreateDeviceAuthorization",
         Change::DecideDeviceAuthorization { .. } => "DecideDeviceAuthorization",
         Change::RedeemDeviceAuthorization { .. } => "RedeemDeviceAuthorization",
@@ -746,7 +747,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 70;
+const VARIANTS: usize = 71;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -1081,7 +1082,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         ],
         invitations: vec![invite_alice_again.clone(), invite_bob.clone()],
         identity_passwords: vec![],
-        identity_mfa: vec![alice_mfa.clone(), bob_mfa],
+        identity_mfa: vec![alice_mfa.clone(), bob_mfa.clone()],
         device_authorizations: vec![device_approved.clone(), device_denied.clone()],
         spent_tokens: vec![],
         permission_sets: vec![ps_admin.clone(), ps_spare.clone()],
@@ -1304,6 +1305,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             decision: denied.clone(),
         },
         Change::SpendToken(spent.clone()),
+        // An administrator removes Bob's authenticator app.
+        Change::DeleteIdentityMfa {
+            user_id: bob_mfa.user_id.clone(),
+        },
         // Bob's and the spare group's memberships, and his invitation, go with them.
         Change::DeleteIdentityStoreUser {
             user_id: ids_bob.id.clone(),
@@ -1376,7 +1381,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             ..invite_alice_again.clone()
         }],
         identity_passwords: vec![alice_password],
-        // Bob's authenticator went with him.
+        // Bob's authenticator was removed.
         identity_mfa: vec![IdentityMfaRow {
             sealed_seed: vec![7, 7, 7],
             ..alice_mfa
@@ -1787,6 +1792,9 @@ fn changes_to_missing_rows_are_not_found(b: &dyn Backend) {
         },
         Change::DeleteUser {
             user_id: "AIDANONE".into(),
+        },
+        Change::DeleteIdentityMfa {
+            user_id: "a1b2c3d4-0000-0000-0000-000000000000".into(),
         },
     ];
     for change in missing {

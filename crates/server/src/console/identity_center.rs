@@ -13,11 +13,13 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
-use latchkey_core::IamError;
+use latchkey_core::{ErrorCode, IamError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{Chrome, Console, SignedIn, check_form, error_page, render};
+use super::{
+    Allowed, Chrome, Console, ConsoleAction, SignedIn, check_form, error_page, render, status_of,
+};
 use crate::oidc::blocking;
 use crate::operation::Operation;
 
@@ -203,6 +205,9 @@ pub struct PersonRow {
     email: String,
     /// "Active" once a password is set, else "Invitation sent".
     status: &'static str,
+    /// Whether an authenticator app is registered; `None` when the principal may not see
+    /// it (`sso-directory:ListMfaDevicesForUser`).
+    authenticator: Option<bool>,
 }
 
 #[derive(Template)]
@@ -281,12 +286,22 @@ async fn users_page(
         Ok(users) => users,
         Err(error) => return error_page(&error, &signed_in.chrome),
     };
+    // One check for the column, as AWS's console lists each person's devices.
+    let may_list_mfa = directory_action(
+        console,
+        signed_in,
+        "ListMfaDevicesForUser",
+        json!({ "identityStoreId": instance.store_id }),
+        false,
+    )
+    .is_ok();
     let state = console.directory.snapshot();
     let people = listed
         .iter()
         .map(|user| {
             let id = text(user, "UserId").to_owned();
             PersonRow {
+                authenticator: may_list_mfa.then(|| state.identity_store.mfa.contains_key(&id)),
                 user_name: text(user, "UserName").to_owned(),
                 display_name: text(user, "DisplayName").to_owned(),
                 email: items(user, "Emails")
@@ -436,6 +451,180 @@ pub async fn resend_invitation(
             .await
         }
         Err(error) => error_page(&error, &signed_in.chrome),
+    }
+}
+
+// --- a person's authenticator app ----------------------------------------------------
+
+/// The `eventSource` of the Identity Center directory's actions.
+const DIRECTORY_EVENT_SOURCE: &str = "sso-directory.amazonaws.com";
+
+/// Whether the signed-in principal may take `sso-directory:{name}`. AWS's console manages
+/// a person's MFA devices with these actions of the Identity Center directory, which has no
+/// public API (`ListMfaDevicesForUser`, `DeleteMfaDeviceForUser` in the Service
+/// Authorization Reference, with no resource type: the resource is `*`). As for the
+/// Identity Store API, only principals of the management account, which holds the
+/// instance, reach it.
+fn directory_action(
+    console: &Console,
+    signed_in: &SignedIn,
+    name: &str,
+    parameters: Value,
+    mutates: bool,
+) -> Result<Allowed, IamError> {
+    let action = format!("sso-directory:{name}");
+    let center = console.directory.snapshot().identity_store.center.clone();
+    let reachable = if center.is_some_and(|c| c.account_id == signed_in.account_id()) {
+        Ok(())
+    } else {
+        Err(IamError::new(
+            ErrorCode::AccessDenied,
+            format!(
+                "User: {} is not authorized to perform: {action} because the identity store belongs to another account",
+                signed_in.session.principal.arn()
+            ),
+        ))
+    };
+    signed_in.allow_action(
+        &console.directory,
+        ConsoleAction {
+            event_source: DIRECTORY_EVENT_SOURCE,
+            action: &action,
+            resource: "*",
+            mutates,
+        },
+        parameters,
+        reachable,
+    )
+}
+
+#[derive(Template)]
+#[template(path = "console/ic_authenticator.html")]
+struct AuthenticatorPage<'a> {
+    chrome: &'a Chrome,
+    user_id: &'a str,
+    user_name: &'a str,
+    display_name: &'a str,
+    registered: bool,
+    error: Option<&'a str>,
+}
+
+/// The id of the instance's identity store, for the events of `sso-directory` actions.
+fn store_id(console: &Console) -> String {
+    console
+        .directory
+        .snapshot()
+        .identity_store
+        .center
+        .as_ref()
+        .map(|c| c.identity_store_id.clone())
+        .unwrap_or_default()
+}
+
+/// The person's name and display name, if they exist.
+fn person(console: &Console, user_id: &str) -> Option<(String, String)> {
+    let state = console.directory.snapshot();
+    let user = state.identity_store.users.get(user_id)?;
+    Some((
+        user.attributes.user_name.clone(),
+        user.attributes.display_name.clone().unwrap_or_default(),
+    ))
+}
+
+fn authenticator_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    user_id: &str,
+    error: Option<&IamError>,
+) -> Response {
+    let Some((user_name, display_name)) = person(console, user_id) else {
+        return error_page(
+            &IamError::new(ErrorCode::ResourceNotFound, "This user does not exist."),
+            &signed_in.chrome,
+        );
+    };
+    render(
+        error.map_or(StatusCode::OK, status_of),
+        &AuthenticatorPage {
+            chrome: &signed_in.chrome,
+            user_id,
+            user_name: &user_name,
+            display_name: &display_name,
+            registered: console.directory.has_identity_mfa(user_id),
+            error: error.map(|e| e.message.as_str()),
+        },
+    )
+}
+
+/// `GET /console/identity-center/users/{id}/authenticator`: whether the person has an
+/// authenticator app, and the confirmation to remove it.
+pub async fn confirm_remove_authenticator(
+    State(console): State<Arc<Console>>,
+    signed_in: SignedIn,
+    Path(user_id): Path<String>,
+) -> Response {
+    let store_id = store_id(&console);
+    if let Err(error) = directory_action(
+        &console,
+        &signed_in,
+        "ListMfaDevicesForUser",
+        json!({ "identityStoreId": store_id, "userId": user_id }),
+        false,
+    ) {
+        return error_page(&error, &signed_in.chrome);
+    }
+    authenticator_page(&console, &signed_in, &user_id, None)
+}
+
+/// `POST /console/identity-center/users/{id}/authenticator`: removes the person's
+/// authenticator app (`sso-directory:DeleteMfaDeviceForUser`), one event in the write's
+/// transaction. Its codes stop working at once; with MFA required, the person sets up a new
+/// one at the next sign-in.
+pub async fn remove_authenticator(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(user_id): Path<String>,
+    Form(form): Form<CsrfOnly>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let store_id = store_id(&console);
+    let allowed = match directory_action(
+        &console,
+        &signed_in,
+        "DeleteMfaDeviceForUser",
+        json!({ "identityStoreId": store_id, "userId": user_id }),
+        true,
+    ) {
+        Ok(allowed) => allowed,
+        Err(error) => return authenticator_page(&console, &signed_in, &user_id, Some(&error)),
+    };
+    let person_id = user_id.clone();
+    let removed = signed_in
+        .run_allowed(&console.directory, allowed, move |directory| {
+            directory.remove_identity_mfa(&person_id)
+        })
+        .await;
+    match removed {
+        Ok(()) => {
+            let name = person(&console, &user_id)
+                .map(|(name, _)| name)
+                .unwrap_or_default();
+            users_page(
+                &console,
+                &signed_in,
+                NewPerson::default(),
+                BTreeMap::new(),
+                Some(&format!(
+                    "The authenticator app of {name} was removed. Its codes no longer work; {name} sets up a new one at the next sign-in when MFA is required."
+                )),
+                StatusCode::OK,
+            )
+            .await
+        }
+        Err(error) => authenticator_page(&console, &signed_in, &user_id, Some(&error)),
     }
 }
 

@@ -1,12 +1,13 @@
 //! Assigning a virtual MFA device from a user's Security credentials tab, as AWS's console
 //! does: CreateVirtualMFADevice shows the QR code and the seed once, then EnableMFADevice
-//! takes two consecutive codes.
+//! takes two consecutive codes. Removing one is DeactivateMFADevice then
+//! DeleteVirtualMFADevice, after a confirmation.
 
 use std::sync::Arc;
 
 use askama::Template;
 use axum::Form;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use base64::Engine;
@@ -14,7 +15,7 @@ use serde::Deserialize;
 use zeroize::Zeroizing;
 
 use super::users::user_path;
-use super::{Chrome, Console, SignedIn, check_form, error_page, render};
+use super::{Chrome, Console, SignedIn, check_form, error_page, render, status_of};
 use crate::operation::Operation;
 
 #[derive(Template)]
@@ -181,6 +182,126 @@ pub async fn enable_device(
                 seed: None,
                 error: Some(&error.message),
             },
+        ),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "console/mfa_remove.html")]
+struct RemovePage<'a> {
+    chrome: &'a Chrome,
+    user_name: &'a str,
+    serial: &'a str,
+    error: Option<&'a str>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SerialQuery {
+    #[serde(default)]
+    serial: String,
+}
+
+/// `GET /console/users/{name}/mfa/remove?serial=…`: asks before removing the device.
+pub async fn confirm_remove(
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    Query(query): Query<SerialQuery>,
+) -> Response {
+    render(
+        StatusCode::OK,
+        &RemovePage {
+            chrome: &signed_in.chrome,
+            user_name: &name,
+            serial: &query.serial,
+            error: None,
+        },
+    )
+}
+
+#[derive(Deserialize)]
+pub struct RemoveForm {
+    csrf: String,
+    serial: String,
+}
+
+impl std::fmt::Debug for RemoveForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoveForm")
+            .field("serial", &self.serial)
+            .finish_non_exhaustive()
+    }
+}
+
+/// `POST /console/users/{name}/mfa/remove`: DeactivateMFADevice, then
+/// DeleteVirtualMFADevice, as AWS's console removes a device: both authorized before the
+/// first runs, each its own call and event. The user signs in without MFA at once.
+pub async fn remove_device(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Path(name): Path<String>,
+    Form(form): Form<RemoveForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let serial = form.serial.trim().to_owned();
+    let again = |error: &str, status: StatusCode| {
+        render(
+            status,
+            &RemovePage {
+                chrome: &signed_in.chrome,
+                user_name: &name,
+                serial: &serial,
+                error: Some(error),
+            },
+        )
+    };
+    let deactivate = signed_in.allow(
+        &console.directory,
+        Operation::DeactivateMFADevice,
+        &[("UserName", &name), ("SerialNumber", &serial)],
+    );
+    let delete = deactivate.and_then(|deactivate| {
+        signed_in
+            .allow(
+                &console.directory,
+                Operation::DeleteVirtualMFADevice,
+                &[("SerialNumber", &serial)],
+            )
+            .map(|delete| (deactivate, delete))
+    });
+    let (deactivate, delete) = match delete {
+        Ok(both) => both,
+        Err(error) => return again(&error.message, status_of(&error)),
+    };
+    let account = signed_in.account_id().to_owned();
+    let (user_name, device) = (name.clone(), serial.clone());
+    let deactivated = signed_in
+        .run_allowed(&console.directory, deactivate, move |directory| {
+            directory.deactivate_mfa_device(&account, &user_name, &device)
+        })
+        .await;
+    if let Err(error) = deactivated {
+        return again(&error.message, status_of(&error));
+    }
+    let account = signed_in.account_id().to_owned();
+    let device = serial.clone();
+    let deleted = signed_in
+        .run_allowed(&console.directory, delete, move |directory| {
+            directory.delete_virtual_mfa_device(&account, &device)
+        })
+        .await;
+    match deleted {
+        Ok(()) => {
+            Redirect::to(&format!("{}?tab=security_credentials", user_path(&name))).into_response()
+        }
+        Err(error) => again(
+            &format!(
+                "The device was removed from {name}, who now signs in without MFA, but it could not be deleted: {} Delete it with DeleteVirtualMFADevice.",
+                error.message
+            ),
+            status_of(&error),
         ),
     }
 }

@@ -92,6 +92,10 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         )
         .route("/console/users/{name}/mfa/enable", post(mfa::enable_device))
         .route(
+            "/console/users/{name}/mfa/remove",
+            get(mfa::confirm_remove).post(mfa::remove_device),
+        )
+        .route(
             "/console/users/{name}/access-keys/new",
             get(access_keys::use_case).post(access_keys::wizard),
         )
@@ -111,6 +115,11 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route(
             "/console/identity-center/users/{id}/resend",
             post(identity_center::resend_invitation),
+        )
+        .route(
+            "/console/identity-center/users/{id}/authenticator",
+            get(identity_center::confirm_remove_authenticator)
+                .post(identity_center::remove_authenticator),
         )
         .route(
             "/console/identity-center/groups",
@@ -263,6 +272,24 @@ impl SignedIn {
         op: Operation,
         params: &[(&str, &str)],
     ) -> Result<(), IamError> {
+        let Allowed(draft) = self.allow(directory, op, params)?;
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.is_none() {
+            *pending = draft;
+        }
+        Ok(())
+    }
+
+    /// [`SignedIn::authorize`] for a form that makes several writes, each its own call: the
+    /// write allowed comes back with its event, for [`SignedIn::run_allowed`]. Dropping it
+    /// runs nothing and records nothing (a dependent action, as `iam:TagUser` is for
+    /// CreateUser with tags, or a step not taken after an earlier one failed).
+    pub fn allow(
+        &self,
+        directory: &Directory,
+        op: Operation,
+        params: &[(&str, &str)],
+    ) -> Result<Allowed, IamError> {
         let decided = QueryRequest::from_pairs(params.iter().copied())
             .map_err(|e| IamError::new(latchkey_core::ErrorCode::ValidationError, e.message))
             .and_then(|query| api::authorize(directory, &self.caller, op, &query));
@@ -271,15 +298,67 @@ impl SignedIn {
             op,
             latchkey_core::audit::query_parameters(params.iter().copied()),
         );
-        if decided.is_ok() && op.mutates() {
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            if pending.is_none() {
-                *pending = draft;
-            }
-        } else {
-            crate::audit::conclude(directory, draft, &decided);
+        Self::decided(directory, draft, op.mutates(), decided)
+    }
+
+    /// A decision taken: a write allowed keeps its event for its run; any other outcome is
+    /// recorded now.
+    fn decided(
+        directory: &Directory,
+        draft: Option<latchkey_core::audit::EventDraft>,
+        mutates: bool,
+        decided: Result<(), IamError>,
+    ) -> Result<Allowed, IamError> {
+        if decided.is_ok() && mutates {
+            return Ok(Allowed(draft));
         }
-        decided
+        crate::audit::conclude(directory, draft, &decided);
+        decided.map(|()| Allowed(None))
+    }
+
+    /// [`SignedIn::allow`] for a console action that is no API operation of latchkey's (the
+    /// Identity Center directory's `sso-directory:…`): `action` on `resource`, decided by
+    /// the principal's policies with the request's global keys once `reachable` (the
+    /// service's own condition, such as the account) holds, its event named by the service's
+    /// `eventSource` and the action's name.
+    fn allow_action(
+        &self,
+        directory: &Directory,
+        what: ConsoleAction<'_>,
+        parameters: serde_json::Value,
+        reachable: Result<(), IamError>,
+    ) -> Result<Allowed, IamError> {
+        let ConsoleAction {
+            event_source,
+            action,
+            resource,
+            mutates,
+        } = what;
+        let state = directory.snapshot();
+        let decided = reachable.and_then(|()| {
+            crate::metrics::timed_authorization(|| {
+                directory.authorize(
+                    &state,
+                    &self.caller.principal,
+                    action,
+                    resource,
+                    &api::base_context(&self.caller),
+                    self.caller.at,
+                )
+            })
+        });
+        let event_name = action.split_once(':').map_or(action, |(_, name)| name);
+        let draft = directory.audit_enabled().then(|| {
+            crate::audit::draft_from(
+                &self.caller,
+                event_source,
+                event_name,
+                parameters,
+                &uuid::Uuid::new_v4().to_string(),
+                !mutates,
+            )
+        });
+        Self::decided(directory, draft, mutates, decided)
     }
 
     /// The audit event of a console action, as the API's call would have it; `None` when the
@@ -314,6 +393,16 @@ impl SignedIn {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .take();
+        self.run_allowed(directory, Allowed(draft), call).await
+    }
+
+    /// Runs one write that [`SignedIn::allow`] allowed, with its own event.
+    pub async fn run_allowed<T: Send + 'static>(
+        &self,
+        directory: &Arc<Directory>,
+        Allowed(draft): Allowed,
+        call: impl FnOnce(&Directory) -> Result<T, IamError> + Send + 'static,
+    ) -> Result<T, IamError> {
         let directory = directory.clone();
         crate::oidc::blocking(move || crate::audit::run(&directory, draft, || call(&directory)))
             .await
@@ -341,6 +430,21 @@ impl SignedIn {
         self.caller.at
     }
 }
+
+/// A console action that is no API operation of latchkey's: the IAM action, the resource it
+/// applies to, whether it writes, and its event's `eventSource`.
+#[derive(Debug, Clone, Copy)]
+struct ConsoleAction<'a> {
+    event_source: &'a str,
+    action: &'a str,
+    resource: &'a str,
+    mutates: bool,
+}
+
+/// A write the principal was allowed, with the event it commits when it runs (`None` when
+/// the audit trail is off).
+#[derive(Debug)]
+pub struct Allowed(Option<latchkey_core::audit::EventDraft>);
 
 /// Runs an awsJson operation (Organizations, Identity Store, SSO Admin) as `caller`,
 /// through the API's own `execute`: its authorization, validation and errors.

@@ -11,6 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use latchkey_core::console::check_password_policy;
 use latchkey_core::model::{KeyStatus, Tag, User};
 use latchkey_core::policies::Target;
+use latchkey_core::store::{ATTACHED_POLICIES_PER_ENTITY, TAGS_PER_USER};
 use latchkey_core::{ErrorCode, IamError, validate};
 use serde::Deserialize;
 
@@ -139,40 +140,96 @@ pub async fn list(
     )
 }
 
+/// Tag rows the Create user page starts with; "Add another tag" adds one, up to the quota.
+const FIRST_TAG_ROWS: usize = 1;
+
+/// One group on the Create user page.
+#[derive(Debug)]
+pub struct GroupChoice {
+    name: String,
+    policies: usize,
+    checked: bool,
+}
+
+/// One managed policy on the Create user page.
+#[derive(Debug)]
+pub struct PolicyPick {
+    arn: String,
+    name: String,
+    aws_managed: bool,
+    checked: bool,
+}
+
+/// One tag row, as typed, with what is wrong with its key or value.
+#[derive(Debug, Default)]
+pub struct TagRow {
+    key: String,
+    value: String,
+    key_error: Option<String>,
+    value_error: Option<String>,
+}
+
+/// What is wrong with the Create user form, each next to its field.
+#[derive(Debug, Default)]
+struct NewUserErrors {
+    name: Option<String>,
+    password: Option<String>,
+    groups: Option<String>,
+    policies: Option<String>,
+    boundary: Option<String>,
+    tags: Option<String>,
+    /// A refusal: nothing was created.
+    refused: Option<String>,
+}
+
+impl NewUserErrors {
+    fn any(&self, tags: &[TagRow]) -> bool {
+        self.name.is_some()
+            || self.password.is_some()
+            || self.groups.is_some()
+            || self.policies.is_some()
+            || self.boundary.is_some()
+            || self.tags.is_some()
+            || tags
+                .iter()
+                .any(|t| t.key_error.is_some() || t.value_error.is_some())
+    }
+}
+
 #[derive(Template)]
 #[template(path = "console/user_new.html")]
 struct NewUserPage<'a> {
     chrome: &'a Chrome,
-    user_name: &'a str,
-    console_access: bool,
-    name_error: Option<&'a str>,
-    password_error: Option<&'a str>,
-    error: Option<&'a str>,
+    form: &'a NewUserForm,
+    groups: Vec<GroupChoice>,
+    policies: Vec<PolicyPick>,
+    /// Every managed policy, for the permissions boundary.
+    boundaries: Vec<PolicyChoice>,
+    errors: NewUserErrors,
+    /// Console access was asked for with a password that is not sent back: type it again.
+    password_again: bool,
 }
 
-/// `GET /console/users/new`
-pub async fn new_form(signed_in: SignedIn) -> Response {
-    render(
-        StatusCode::OK,
-        &NewUserPage {
-            chrome: &signed_in.chrome,
-            user_name: "",
-            console_access: false,
-            name_error: None,
-            password_error: None,
-            error: None,
-        },
-    )
+impl NewUserPage<'_> {
+    fn can_add_tag(&self) -> bool {
+        self.form.tags.len() < TAGS_PER_USER
+    }
 }
 
-#[derive(Deserialize)]
+/// The Create user form: user details, groups, policies, a boundary and tags at once.
+#[derive(Default)]
 pub struct NewUserForm {
     csrf: String,
     user_name: String,
-    #[serde(default)]
-    console_access: Option<String>,
-    #[serde(default)]
+    console_access: bool,
     password: String,
+    groups: Vec<String>,
+    policies: Vec<String>,
+    policy_search: String,
+    boundary: String,
+    tags: Vec<TagRow>,
+    /// `search` (filter the policies), `add_tag`, or create.
+    action: String,
 }
 
 impl std::fmt::Debug for NewUserForm {
@@ -183,68 +240,402 @@ impl std::fmt::Debug for NewUserForm {
     }
 }
 
-/// `POST /console/users/new`: CreateUser, and CreateLoginProfile when console access is
-/// asked for. Everything is checked before anything is written.
+impl NewUserForm {
+    /// The form's fields; the group, policy and tag fields repeat, in the page's order.
+    fn parse(body: &[u8]) -> Self {
+        let mut form = NewUserForm::default();
+        let (mut keys, mut values) = (Vec::new(), Vec::new());
+        for (name, value) in form_urlencoded::parse(body) {
+            let value = value.into_owned();
+            match name.as_ref() {
+                "csrf" => form.csrf = value,
+                "user_name" => form.user_name = value.trim().to_owned(),
+                "console_access" => form.console_access = true,
+                "password" => form.password = value,
+                "group" if !form.groups.contains(&value) => form.groups.push(value),
+                "policy" if !form.policies.contains(&value) => form.policies.push(value),
+                "policy_search" => form.policy_search = value.trim().to_owned(),
+                "boundary" => form.boundary = value,
+                "tag_key" => keys.push(value.trim().to_owned()),
+                "tag_value" => values.push(value.trim().to_owned()),
+                "action" => form.action = value,
+                _ => {}
+            }
+        }
+        values.resize(keys.len(), String::new());
+        form.tags = keys
+            .into_iter()
+            .zip(values)
+            .map(|(key, value)| TagRow {
+                key,
+                value,
+                ..TagRow::default()
+            })
+            .collect();
+        form
+    }
+
+    /// The tags typed, leaving out empty rows.
+    fn chosen_tags(&self) -> Vec<Tag> {
+        self.tags
+            .iter()
+            .filter(|t| !t.key.is_empty() || !t.value.is_empty())
+            .map(|t| Tag {
+                key: t.key.clone(),
+                value: t.value.clone(),
+            })
+            .collect()
+    }
+}
+
+/// Checks each tag row as CreateUser's `Tags` are checked (`validate::tags`), and says
+/// what is wrong next to the key or the value; too many tags is said for them all.
+fn check_tag_rows(rows: &mut [TagRow]) -> Option<String> {
+    let mut seen: Vec<String> = Vec::new();
+    let mut used = 0;
+    for row in rows.iter_mut() {
+        if row.key.is_empty() && row.value.is_empty() {
+            continue;
+        }
+        used += 1;
+        if row.key.is_empty() {
+            row.key_error = Some("Enter a key for this value, or clear the value.".to_owned());
+        } else if row.key.chars().count() > 128 {
+            row.key_error = Some("A key can have at most 128 characters.".to_owned());
+        } else if validate::tag_key(&row.key).is_err() {
+            row.key_error = Some(
+                "A key can have only letters, digits, spaces and the characters _ . : / = + - @."
+                    .to_owned(),
+            );
+        } else if seen.iter().any(|k| k.eq_ignore_ascii_case(&row.key)) {
+            row.key_error =
+                Some("This key is already used above. Keys are not case-sensitive.".to_owned());
+        } else {
+            seen.push(row.key.clone());
+        }
+        let probe = Tag {
+            key: "key".to_owned(),
+            value: row.value.clone(),
+        };
+        if row.value.chars().count() > 256 {
+            row.value_error = Some("A value can have at most 256 characters.".to_owned());
+        } else if validate::tags(std::slice::from_ref(&probe)).is_err() {
+            row.value_error = Some(
+                "A value can have only letters, digits, spaces and the characters _ . : / = + - @."
+                    .to_owned(),
+            );
+        }
+    }
+    (used > TAGS_PER_USER).then(|| {
+        format!(
+            "A user can have at most {TAGS_PER_USER} tags; remove {}.",
+            used - TAGS_PER_USER
+        )
+    })
+}
+
+/// Renders the Create user page for `form` as typed.
+fn new_user_page(
+    console: &Console,
+    signed_in: &SignedIn,
+    form: &NewUserForm,
+    errors: NewUserErrors,
+    status: StatusCode,
+) -> Response {
+    let state = console.directory.snapshot();
+    let account = signed_in.account_id();
+    let mut groups: Vec<GroupChoice> = state
+        .groups_of_account(account, None)
+        .map(|g| GroupChoice {
+            name: g.name.clone(),
+            policies: g.attached_policy_arns.len(),
+            checked: form.groups.contains(&g.name),
+        })
+        .collect();
+    groups.sort_by_key(|g| g.name.to_lowercase());
+    let search = form.policy_search.to_lowercase();
+    let boundaries = policy_choices(&state, account, &[]);
+    let policies = boundaries
+        .iter()
+        .map(|p| PolicyPick {
+            arn: p.arn.clone(),
+            name: p.name.clone(),
+            aws_managed: p.aws_managed,
+            checked: form.policies.contains(&p.arn),
+        })
+        // A chosen policy stays on the page whatever the search, so it is still sent.
+        .filter(|p| p.checked || search.is_empty() || p.name.to_lowercase().contains(&search))
+        .collect();
+    render(
+        status,
+        &NewUserPage {
+            chrome: &signed_in.chrome,
+            form,
+            groups,
+            policies,
+            boundaries,
+            errors,
+            password_again: form.console_access && !form.password.is_empty(),
+        },
+    )
+}
+
+/// `GET /console/users/new`
+pub async fn new_form(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
+    let form = NewUserForm {
+        tags: (0..FIRST_TAG_ROWS).map(|_| TagRow::default()).collect(),
+        ..NewUserForm::default()
+    };
+    new_user_page(
+        &console,
+        &signed_in,
+        &form,
+        NewUserErrors::default(),
+        StatusCode::OK,
+    )
+}
+
+/// What happened to one step after the user was created.
+#[derive(Debug)]
+pub struct StepOutcome {
+    what: String,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "console/user_created.html")]
+struct CreatedPage<'a> {
+    chrome: &'a Chrome,
+    user_name: &'a str,
+    steps: Vec<StepOutcome>,
+}
+
+/// A call the Create user page makes once the user exists.
+#[derive(Debug, Clone)]
+enum Step {
+    AddToGroup(String),
+    AttachPolicy(String),
+    ConsoleAccess,
+}
+
+impl Step {
+    fn operation(&self) -> Operation {
+        match self {
+            Step::AddToGroup(_) => Operation::AddUserToGroup,
+            Step::AttachPolicy(_) => Operation::AttachUserPolicy,
+            Step::ConsoleAccess => Operation::CreateLoginProfile,
+        }
+    }
+
+    /// The parameters the API call would carry.
+    fn params<'a>(&'a self, user_name: &'a str) -> Vec<(&'a str, &'a str)> {
+        match self {
+            Step::AddToGroup(group) => vec![("GroupName", group), ("UserName", user_name)],
+            Step::AttachPolicy(arn) => vec![("UserName", user_name), ("PolicyArn", arn)],
+            Step::ConsoleAccess => vec![("UserName", user_name)],
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Step::AddToGroup(group) => format!("Add the user to the group {group}"),
+            Step::AttachPolicy(arn) => format!("Attach the policy {arn}"),
+            Step::ConsoleAccess => "Give the user a console password".to_owned(),
+        }
+    }
+}
+
+/// `POST /console/users/new`: CreateUser (with its tags and permissions boundary), then
+/// AddUserToGroup for each group, AttachUserPolicy for each policy and CreateLoginProfile,
+/// each its own call with its own event. Every call is authorized before the first is
+/// made, so a refusal leaves nothing behind; a step that fails once the user exists is
+/// reported on the page that follows.
 pub async fn create(
     State(console): State<Arc<Console>>,
     headers: HeaderMap,
     signed_in: SignedIn,
-    Form(form): Form<NewUserForm>,
+    body: axum::body::Bytes,
 ) -> Response {
+    let mut form = NewUserForm::parse(&body);
     if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
         return refused.into_response();
     }
-    let name = form.user_name.trim().to_owned();
-    let console_access = form.console_access.is_some();
-    let again = |name_error: Option<&str>, password_error: Option<&str>, error: Option<&str>| {
-        render(
-            StatusCode::BAD_REQUEST,
-            &NewUserPage {
-                chrome: &signed_in.chrome,
-                user_name: &name,
-                console_access,
-                name_error,
-                password_error,
-                error,
-            },
-        )
-    };
-    if let Err(error) = validate::user_name("userName", &name) {
-        return again(Some(&error.message), None, None);
-    }
-    let params = [("UserName", name.as_str())];
-    let mut checks = vec![Operation::CreateUser];
-    if console_access {
-        checks.push(Operation::CreateLoginProfile);
-        let state = console.directory.snapshot();
-        if let Some(account) = state.accounts.get(signed_in.account_id())
-            && let Err(error) =
-                check_password_policy(&form.password, &account.name, &account.root_email)
-        {
-            return again(None, Some(&error.message), None);
+    let no_errors = NewUserErrors::default;
+    match form.action.as_str() {
+        "search" => {
+            return new_user_page(&console, &signed_in, &form, no_errors(), StatusCode::OK);
         }
-    }
-    for op in checks {
-        if let Err(error) = signed_in.authorize(&console.directory, op, &params) {
-            return again(None, None, Some(&error.message));
-        }
-    }
-    let account = signed_in.account_id().to_owned();
-    let at = signed_in.now();
-    let (user_name, password) = (name.clone(), form.password);
-    let created = signed_in
-        .run(&console.directory, move |directory| {
-            directory.create_user(&account, &user_name, None, Vec::new(), None)?;
-            if console_access {
-                directory.create_login_profile(&account, &user_name, &password, false, at)?;
+        "add_tag" => {
+            if form.tags.len() < TAGS_PER_USER {
+                form.tags.push(TagRow::default());
             }
-            Ok(())
+            return new_user_page(&console, &signed_in, &form, no_errors(), StatusCode::OK);
+        }
+        _ => {}
+    }
+    let mut errors = no_errors();
+    let name = form.user_name.clone();
+    if let Err(error) = validate::user_name("userName", &name) {
+        errors.name = Some(error.message);
+    }
+    let state = console.directory.snapshot();
+    let account = signed_in.account_id().to_owned();
+    if form.console_access
+        && let Some(found) = state.accounts.get(&account)
+        && let Err(error) = check_password_policy(&form.password, &found.name, &found.root_email)
+    {
+        errors.password = Some(error.message);
+    }
+    if let Some(missing) = form
+        .groups
+        .iter()
+        .find(|g| state.group_by_name(&account, g).is_none())
+    {
+        errors.groups = Some(format!("The group {missing} no longer exists."));
+    }
+    let known = policy_choices(&state, &account, &[]);
+    if let Some(missing) = form
+        .policies
+        .iter()
+        .find(|arn| !known.iter().any(|p| &p.arn == *arn))
+    {
+        errors.policies = Some(format!("The policy {missing} no longer exists."));
+    } else if form.policies.len() > ATTACHED_POLICIES_PER_ENTITY {
+        errors.policies = Some(format!(
+            "A user can have at most {ATTACHED_POLICIES_PER_ENTITY} managed policies attached directly; {} are chosen. Put the rest in a group's policies.",
+            form.policies.len()
+        ));
+    }
+    if !form.boundary.is_empty() && !known.iter().any(|p| p.arn == form.boundary) {
+        errors.boundary = Some(format!("The policy {} no longer exists.", form.boundary));
+    }
+    errors.tags = check_tag_rows(&mut form.tags);
+    if errors.any(&form.tags) {
+        return new_user_page(&console, &signed_in, &form, errors, StatusCode::BAD_REQUEST);
+    }
+    drop(state);
+
+    // The calls, as the API would carry them, each authorized before any is made.
+    let tags = form.chosen_tags();
+    let mut tag_params = Vec::new();
+    for (n, tag) in tags.iter().enumerate() {
+        tag_params.push((format!("Tags.member.{}.Key", n + 1), tag.key.clone()));
+        tag_params.push((format!("Tags.member.{}.Value", n + 1), tag.value.clone()));
+    }
+    let mut tag_user: Vec<(&str, &str)> = vec![("UserName", name.as_str())];
+    tag_user.extend(tag_params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+    let boundary = (!form.boundary.is_empty()).then(|| form.boundary.clone());
+    let mut create_params = tag_user.clone();
+    if let Some(arn) = &boundary {
+        create_params.push(("PermissionsBoundary", arn.as_str()));
+    }
+    let refused = |error: IamError| {
+        let stop = if error.message.ends_with('.') {
+            ""
+        } else {
+            "."
+        };
+        let errors = NewUserErrors {
+            refused: Some(format!(
+                "Nothing was created, because one of the calls this page makes is not allowed. {}{stop} Ask for this permission, or leave out what it is needed for.",
+                error.message
+            )),
+            ..NewUserErrors::default()
+        };
+        new_user_page(&console, &signed_in, &form, errors, status_of(&error))
+    };
+    let create_user =
+        match signed_in.allow(&console.directory, Operation::CreateUser, &create_params) {
+            Ok(allowed) => allowed,
+            Err(error) => return refused(error),
+        };
+    if !tags.is_empty() {
+        // AWS requires iam:TagUser too for a user created with tags; no call of its own.
+        if let Err(error) = signed_in.allow(&console.directory, Operation::TagUser, &tag_user) {
+            return refused(error);
+        }
+    }
+    let steps: Vec<Step> = form
+        .groups
+        .iter()
+        .cloned()
+        .map(Step::AddToGroup)
+        .chain(form.policies.iter().cloned().map(Step::AttachPolicy))
+        .chain(form.console_access.then_some(Step::ConsoleAccess))
+        .collect();
+    let mut allowed = Vec::with_capacity(steps.len());
+    for step in &steps {
+        match signed_in.allow(&console.directory, step.operation(), &step.params(&name)) {
+            Ok(step) => allowed.push(step),
+            Err(error) => return refused(error),
+        }
+    }
+
+    // Everything is allowed: the user first, then each step, each its own write and event.
+    let (user_name, created_account) = (name.clone(), account.clone());
+    let created = signed_in
+        .run_allowed(&console.directory, create_user, move |directory| {
+            directory.create_user(
+                &created_account,
+                &user_name,
+                None,
+                tags,
+                boundary.as_deref(),
+            )
         })
         .await;
-    match created {
-        Ok(()) => Redirect::to(&user_path(&name)).into_response(),
-        Err(error) => again(Some(&error.message), None, None),
+    if let Err(error) = created {
+        let status = status_of(&error);
+        let mut errors = NewUserErrors::default();
+        // The boundary is checked again in CreateUser's transaction.
+        if error.code == ErrorCode::InvalidInput && !form.boundary.is_empty() {
+            errors.boundary = Some(error.message);
+        } else {
+            errors.name = Some(error.message);
+        }
+        return new_user_page(&console, &signed_in, &form, errors, status);
     }
+    let at = signed_in.now();
+    let mut outcomes = Vec::with_capacity(steps.len());
+    for (step, allowed) in steps.into_iter().zip(allowed) {
+        let what = step.describe();
+        let (account, user_name) = (account.clone(), name.clone());
+        let password = match step {
+            Step::ConsoleAccess => std::mem::take(&mut form.password),
+            _ => String::new(),
+        };
+        let result = signed_in
+            .run_allowed(&console.directory, allowed, move |directory| match &step {
+                Step::AddToGroup(group) => directory.add_user_to_group(&account, group, &user_name),
+                Step::AttachPolicy(arn) => {
+                    directory.attach_policy(&account, Target::User(&user_name), arn)
+                }
+                Step::ConsoleAccess => {
+                    directory.create_login_profile(&account, &user_name, &password, false, at)
+                }
+            })
+            .await;
+        outcomes.push(StepOutcome {
+            what,
+            error: result.err().map(|e| e.message),
+        });
+    }
+    if outcomes.iter().all(|o| o.error.is_none()) {
+        return Redirect::to(&user_path(&name)).into_response();
+    }
+    let mut steps = vec![StepOutcome {
+        what: format!("Create the user {name}"),
+        error: None,
+    }];
+    steps.extend(outcomes);
+    render(
+        StatusCode::OK,
+        &CreatedPage {
+            chrome: &signed_in.chrome,
+            user_name: &name,
+            steps,
+        },
+    )
 }
 
 pub fn user_path(name: &str) -> String {
