@@ -949,13 +949,17 @@ def test_console_actions_are_in_the_audit_trail(server, iam):
         "password": server.admin["ConsolePassword"]})
     csrf = re.search(r'name="csrf" value="([^"]+)"', page).group(1)
     name = unique("audited")
-    status, _, _ = form.post("/console/users/new", {"csrf": csrf, "user_name": name})
+    status, _, _ = form.post("/console/users/new", {
+        "csrf": csrf, "user_name": name, "console_access": "on", "password": GOOD_PASSWORD})
     assert status == 200
-    created = [e for e in events(ResourceName=name) if e["eventName"] == "CreateUser"]
-    assert len(created) == 1, created
-    assert created[0]["userIdentity"]["arn"] == server.admin["UserArn"]
-    assert created[0]["requestParameters"] == {"userName": name}
-    assert "errorCode" not in created[0]
+    # One page, two API calls: each is its own event, the password hidden.
+    mine = [e for e in events(ResourceName=name) if not e["readOnly"]]
+    assert sorted(e["eventName"] for e in mine) == ["CreateLoginProfile", "CreateUser"], mine
+    created = next(e for e in mine if e["eventName"] == "CreateUser")
+    assert created["userIdentity"]["arn"] == server.admin["UserArn"]
+    assert created["requestParameters"] == {"userName": name}
+    assert "errorCode" not in created
+    assert GOOD_PASSWORD not in json.dumps(mine)
 
     denied_user = console_user(server, iam)
     other = Form(server)

@@ -229,41 +229,52 @@ pub async fn wizard(
             StatusCode::BAD_REQUEST,
         );
     }
+    // Two API calls, each authorized before the first runs and each its own event.
     let user_params = [("UserName", name.as_str())];
-    let mut checks = vec![Operation::CreateAccessKey];
-    if !description.is_empty() {
-        checks.push(Operation::TagUser);
-    }
-    for op in checks {
-        if let Err(error) = signed_in.authorize(&console.directory, op, &user_params) {
-            return description_page(Some(&error.message), StatusCode::FORBIDDEN);
-        }
-    }
-    let account = signed_in.account_id().to_owned();
-    let (user_name, tag_value) = (name.clone(), description.clone());
-    let created = signed_in
-        .run(&console.directory, move |directory| {
-            let created = directory.create_access_key(&account, &user_name)?;
-            // The key exists now: whatever happens to its description, its secret must be shown.
-            let tagged = if tag_value.is_empty() {
-                Ok(())
+    let allowed = signed_in
+        .allow(&console.directory, Operation::CreateAccessKey, &user_params)
+        .and_then(|create| {
+            let tag = if description.is_empty() {
+                None
             } else {
-                // As AWS stores it: a user tag keyed by the access key id.
-                directory.tag_user(
-                    &account,
-                    &user_name,
-                    vec![Tag {
-                        key: created.key.id.clone(),
-                        value: tag_value,
-                    }],
-                )
+                Some(signed_in.allow(&console.directory, Operation::TagUser, &user_params)?)
             };
-            Ok((created, tagged.err().map(|e| e.message)))
+            Ok((create, tag))
+        });
+    let (create, tag) = match allowed {
+        Ok(allowed) => allowed,
+        Err(error) => return description_page(Some(&error.message), StatusCode::FORBIDDEN),
+    };
+    let account = signed_in.account_id().to_owned();
+    let user_name = name.clone();
+    let created = match signed_in
+        .run_allowed(&console.directory, create, move |directory| {
+            directory.create_access_key(&account, &user_name)
         })
-        .await;
-    let (created, description_error) = match created {
+        .await
+    {
         Ok(created) => created,
         Err(error) => return description_page(Some(&error.message), StatusCode::CONFLICT),
+    };
+    // The key exists now: whatever happens to its description, its secret must be shown.
+    // The description is a second call (TagUser), with its own event, as AWS stores it: a
+    // user tag keyed by the access key id.
+    let description_error = match tag {
+        None => None,
+        Some(tag_allowed) => {
+            let (account, user_name) = (signed_in.account_id().to_owned(), name.clone());
+            let tag = Tag {
+                key: created.key.id.clone(),
+                value: description.clone(),
+            };
+            signed_in
+                .run_allowed(&console.directory, tag_allowed, move |directory| {
+                    directory.tag_user(&account, &user_name, vec![tag])
+                })
+                .await
+                .err()
+                .map(|error| error.message)
+        }
     };
     let secret: &str = &created.key.secret;
     render(
