@@ -75,6 +75,7 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route("/console/assets/console.js", get(script))
         .route("/console/signin", get(signin::show).post(signin::password))
         .route("/console/signin/mfa", post(signin::mfa))
+        .route("/console/signin/new-password", post(signin::new_password))
         .route("/console/signout", post(signin::sign_out))
         .route("/console/users", get(users::list))
         .route(

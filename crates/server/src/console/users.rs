@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
-use latchkey_core::console::check_password_policy;
 use latchkey_core::model::{KeyStatus, Tag, User};
 use latchkey_core::policies::Target;
 use latchkey_core::{ErrorCode, IamError, validate};
@@ -216,10 +215,9 @@ pub async fn create(
     let mut checks = vec![Operation::CreateUser];
     if console_access {
         checks.push(Operation::CreateLoginProfile);
-        let state = console.directory.snapshot();
-        if let Some(account) = state.accounts.get(signed_in.account_id())
-            && let Err(error) =
-                check_password_policy(&form.password, &account.name, &account.root_email)
+        if let Err(error) = console
+            .directory
+            .check_new_password(signed_in.account_id(), &form.password)
         {
             return again(None, Some(&error.message), None);
         }
