@@ -224,8 +224,9 @@ def test_change_password_with_allow_users_to_change_password(srv, iam, no_policy
     expect_error(own.change_password, "AccessDenied", 403, OldPassword=STRONG,
                  NewPassword="Third-Horse-7")
     own.change_password(OldPassword="New-Horse-77", NewPassword="Third-Horse-7")
-    # The root user has no IAM password to change.
-    expect_error(iam.change_password, "InvalidUserType", 400, OldPassword="a",
+    # Only IAM users have a password of their own to change: not a role's session.
+    role_session, _ = member_iam(srv)
+    expect_error(role_session.change_password, "InvalidUserType", 400, OldPassword="a",
                  NewPassword="Third-Horse-7")
 
 

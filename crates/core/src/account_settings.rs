@@ -61,29 +61,29 @@ impl PasswordPolicy {
         let length = password.chars().count();
         if length < self.minimum_password_length as usize {
             return Err(violation(&format!(
-                "Password should have a minimum length of {}",
+                "Password should have a minimum length of {}.",
                 self.minimum_password_length
             )));
         }
         if length > 128 {
-            return Err(violation("Password should have a maximum length of 128"));
+            return Err(violation("Password should have a maximum length of 128."));
         }
         if self.require_lowercase_characters && !password.chars().any(|c| c.is_ascii_lowercase()) {
             return Err(violation(
-                "Password should have at least one lowercase letter",
+                "Password should have at least one lowercase letter.",
             ));
         }
         if self.require_uppercase_characters && !password.chars().any(|c| c.is_ascii_uppercase()) {
             return Err(violation(
-                "Password should have at least one uppercase letter",
+                "Password should have at least one uppercase letter.",
             ));
         }
         if self.require_numbers && !password.chars().any(|c| c.is_ascii_digit()) {
-            return Err(violation("Password should have at least one number"));
+            return Err(violation("Password should have at least one number."));
         }
         if self.require_symbols && !password.chars().any(|c| SYMBOLS.contains(c)) {
             return Err(violation(
-                "Password should have at least one symbol (one of ! @ # $ % ^ & * ( ) _ + - = [ ] { } | ')",
+                "Password should have at least one symbol (one of ! @ # $ % ^ & * ( ) _ + - = [ ] { } | ').",
             ));
         }
         Ok(())
@@ -156,10 +156,10 @@ pub fn default_policy_check(
 ) -> Result<(), IamError> {
     let length = password.chars().count();
     if length < 8 {
-        return Err(violation("Password should have a minimum length of 8"));
+        return Err(violation("Password should have a minimum length of 8."));
     }
     if length > 128 {
-        return Err(violation("Password should have a maximum length of 128"));
+        return Err(violation("Password should have a maximum length of 128."));
     }
     let kinds = [
         password.chars().any(|c| c.is_uppercase()),
@@ -169,12 +169,12 @@ pub fn default_policy_check(
     ];
     if kinds.iter().filter(|k| **k).count() < 3 {
         return Err(violation(
-            "Password should have at least three of: upper case letters, lower case letters, numbers and other characters",
+            "Password should have at least three of: upper case letters, lower case letters, numbers and other characters.",
         ));
     }
     if password.eq_ignore_ascii_case(account_name) || password.eq_ignore_ascii_case(email) {
         return Err(violation(
-            "Password should not be the account's name or e-mail address",
+            "Password should not be the account's name or e-mail address.",
         ));
     }
     Ok(())
@@ -609,7 +609,7 @@ fn check_reuse(state: &State, user: &User, password: &str) -> Result<(), IamErro
         && reused(user, password, count)
     {
         return Err(violation(&format!(
-            "Password should not be one of your previous {count} passwords"
+            "Password should not be one of your previous {count} passwords."
         )));
     }
     Ok(())

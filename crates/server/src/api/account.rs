@@ -77,12 +77,11 @@ pub(super) fn run(
             if new.is_empty() {
                 return Err(password_too_short("newPassword"));
             }
-            let user = caller.principal.user().ok_or_else(|| {
-                IamError::new(
-                    ErrorCode::InvalidUserType,
-                    "Only IAM users can change their own password.",
-                )
-            })?;
+            // `authorize` refused every caller but an IAM user.
+            let user = caller
+                .principal
+                .user()
+                .ok_or_else(IamError::service_failure)?;
             directory.change_password(&user.id, old, new, caller.at)?;
             Ok(false)
         }

@@ -281,6 +281,12 @@ pub fn authorize(
     if op.always_allowed() {
         return Ok(());
     }
+    if op == Operation::ChangePassword && caller.principal.user().is_none() {
+        return Err(IamError::new(
+            ErrorCode::InvalidUserType,
+            "Only IAM users can change their own password.",
+        ));
+    }
     // One snapshot for the whole decision: resource, context and policies agree.
     let state = directory.snapshot();
     let resource = resource_arn(&state, caller, op, params)?;

@@ -117,7 +117,14 @@ pub async fn password(
     })
     .await;
     let who = if root { "root" } else { user_name.trim() };
-    record_console_login(&console, &peer, &headers, &account, who, &result);
+    // The trail names the account by its id, also when the person typed its alias.
+    let account_id = console
+        .directory
+        .snapshot()
+        .account_of_alias(&account.trim().to_ascii_lowercase())
+        .cloned()
+        .unwrap_or_else(|| account.clone());
+    record_console_login(&console, &peer, &headers, &account_id, who, &result);
     match result {
         Ok(step) => signed_in(&console, step),
         Err(error) => {
