@@ -32,8 +32,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountAssignmentRow, AccountRow, Change, ChangesSince,
     Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
     IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
-    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
-    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow,
+    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow,
+    ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError, TAGS_PER_USER,
+    UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -3480,7 +3481,9 @@ fn account_aliases_are_unique_across_the_deployment(b: &dyn Backend) {
         store.apply(&[set_alias("222222222222", "corp")]),
         Err(StoreError::AlreadyExists)
     );
-    store.apply(&[set_alias("111111111111", "corp-two")]).unwrap();
+    store
+        .apply(&[set_alias("111111111111", "corp-two")])
+        .unwrap();
     assert_eq!(
         store.load().unwrap().account_aliases,
         vec![("111111111111".to_owned(), "corp-two".to_owned())]
@@ -3562,11 +3565,9 @@ fn password_history_keeps_the_newest(b: &dyn Backend) {
     assert_eq!(kept, expected);
     // The snapshot built from the store keeps the same ones.
     let master = MasterKey::generate();
-    let state = latchkey_core::state::State::from_contents(
-        store.load().unwrap(),
-        &Keyring::from(master),
-    )
-    .unwrap();
+    let state =
+        latchkey_core::state::State::from_contents(store.load().unwrap(), &Keyring::from(master))
+            .unwrap();
     let remembered: Vec<&str> = state.users["AIDA1"]
         .password_history
         .iter()
@@ -3610,13 +3611,23 @@ fn account_settings_follow_through_the_directory(b: &dyn Backend) {
         state.account_of_alias("shared-alias").map(String::as_str),
         Some(account.as_str())
     );
-    assert_eq!(other.password_policy(&account).unwrap().minimum_password_length, 12);
+    assert_eq!(
+        other
+            .password_policy(&account)
+            .unwrap()
+            .minimum_password_length,
+        12
+    );
     // The policy applies to new passwords on either instance.
     let short = other
         .create_login_profile(&account, "admin", "Short-1", false, now())
         .unwrap_err();
     assert_eq!(short.code, ErrorCode::PasswordPolicyViolation);
-    assert!(short.message.contains("minimum length of 12"), "{}", short.message);
+    assert!(
+        short.message.contains("minimum length of 12"),
+        "{}",
+        short.message
+    );
     let user_id = state.user_by_name(&account, "admin").unwrap().id.clone();
     let error = other
         .update_login_profile(&account, "admin", Some("Short-1"), None, now())

@@ -86,11 +86,17 @@ fn page(
         _ => PasswordPolicy::default(),
     });
     let can_change_password = signed_in.session.user.is_some()
-        && latchkey_query::QueryRequest::from_pairs(std::iter::empty::<(&str, &str)>())
-            .is_ok_and(|query| {
-                crate::api::authorize(directory, &signed_in.caller, Operation::ChangePassword, &query)
-                    .is_ok()
-            });
+        && latchkey_query::QueryRequest::from_pairs(std::iter::empty::<(&str, &str)>()).is_ok_and(
+            |query| {
+                crate::api::authorize(
+                    directory,
+                    &signed_in.caller,
+                    Operation::ChangePassword,
+                    &query,
+                )
+                .is_ok()
+            },
+        );
     render(
         status,
         &AccountPage {
@@ -261,18 +267,19 @@ pub async fn password_policy(
 /// The policy the form asks for, and the first field that is out of range.
 fn read_policy(form: &PolicyForm) -> (PasswordPolicy, Option<(&'static str, String)>) {
     let mut problem = None;
-    let mut number = |field: &'static str, text: &str, label: &str, min: u32, max: u32| {
-        match text.trim().parse::<u32>() {
-            Ok(n) if (min..=max).contains(&n) => Some(n),
-            _ => {
-                if problem.is_none() {
-                    problem = Some((
-                        field,
-                        format!("{label} must be a whole number from {min} to {max}."),
-                    ));
-                }
-                None
+    let mut number = |field: &'static str, text: &str, label: &str, min: u32, max: u32| match text
+        .trim()
+        .parse::<u32>()
+    {
+        Ok(n) if (min..=max).contains(&n) => Some(n),
+        _ => {
+            if problem.is_none() {
+                problem = Some((
+                    field,
+                    format!("{label} must be a whole number from {min} to {max}."),
+                ));
             }
+            None
         }
     };
     let minimum = number(
@@ -282,10 +289,15 @@ fn read_policy(form: &PolicyForm) -> (PasswordPolicy, Option<(&'static str, Stri
         6,
         128,
     );
-    let max_age = form
-        .expire_passwords
-        .as_ref()
-        .and_then(|_| number("max_password_age", &form.max_password_age, "The password expiration", 1, 1095));
+    let max_age = form.expire_passwords.as_ref().and_then(|_| {
+        number(
+            "max_password_age",
+            &form.max_password_age,
+            "The password expiration",
+            1,
+            1095,
+        )
+    });
     let reuse = form.prevent_reuse.as_ref().and_then(|_| {
         number(
             "password_reuse_prevention",
@@ -296,7 +308,8 @@ fn read_policy(form: &PolicyForm) -> (PasswordPolicy, Option<(&'static str, Stri
         )
     });
     let policy = PasswordPolicy {
-        minimum_password_length: minimum.unwrap_or(PasswordPolicy::default().minimum_password_length),
+        minimum_password_length: minimum
+            .unwrap_or(PasswordPolicy::default().minimum_password_length),
         require_symbols: form.require_symbols.is_some(),
         require_numbers: form.require_numbers.is_some(),
         require_uppercase_characters: form.require_uppercase_characters.is_some(),
@@ -355,7 +368,13 @@ pub async fn change_password_form(
     State(console): State<Arc<Console>>,
     signed_in: SignedIn,
 ) -> Response {
-    change_password_page(&console, &signed_in, FieldErrors::none(), false, StatusCode::OK)
+    change_password_page(
+        &console,
+        &signed_in,
+        FieldErrors::none(),
+        false,
+        StatusCode::OK,
+    )
 }
 
 fn change_password_page(
@@ -410,7 +429,13 @@ pub async fn change_password(
         return refused.into_response();
     }
     let Some(user) = signed_in.session.user.clone() else {
-        return change_password_page(&console, &signed_in, FieldErrors::none(), false, StatusCode::BAD_REQUEST);
+        return change_password_page(
+            &console,
+            &signed_in,
+            FieldErrors::none(),
+            false,
+            StatusCode::BAD_REQUEST,
+        );
     };
     let again = |field: &'static str, error: &IamError| {
         change_password_page(
@@ -424,7 +449,10 @@ pub async fn change_password(
     if form.new_password != form.confirm_password {
         return again(
             "confirm_password",
-            &IamError::new(ErrorCode::ValidationError, "The new passwords do not match."),
+            &IamError::new(
+                ErrorCode::ValidationError,
+                "The new passwords do not match.",
+            ),
         );
     }
     if let Err(error) = signed_in.authorize(
@@ -441,7 +469,13 @@ pub async fn change_password(
         })
         .await;
     match result {
-        Ok(()) => change_password_page(&console, &signed_in, FieldErrors::none(), true, StatusCode::OK),
+        Ok(()) => change_password_page(
+            &console,
+            &signed_in,
+            FieldErrors::none(),
+            true,
+            StatusCode::OK,
+        ),
         Err(error) if error.code == ErrorCode::PasswordPolicyViolation => {
             again("new_password", &error)
         }
