@@ -671,6 +671,7 @@ def test_admin_edits_the_alias_and_the_password_policy_and_users_sign_in_by_alia
     page.get_by_label("Minimum length (6–128)").fill("200")
     page.get_by_role("button", name="Save password policy").click()
     expect(page.locator("#minimum_password_length-error")).to_contain_text("from 6 to 128")
+    expect(page.get_by_label("Minimum length (6–128)")).to_have_value("200")
     j.shot("policy-refused")
     page.get_by_label("Minimum length (6–128)").fill("12")
     page.get_by_label("At least one number (0–9)").check()

@@ -38,9 +38,34 @@ struct AccountPage<'a> {
     rules: Vec<String>,
     /// What the policy form shows: the account's policy, or what was just refused.
     form: PasswordPolicy,
+    /// The number fields as the form shows them (what was typed, when it was refused).
+    numbers: NumberInputs,
     /// The IAM user signed in may change their own password.
     can_change_password: bool,
     errors: FieldErrors,
+}
+
+/// The policy form's number fields, as text.
+#[derive(Debug, Clone)]
+struct NumberInputs {
+    minimum_password_length: String,
+    max_password_age: String,
+    password_reuse_prevention: String,
+    /// Whether "Passwords expire" and "Prevent password reuse" are checked.
+    expire: bool,
+    prevent_reuse: bool,
+}
+
+impl NumberInputs {
+    fn of(policy: &PasswordPolicy) -> Self {
+        NumberInputs {
+            minimum_password_length: policy.minimum_password_length.to_string(),
+            max_password_age: policy.max_password_age.unwrap_or(90).to_string(),
+            password_reuse_prevention: policy.password_reuse_prevention.unwrap_or(5).to_string(),
+            expire: policy.max_password_age.is_some(),
+            prevent_reuse: policy.password_reuse_prevention.is_some(),
+        }
+    }
 }
 
 /// `GET /console/account`
@@ -55,11 +80,15 @@ pub async fn show(State(console): State<Arc<Console>>, signed_in: SignedIn) -> R
     )
 }
 
+/// What the policy form re-shows after a refusal: the policy asked for, with the numbers as
+/// they were typed.
+type Refused = (PasswordPolicy, NumberInputs);
+
 fn page(
     console: &Console,
     signed_in: &SignedIn,
     alias_input: &str,
-    form: Option<PasswordPolicy>,
+    refused: Option<Refused>,
     errors: FieldErrors,
     status: StatusCode,
 ) -> Response {
@@ -81,9 +110,13 @@ fn page(
         PolicyView::Default => DEFAULT_POLICY_RULES.iter().map(|r| (*r).into()).collect(),
         PolicyView::Hidden(_) => Vec::new(),
     };
-    let form = form.unwrap_or_else(|| match &policy {
-        PolicyView::Custom(policy) => policy.clone(),
-        _ => PasswordPolicy::default(),
+    let (form, numbers) = refused.unwrap_or_else(|| {
+        let form = match &policy {
+            PolicyView::Custom(policy) => policy.clone(),
+            _ => PasswordPolicy::default(),
+        };
+        let numbers = NumberInputs::of(&form);
+        (form, numbers)
     });
     let can_change_password = signed_in.session.user.is_some()
         && latchkey_query::QueryRequest::from_pairs(std::iter::empty::<(&str, &str)>()).is_ok_and(
@@ -106,6 +139,7 @@ fn page(
             policy,
             rules,
             form,
+            numbers,
             can_change_password,
             errors,
         },
@@ -229,12 +263,19 @@ pub async fn password_policy(
         };
     }
     let (policy, problem) = read_policy(&form);
+    let typed = NumberInputs {
+        minimum_password_length: form.minimum_password_length.clone(),
+        max_password_age: form.max_password_age.clone(),
+        password_reuse_prevention: form.password_reuse_prevention.clone(),
+        expire: form.expire_passwords.is_some(),
+        prevent_reuse: form.prevent_reuse.is_some(),
+    };
     let again = |field: &'static str, message: String, status: StatusCode| {
         page(
             &console,
             &signed_in,
             "",
-            Some(policy.clone()),
+            Some((policy.clone(), typed.clone())),
             FieldErrors::at(field, message),
             status,
         )
