@@ -731,10 +731,18 @@ def test_a_user_without_permission_cannot_change_account_settings(settings_serve
     iam.attach_user_policy(UserName=name,
                            PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
     iam.create_login_profile(UserName=name, Password="Viewer-Pass-123")
-    j = journey()
+    # On a 320-pixel screen: nothing of the page may be wider than the screen.
+    j = journey(width=320)
     page = j.page
     sign_in(j, srv, srv.account_id, name, "Viewer-Pass-123")
-    open_account_settings(page)
+    page.goto(f"{srv.url}/console/account")
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    # Reading is allowed, so the policy shows; the user may not change it (nor read its
+    # own policy-granted change: IAMReadOnlyAccess has no iam:ChangePassword).
+    expect(page.locator("#policy-rules")).to_be_visible()
+    expect(page.get_by_role("link", name="Change your password")).to_have_count(0)
+    j.shot("account-320")
     page.get_by_label("Alias", exact=True).fill(unique("nope").lower())
     page.get_by_role("button", name="Create alias").click()
     expect(page.locator("#alias-error")).to_contain_text("iam:CreateAccountAlias")
