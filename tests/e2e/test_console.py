@@ -16,6 +16,7 @@ import http.cookiejar
 import json
 import os
 import re
+import shutil
 import time
 import urllib.error
 import urllib.parse
@@ -623,9 +624,220 @@ def test_account_settings_show_the_password_policy(server, journey):
     page.get_by_role("navigation", name="Console").get_by_role("link",
                                                                name="Account settings").click()
     expect(page.get_by_text(server.account_id, exact=True)).to_be_visible()
+    # The shared server keeps AWS's default policy: its tests set passwords by it.
+    expect(page.locator("#policy-state")).to_contain_text("AWS's default policy")
     expect(page.get_by_text("At least 8 and at most 128 characters.")).to_be_visible()
-    expect(page.get_by_text("A custom password policy is not supported yet")).to_be_visible()
     j.shot("account")
+
+
+# --- account settings: alias, password policy, passwords (a server of their own) ---------
+
+
+@pytest.fixture(scope="module")
+def settings_server(module_server_pool):
+    return module_server_pool.new("console-settings")
+
+
+def open_account_settings(page) -> None:
+    page.get_by_role("navigation", name="Console").get_by_role("link",
+                                                               name="Account settings").click()
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+
+
+def test_admin_edits_the_alias_and_the_password_policy_and_users_sign_in_by_alias(
+        settings_server, journey):
+    srv = settings_server
+    iam = srv.client("iam")
+    j = journey()
+    page = j.page
+    sign_in(j, srv, srv.account_id, "admin", srv.admin["ConsolePassword"])
+    open_account_settings(page)
+    j.shot("account-settings")
+
+    # A bad alias is refused next to the field; a good one is created.
+    page.get_by_label("Alias", exact=True).fill("Not_Valid")
+    page.get_by_role("button", name="Create alias").click()
+    expect(page.locator("#alias-error")).to_contain_text("failed to satisfy constraint")
+    expect(page.get_by_label("Alias", exact=True)).to_have_attribute("aria-invalid", "true")
+    j.shot("alias-refused")
+    alias = unique("corp").lower()
+    page.get_by_label("Alias", exact=True).fill(alias)
+    page.get_by_role("button", name="Create alias").click()
+    expect(page.locator("#current-alias")).to_have_text(alias)
+    assert iam.list_account_aliases()["AccountAliases"] == [alias]
+    j.shot("alias-created")
+
+    # The password policy: out of range is refused in words (by the server: the browser's
+    # own range check is switched off, as in a browser without it), then a strict one is saved.
+    page.get_by_label("Minimum length (6–128)").evaluate("field => { field.form.noValidate = true; }")
+    page.get_by_label("Minimum length (6–128)").fill("200")
+    page.get_by_role("button", name="Save password policy").click()
+    expect(page.locator("#minimum_password_length-error")).to_contain_text("from 6 to 128")
+    expect(page.get_by_label("Minimum length (6–128)")).to_have_value("200")
+    j.shot("policy-refused")
+    page.get_by_label("Minimum length (6–128)").fill("12")
+    page.get_by_label("At least one number (0–9)").check()
+    page.get_by_label("At least one of").check()
+    page.get_by_label("Prevent password reuse").check()
+    page.get_by_label("Number of previous passwords remembered (1–24)").fill("3")
+    page.get_by_label("Allow IAM users to change their own password").check()
+    page.get_by_role("button", name="Save password policy").click()
+    expect(page.locator("#policy-state")).to_contain_text("This account's password policy")
+    expect(page.locator("#policy-rules")).to_contain_text("At least 12 and at most 128")
+    j.shot("policy-saved")
+    policy = iam.get_account_password_policy()["PasswordPolicy"]
+    assert policy["MinimumPasswordLength"] == 12
+    assert policy["RequireNumbers"] is True and policy["RequireSymbols"] is True
+    assert policy["PasswordReusePrevention"] == 3
+    assert policy["AllowUsersToChangePassword"] is True
+    assert policy["ExpirePasswords"] is False
+
+    # A user signs in with the alias and changes their own password under the policy.
+    name = unique("aliasuser")
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password="Strong-Pass-123")
+    other = journey()
+    sign_in(other, srv, alias.upper(), name, "Strong-Pass-123")
+    expect(other.page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    open_account_settings(other.page)
+    other.page.get_by_role("link", name="Change your password").click()
+    other.page.get_by_label("Current password").fill("Strong-Pass-123")
+    other.page.get_by_label("New password", exact=True).fill("short")
+    other.page.get_by_label("Confirm new password").fill("short")
+    other.page.get_by_role("button", name="Change password").click()
+    expect(other.page.locator("#new_password-error")).to_contain_text("minimum length of 12")
+    other.shot("change-password-refused")
+    other.page.get_by_label("Current password").fill("Strong-Pass-123")
+    other.page.get_by_label("New password", exact=True).fill("Another-Pass-456")
+    other.page.get_by_label("Confirm new password").fill("Another-Pass-456")
+    other.page.get_by_role("button", name="Change password").click()
+    expect(other.page.locator("#password-changed")).to_be_visible()
+    other.shot("password-changed")
+
+    # The admin deletes the policy and the alias; the default policy applies again.
+    page.reload()
+    page.get_by_role("button", name="Delete the policy").click()
+    expect(page.locator("#policy-state")).to_contain_text("AWS's default policy")
+    expect_error(iam.get_account_password_policy, "NoSuchEntity", 404)
+    page.get_by_role("button", name=f"Delete alias {alias}").click()
+    expect(page.locator("#current-alias")).to_have_count(0)
+    assert iam.list_account_aliases()["AccountAliases"] == []
+    j.shot("settings-deleted")
+
+
+def test_a_user_without_permission_cannot_change_account_settings(settings_server, journey):
+    srv = settings_server
+    iam = srv.client("iam")
+    name = unique("viewer")
+    iam.create_user(UserName=name)
+    iam.attach_user_policy(UserName=name,
+                           PolicyArn="arn:aws:iam::aws:policy/IAMReadOnlyAccess")
+    iam.create_login_profile(UserName=name, Password="Viewer-Pass-123")
+    # On a 320-pixel screen: nothing of the page may be wider than the screen.
+    j = journey(width=320)
+    page = j.page
+    sign_in(j, srv, srv.account_id, name, "Viewer-Pass-123")
+    page.goto(f"{srv.url}/console/account")
+    expect(page.get_by_role("heading", name="Account settings")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= 320
+    # Reading is allowed, so the policy shows; the user may not change it (nor read its
+    # own policy-granted change: IAMReadOnlyAccess has no iam:ChangePassword).
+    expect(page.locator("#policy-rules")).to_be_visible()
+    expect(page.get_by_role("link", name="Change your password")).to_have_count(0)
+    j.shot("account-320")
+    page.get_by_label("Alias", exact=True).fill(unique("nope").lower())
+    page.get_by_role("button", name="Create alias").click()
+    expect(page.locator("#alias-error")).to_contain_text("iam:CreateAccountAlias")
+    j.shot("alias-denied")
+    assert iam.list_account_aliases()["AccountAliases"] == []
+
+
+def test_admin_resets_and_removes_a_users_console_password(settings_server, journey):
+    srv = settings_server
+    iam = srv.client("iam")
+    name = unique("resetme")
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password="First-Pass-123")
+    j = journey()
+    page = j.page
+    sign_in(j, srv, srv.account_id, "admin", srv.admin["ConsolePassword"])
+    page.goto(f"{srv.url}/console/users/{name}?tab=security_credentials")
+    page.get_by_label("New console password").fill("Reset-Pass-456")
+    page.get_by_label("User must create a new password at next sign-in").check()
+    page.get_by_role("button", name="Reset password").click()
+    expect(page.locator("#console-access-state")).to_contain_text("must choose a new password")
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"]
+    j.shot("password-reset")
+
+    # The user signs in with the reset password and must choose a new one first.
+    user = journey()
+    sign_in(user, srv, srv.account_id, name, "Reset-Pass-456")
+    expect(user.page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    user.shot("new-password")
+    user.page.get_by_label("New password", exact=True).fill("Chosen-Pass-789")
+    user.page.get_by_label("Confirm new password").fill("Chosen-Pass-789")
+    user.page.get_by_role("button", name="Set password and sign in").click()
+    expect(user.page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    assert iam.get_login_profile(UserName=name)["LoginProfile"]["PasswordResetRequired"] is False
+
+    # Removing console access ends the user's session at once.
+    page.reload()
+    page.get_by_role("button", name="Remove console access").click()
+    expect(page.get_by_role("button", name="Enable console access")).to_be_visible()
+    expect_error(iam.get_login_profile, "NoSuchEntity", 404, UserName=name)
+    j.shot("console-access-removed")
+    user.page.reload()
+    expect(user.page).to_have_url(re.compile(r"/console/signin$"))
+
+
+def expiring_user(fresh_server, **policy) -> tuple:
+    """A server of its own whose policy makes passwords expire after a day, and a user with a
+    console password; the server is then restarted two days later (libfaketime). Clients
+    signing with the real clock cannot reach it after that, only the browser."""
+    if shutil.which("faketime") is None:
+        pytest.fail("faketime is not installed; scripts/test installs it (Debian: faketime)")
+    srv = fresh_server("expiry")
+    iam = srv.client("iam")
+    iam.update_account_password_policy(MinimumPasswordLength=10, MaxPasswordAge=1, **policy)
+    name = unique("expiring")
+    iam.create_user(UserName=name)
+    iam.create_login_profile(UserName=name, Password="Before-Expiry-1")
+    srv.stop()
+    srv.wrapper = ["faketime", "-f", "+2d"]
+    srv.start()
+    return srv, name
+
+
+def test_an_expired_password_is_replaced_at_sign_in(fresh_server, journey):
+    srv, name = expiring_user(fresh_server, PasswordReusePrevention=1)
+    j = journey()
+    page = j.page
+    sign_in(j, srv, srv.account_id, name, "Before-Expiry-1")
+    expect(page.get_by_role("heading", name="Choose a new password")).to_be_visible()
+    expect(page.get_by_text("Passwords expire after 1 days")).to_be_visible()
+    j.shot("expired")
+    # The same password again is refused by reuse prevention, next to the field.
+    page.get_by_label("New password", exact=True).fill("Before-Expiry-1")
+    page.get_by_label("Confirm new password").fill("Before-Expiry-1")
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page.locator("#new-password-error")).to_contain_text("previous 1 passwords")
+    page.get_by_label("New password", exact=True).fill("After-Expiry-2")
+    page.get_by_label("Confirm new password").fill("After-Expiry-2")
+    page.get_by_role("button", name="Set password and sign in").click()
+    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    j.shot("signed-in-after-expiry")
+    # The new password signs in directly.
+    again = journey()
+    sign_in(again, srv, srv.account_id, name, "After-Expiry-2")
+    expect(again.page.get_by_role("heading", name="Dashboard")).to_be_visible()
+
+
+def test_a_hard_expired_password_needs_an_administrator(fresh_server, journey):
+    srv, name = expiring_user(fresh_server, HardExpiry=True)
+    j = journey()
+    sign_in(j, srv, srv.account_id, name, "Before-Expiry-1")
+    expect(j.page.get_by_role("alert")).to_contain_text("Ask your administrator")
+    j.shot("hard-expired")
 
 
 # --- the same rules without a browser -------------------------------------------------

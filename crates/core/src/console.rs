@@ -19,6 +19,7 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use crate::Directory;
+use crate::account_settings::PasswordState;
 use crate::error::{ErrorCode, IamError};
 use crate::identity_mfa::{SignInPurpose, SignInStep};
 use crate::ids;
@@ -26,6 +27,7 @@ use crate::invitations::token_hash;
 use crate::model::{LoginProfile, Principal, User};
 use crate::oidc::SpentTokenRow;
 use crate::password;
+use crate::state::State;
 use crate::store::{Change, LoginProfileRow};
 
 /// How long a console session lasts (AWS signs IAM users out of the console after 12 hours).
@@ -77,9 +79,23 @@ struct MfaStepClaims {
     expires: DateTime<Utc>,
 }
 
+/// The proof that the password (and MFA) steps passed, waiting for the new password the
+/// user must choose.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct NewPasswordClaims {
+    identity: ConsoleIdentity,
+    mfa: bool,
+    expires: DateTime<Utc>,
+}
+
+const NEW_PASSWORD_AAD: &[u8] = b"latchkey/console-new-password/v1";
+
 /// The outcome of the password step.
 #[derive(Debug)]
 pub enum SignIn {
+    /// The password must be changed first: the new password is needed, with this proof of
+    /// the steps before.
+    NewPasswordRequired { ticket: String },
     /// Signed in: the session token and when it ends.
     Session {
         token: String,
@@ -116,7 +132,7 @@ fn sign_in_failed() -> IamError {
 }
 
 impl Directory {
-    /// The password step for an IAM user. `account` is the account id.
+    /// The password step for an IAM user. `account` is the account id or its alias.
     pub fn console_sign_in_user(
         &self,
         account: &str,
@@ -125,9 +141,11 @@ impl Directory {
         at: DateTime<Utc>,
     ) -> Result<SignIn, IamError> {
         let state = self.snapshot();
-        let user = state
-            .user_by_name(account.trim(), user_name.trim())
-            .cloned();
+        let account = account.trim();
+        let account = state
+            .account_of_alias(&account.to_ascii_lowercase())
+            .map_or(account, String::as_str);
+        let user = state.user_by_name(account, user_name.trim()).cloned();
         let stored = user
             .as_ref()
             .and_then(|u| u.login_profile.as_ref())
@@ -137,12 +155,18 @@ impl Directory {
             Some(user) if matches && stored.is_some() => user,
             _ => return Err(sign_in_failed()),
         };
+        if state.password_state(&user, at) == PasswordState::Expired {
+            return Err(IamError::new(
+                ErrorCode::AccessDenied,
+                "Your password has expired. Ask your administrator to reset it.",
+            ));
+        }
         let identity = ConsoleIdentity::User {
             account_id: user.account_id.clone(),
             user_id: user.id.clone(),
         };
         if user.mfa_serials.is_empty() {
-            return Ok(self.new_session(identity, false, at));
+            return Ok(self.after_sign_in(&state, &user, identity, false, at));
         }
         Ok(SignIn::MfaRequired {
             ticket: self.seal_json(
@@ -226,7 +250,67 @@ impl Directory {
                 "The MFA code is not valid. Wait for the next code and try again.",
             ));
         }
-        Ok(self.new_session(claims.identity, true, at))
+        Ok(self.after_sign_in(&state, &user, claims.identity, true, at))
+    }
+
+    /// The session, or first the new password the user must choose (an administrator
+    /// asked for it, or the password expired).
+    fn after_sign_in(
+        &self,
+        state: &State,
+        user: &User,
+        identity: ConsoleIdentity,
+        mfa: bool,
+        at: DateTime<Utc>,
+    ) -> SignIn {
+        if state.password_state(user, at) == PasswordState::Valid {
+            return self.new_session(identity, mfa, at);
+        }
+        SignIn::NewPasswordRequired {
+            ticket: self.seal_json(
+                &NewPasswordClaims {
+                    identity,
+                    mfa,
+                    expires: at + MFA_STEP_TTL,
+                },
+                NEW_PASSWORD_AAD,
+            ),
+        }
+    }
+
+    /// The rules of the password policy the new-password step's user must follow (none
+    /// for a ticket that does not open).
+    pub fn password_rules_for_ticket(&self, ticket: &str) -> Vec<String> {
+        let claims: Option<NewPasswordClaims> = self.open_json(ticket, NEW_PASSWORD_AAD);
+        match claims.map(|c| c.identity) {
+            Some(ConsoleIdentity::User { account_id, .. }) => self.password_rules(&account_id),
+            _ => Vec::new(),
+        }
+    }
+
+    /// The new-password step: the user chooses a password that follows the account's
+    /// policy, and is signed in.
+    pub fn console_sign_in_new_password(
+        &self,
+        ticket: &str,
+        new_password: &str,
+        at: DateTime<Utc>,
+    ) -> Result<SignIn, IamError> {
+        let expired = || {
+            IamError::new(
+                ErrorCode::AccessDenied,
+                "Your sign-in took too long. Sign in again.",
+            )
+        };
+        let claims: NewPasswordClaims = self
+            .open_json(ticket, NEW_PASSWORD_AAD)
+            .filter(|c: &NewPasswordClaims| at < c.expires)
+            .ok_or_else(expired)?;
+        let ConsoleIdentity::User { user_id, .. } = &claims.identity else {
+            return Err(expired());
+        };
+        self.set_own_password(user_id, new_password, at)?;
+        Ok(self.new_session(claims.identity, claims.mfa, at))
     }
 
     fn new_session(&self, identity: ConsoleIdentity, mfa: bool, at: DateTime<Utc>) -> SignIn {
@@ -382,41 +466,6 @@ fn csrf_token(session_id: &str) -> String {
     data_encoding::BASE64URL_NOPAD.encode(&hasher.finalize())
 }
 
-/// AWS's default password policy, which applies while the account sets none: 8 to 128
-/// characters, at least three of upper case, lower case, digits and other characters, and
-/// not the account's name or e-mail address.
-pub fn check_password_policy(
-    password: &str,
-    account_name: &str,
-    email: &str,
-) -> Result<(), IamError> {
-    let violation = |message: &str| IamError::new(ErrorCode::PasswordPolicyViolation, message);
-    let length = password.chars().count();
-    if length < 8 {
-        return Err(violation("Password should have a minimum length of 8."));
-    }
-    if length > 128 {
-        return Err(violation("Password should have a maximum length of 128."));
-    }
-    let kinds = [
-        password.chars().any(|c| c.is_uppercase()),
-        password.chars().any(|c| c.is_lowercase()),
-        password.chars().any(|c| c.is_ascii_digit()),
-        password.chars().any(|c| !c.is_alphanumeric()),
-    ];
-    if kinds.iter().filter(|k| **k).count() < 3 {
-        return Err(violation(
-            "Password should have at least three of: upper case letters, lower case letters, numbers and other characters.",
-        ));
-    }
-    if password.eq_ignore_ascii_case(account_name) || password.eq_ignore_ascii_case(email) {
-        return Err(violation(
-            "Password should not be the account's name or e-mail address.",
-        ));
-    }
-    Ok(())
-}
-
 impl Directory {
     /// CreateLoginProfile: gives an IAM user a console password.
     pub fn create_login_profile(
@@ -427,13 +476,10 @@ impl Directory {
         password_reset_required: bool,
         at: DateTime<Utc>,
     ) -> Result<(), IamError> {
-        let account = self
-            .snapshot()
-            .accounts
-            .get(account_id)
-            .cloned()
-            .ok_or_else(|| IamError::no_such_user(user_name))?;
-        check_password_policy(password, &account.name, &account.root_email)?;
+        if !self.snapshot().accounts.contains_key(account_id) {
+            return Err(IamError::no_such_user(user_name));
+        }
+        self.check_new_password(account_id, password)?;
         // Hash before taking the writer lock: Argon2 is deliberately slow.
         let password_hash = password::hash(password);
         self.write(|state| {
@@ -451,6 +497,7 @@ impl Directory {
                 password_hash: password_hash.clone(),
                 created: at,
                 password_reset_required,
+                password_changed: at,
             };
             Ok((vec![Change::CreateLoginProfile(row)], ()))
         })?;

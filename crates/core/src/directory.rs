@@ -124,7 +124,7 @@ impl std::fmt::Debug for dyn Store {
 
 /// The store refused a change the snapshot allowed: another writer got there first. Report
 /// it as AWS reports the conflict itself.
-fn conflict_error(error: StoreError) -> IamError {
+pub(crate) fn conflict_error(error: StoreError) -> IamError {
     match error {
         StoreError::Backend(_) | StoreError::Unavailable(_) => store_failure(error),
         StoreError::AlreadyExists => {
@@ -488,6 +488,7 @@ impl Directory {
                     password_hash: password::hash(&console_password),
                     created,
                     password_reset_required: false,
+                    password_changed: created,
                 }),
                 Change::AttachPolicy {
                     entity: Entity::User(user_id.clone()),

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     DeleteConflict,
     DuplicateAccount,
     EntityAlreadyExists,
+    /// A concurrent change made the request's premise false (ChangePassword's old password).
+    EntityTemporarilyUnmodifiable,
     ExpiredToken,
     IncompleteBody,
     IncompleteSignature,
@@ -36,6 +38,8 @@ pub enum ErrorCode {
     InvalidClientTokenId,
     InvalidInput,
     InvalidInvitation,
+    /// ChangePassword called by anyone but an IAM user.
+    InvalidUserType,
     /// awsJson (Identity Store): the server failed; the detail is in the log.
     InternalServer,
     LimitExceeded,
@@ -103,6 +107,8 @@ impl ErrorCode {
             ErrorCode::DuplicateAccount => "DuplicateAccountException",
             ErrorCode::DeleteConflict => "DeleteConflict",
             ErrorCode::EntityAlreadyExists => "EntityAlreadyExists",
+            ErrorCode::EntityTemporarilyUnmodifiable => "EntityTemporarilyUnmodifiable",
+            ErrorCode::InvalidUserType => "InvalidUserType",
             ErrorCode::ExpiredToken => "ExpiredToken",
             ErrorCode::PackedPolicyTooLarge => "PackedPolicyTooLarge",
             ErrorCode::PasswordPolicyViolation => "PasswordPolicyViolation",
@@ -166,6 +172,7 @@ impl ErrorCode {
             | ErrorCode::MalformedQueryString => 404,
             ErrorCode::DeleteConflict
             | ErrorCode::EntityAlreadyExists
+            | ErrorCode::EntityTemporarilyUnmodifiable
             | ErrorCode::LimitExceeded => 409,
             ErrorCode::ReportExpired | ErrorCode::ReportNotPresent => 410,
             ErrorCode::RequestEntityTooLarge => 413,
@@ -180,6 +187,7 @@ impl ErrorCode {
             | ErrorCode::InvalidAuthorizationMessage
             | ErrorCode::InvalidInput
             | ErrorCode::InvalidInvitation
+            | ErrorCode::InvalidUserType
             | ErrorCode::MalformedPolicyDocument
             | ErrorCode::PackedPolicyTooLarge
             | ErrorCode::PasswordPolicyViolation

@@ -4,6 +4,7 @@
 //! transport calls; it reads from an in-memory snapshot ([`state::State`]) and writes through
 //! the [`store::Store`] trait.
 
+pub mod account_settings;
 pub mod audit;
 pub mod authorization_message;
 pub mod authz;

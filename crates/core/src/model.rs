@@ -67,6 +67,8 @@ pub struct LoginProfile {
     pub password_hash: String,
     pub created: DateTime<Utc>,
     pub password_reset_required: bool,
+    /// When the password was last set, for the password policy's `MaxPasswordAge`.
+    pub password_changed: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +81,8 @@ pub struct User {
     /// Sorted by key.
     pub tags: Vec<Tag>,
     pub login_profile: Option<LoginProfile>,
+    /// Hashes of previous console passwords, oldest first (`PasswordReusePrevention`).
+    pub password_history: Vec<crate::store::PasswordHistoryRow>,
     /// Managed policies attached to the user, in attachment order.
     pub attached_policy_arns: Vec<String>,
     /// Sorted by name.

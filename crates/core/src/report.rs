@@ -76,9 +76,21 @@ fn user_row(state: &State, user: &User) -> String {
             rotated: time(k.created),
             last_used: k.runtime.last_used(),
         });
-    let (enabled, last_used, changed) = match &user.login_profile {
-        Some(profile) => ("true", "no_information".to_string(), time(profile.created)),
-        None => ("false", "N/A".to_string(), "N/A".to_string()),
+    let (enabled, last_used, changed, next_rotation) = match &user.login_profile {
+        Some(profile) => (
+            "true",
+            "no_information".to_string(),
+            time(profile.password_changed),
+            state
+                .password_expires(user)
+                .map_or_else(|| "N/A".to_string(), time),
+        ),
+        None => (
+            "false",
+            "N/A".to_string(),
+            "N/A".to_string(),
+            "N/A".to_string(),
+        ),
     };
     let mut fields = vec![
         user.name.clone(),
@@ -87,7 +99,7 @@ fn user_row(state: &State, user: &User) -> String {
         enabled.to_string(),
         last_used,
         changed,
-        "N/A".into(),
+        next_rotation,
         (!user.mfa_serials.is_empty()).to_string(),
     ];
     fields.extend(key_fields(keys.next()));

@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 
 use latchkey_policy::{Policy, PolicyKind};
 
+use crate::account_settings::PasswordPolicy;
 use crate::authz::EffectiveCache;
 use crate::catalog;
 use crate::identitystore::IdentityStoreState;
@@ -47,6 +48,11 @@ pub struct State {
     /// one account's devices are a range.
     pub mfa_devices: OrdMap<String, Arc<MfaDevice>>,
     pub credential_reports: HashMap<String, Arc<CredentialReport>>,
+    /// Account id → its alias, and alias → account id.
+    pub account_aliases: HashMap<String, String>,
+    pub alias_accounts: HashMap<String, String>,
+    /// Account id → the password policy it set.
+    pub password_policies: HashMap<String, Arc<PasswordPolicy>>,
     pub master_key_check: Option<Arc<Vec<u8>>>,
     /// The Identity Center instance and its identity store's users, groups and memberships.
     pub identity_store: IdentityStoreState,
@@ -104,6 +110,9 @@ impl Default for State {
             device_authorizations: HashMap::new(),
             spent_tokens: HashMap::new(),
             credential_reports: HashMap::new(),
+            account_aliases: HashMap::new(),
+            alias_accounts: HashMap::new(),
+            password_policies: HashMap::new(),
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
             sso_admin: SsoAdminState::default(),
@@ -214,6 +223,7 @@ impl State {
                         created: row.created,
                         tags: Vec::new(),
                         login_profile: None,
+                        password_history: Vec::new(),
                         attached_policy_arns: Vec::new(),
                         inline_policies: Vec::new(),
                         permissions_boundary: None,
@@ -264,8 +274,50 @@ impl State {
                         password_hash: row.password_hash.clone(),
                         created: row.created,
                         password_reset_required: row.password_reset_required,
+                        password_changed: row.password_changed,
                     });
                 })?;
+            }
+            Change::UpdateLoginProfile(row) => {
+                self.update_user(&row.user_id, |u| {
+                    u.login_profile = Some(LoginProfile {
+                        password_hash: row.password_hash.clone(),
+                        created: row.created,
+                        password_reset_required: row.password_reset_required,
+                        password_changed: row.password_changed,
+                    });
+                })?;
+            }
+            Change::DeleteLoginProfile { user_id } => {
+                self.update_user(user_id, |u| u.login_profile = None)?;
+            }
+            Change::RememberPassword(row) => {
+                self.update_user(&row.user_id, |u| {
+                    u.password_history.push(row.clone());
+                    crate::account_settings::trim_history(&mut u.password_history);
+                })?;
+            }
+            Change::SetAccountAlias { account_id, alias } => {
+                if let Some(old) = self
+                    .account_aliases
+                    .insert(account_id.clone(), alias.clone())
+                {
+                    self.alias_accounts.remove(&old);
+                }
+                self.alias_accounts
+                    .insert(alias.clone(), account_id.clone());
+            }
+            Change::DeleteAccountAlias { account_id } => {
+                if let Some(old) = self.account_aliases.remove(account_id) {
+                    self.alias_accounts.remove(&old);
+                }
+            }
+            Change::SetPasswordPolicy { account_id, policy } => {
+                self.password_policies
+                    .insert(account_id.clone(), Arc::new(policy.clone()));
+            }
+            Change::DeletePasswordPolicy { account_id } => {
+                self.password_policies.remove(account_id);
             }
             Change::SetUserBoundary {
                 user_id,

@@ -31,6 +31,9 @@ pub const VERSIONS_PER_POLICY: usize = 5;
 pub const ATTACHED_POLICIES_PER_ENTITY: usize = 10;
 /// The most MFA devices assigned to one user (AWS's limit since 2022).
 pub const MFA_DEVICES_PER_USER: usize = 8;
+/// How many previous passwords are remembered per user: the most a password policy's
+/// `PasswordReusePrevention` can ask for.
+pub const PASSWORD_HISTORY_KEPT: usize = 24;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AccountRow {
@@ -164,6 +167,20 @@ pub struct LoginProfileRow {
     pub password_hash: String,
     pub created: DateTime<Utc>,
     pub password_reset_required: bool,
+    /// When the password was last set (its creation, a reset or a change): its age for
+    /// the password policy's `MaxPasswordAge`.
+    pub password_changed: DateTime<Utc>,
+}
+
+/// A password a user had before, kept (as its hash) for the password policy's
+/// `PasswordReusePrevention`. The store keeps the newest [`PASSWORD_HISTORY_KEPT`] per user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PasswordHistoryRow {
+    pub user_id: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// When it stopped being the user's password.
+    pub replaced: DateTime<Utc>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -305,6 +322,31 @@ pub enum Change {
         keys: Vec<String>,
     },
     CreateLoginProfile(LoginProfileRow),
+    /// Replaces a user's login profile; fails with [`StoreError::NotFound`] when it has none.
+    UpdateLoginProfile(LoginProfileRow),
+    DeleteLoginProfile {
+        user_id: String,
+    },
+    /// Remembers a previous password; the store keeps the newest
+    /// [`PASSWORD_HISTORY_KEPT`] of the user's.
+    RememberPassword(PasswordHistoryRow),
+    /// Sets or replaces the account's alias; fails with [`StoreError::AlreadyExists`] when
+    /// another account has it (aliases are unique across the deployment).
+    SetAccountAlias {
+        account_id: String,
+        alias: String,
+    },
+    DeleteAccountAlias {
+        account_id: String,
+    },
+    /// Sets or replaces the account's password policy.
+    SetPasswordPolicy {
+        account_id: String,
+        policy: crate::account_settings::PasswordPolicy,
+    },
+    DeletePasswordPolicy {
+        account_id: String,
+    },
     /// Sets or (with `None`) removes a user's permissions boundary.
     SetUserBoundary {
         user_id: String,
@@ -568,6 +610,11 @@ pub struct Contents {
     pub users: Vec<UserRow>,
     pub user_tags: Vec<(String, Tag)>,
     pub login_profiles: Vec<LoginProfileRow>,
+    pub password_history: Vec<PasswordHistoryRow>,
+    /// (account id, alias)
+    pub account_aliases: Vec<(String, String)>,
+    /// (account id, policy)
+    pub password_policies: Vec<(String, crate::account_settings::PasswordPolicy)>,
     /// (user id, boundary policy ARN)
     pub user_boundaries: Vec<(String, String)>,
     pub groups: Vec<GroupRow>,
@@ -623,6 +670,15 @@ impl Contents {
                 .into_iter()
                 .map(Change::CreateLoginProfile),
         );
+        let mut history = self.password_history;
+        history.sort_by_key(|h| h.replaced);
+        changes.extend(history.into_iter().map(Change::RememberPassword));
+        for (account_id, alias) in self.account_aliases {
+            changes.push(Change::SetAccountAlias { account_id, alias });
+        }
+        for (account_id, policy) in self.password_policies {
+            changes.push(Change::SetPasswordPolicy { account_id, policy });
+        }
         for (user_id, policy_arn) in self.user_boundaries {
             let policy_arn = Some(policy_arn);
             changes.push(Change::SetUserBoundary {

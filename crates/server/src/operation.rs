@@ -199,6 +199,15 @@ operations! {
     Iam ListUserTags => User, false;
     Iam CreateLoginProfile => User, true;
     Iam GetLoginProfile => User, false;
+    Iam UpdateLoginProfile => User, true;
+    Iam DeleteLoginProfile => User, true;
+    Iam ChangePassword => User, true;
+    Iam CreateAccountAlias => Any, true;
+    Iam DeleteAccountAlias => Any, true;
+    Iam ListAccountAliases => Any, false;
+    Iam GetAccountPasswordPolicy => Any, false;
+    Iam UpdateAccountPasswordPolicy => Any, true;
+    Iam DeleteAccountPasswordPolicy => Any, true;
     Iam CreateAccessKey => User, true;
     Iam ListAccessKeys => User, false;
     Iam UpdateAccessKey => User, true;

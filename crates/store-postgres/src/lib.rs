@@ -30,6 +30,7 @@ use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
+use latchkey_core::account_settings::PasswordPolicy;
 use latchkey_core::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
@@ -40,9 +41,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
     AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
     GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PermissionSetRow, PolicyRow,
-    PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError,
-    TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow,
+    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
+    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
@@ -68,6 +69,7 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
+    (12, include_str!("../migrations/0012_account_settings.sql")),
     (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
@@ -793,6 +795,11 @@ fn hold_policy(tx: &mut Transaction<'_>, policy_arn: &str) -> Result<(), Failure
 }
 
 /// A role's maximum session duration as stored (INTEGER).
+/// A password policy's number (at most 1095), as PostgreSQL's INTEGER.
+fn small(value: u32) -> i32 {
+    i32::try_from(value).unwrap_or(i32::MAX)
+}
+
 fn seconds(duration: u32) -> Result<i32, Failure> {
     i32::try_from(duration).map_err(|e| decode_error("max_session_duration", e))
 }
@@ -1195,9 +1202,81 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
             password_hash,
             created,
             password_reset_required,
+            password_changed,
         }) => tx.execute(
-            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required) VALUES ($1, $2, $3, $4)",
-            &[user_id, password_hash, created, password_reset_required],
+            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required, password_changed_at) VALUES ($1, $2, $3, $4, $5)",
+            &[user_id, password_hash, created, password_reset_required, password_changed],
+        )?,
+        Change::UpdateLoginProfile(LoginProfileRow {
+            user_id,
+            password_hash,
+            created: _,
+            password_reset_required,
+            password_changed,
+        }) => tx.execute(
+            "UPDATE login_profiles SET password_hash = $2, password_reset_required = $3, password_changed_at = $4 WHERE user_id = $1",
+            &[user_id, password_hash, password_reset_required, password_changed],
+        )?,
+        Change::DeleteLoginProfile { user_id } => tx.execute(
+            "DELETE FROM login_profiles WHERE user_id = $1",
+            &[user_id],
+        )?,
+        Change::RememberPassword(PasswordHistoryRow {
+            user_id,
+            password_hash,
+            replaced,
+        }) => {
+            let inserted = tx.execute(
+                "INSERT INTO password_history (user_id, password_hash, replaced_at) VALUES ($1, $2, $3)",
+                &[user_id, password_hash, replaced],
+            )?;
+            tx.execute(
+                "DELETE FROM password_history WHERE user_id = $1 AND ctid NOT IN
+                 (SELECT ctid FROM password_history WHERE user_id = $1 ORDER BY replaced_at DESC LIMIT $2)",
+                &[user_id, &(PASSWORD_HISTORY_KEPT as i64)],
+            )?;
+            inserted
+        }
+        Change::SetAccountAlias { account_id, alias } => tx.execute(
+            "INSERT INTO account_aliases (account_id, alias) VALUES ($1, $2)
+             ON CONFLICT (account_id) DO UPDATE SET alias = excluded.alias",
+            &[account_id, alias],
+        )?,
+        Change::DeleteAccountAlias { account_id } => tx.execute(
+            "DELETE FROM account_aliases WHERE account_id = $1",
+            &[account_id],
+        )?,
+        Change::SetPasswordPolicy { account_id, policy } => tx.execute(
+            "INSERT INTO password_policies (account_id, minimum_password_length, require_symbols, require_numbers,
+                 require_uppercase_characters, require_lowercase_characters, allow_users_to_change_password,
+                 max_password_age, password_reuse_prevention, hard_expiry)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 minimum_password_length = excluded.minimum_password_length,
+                 require_symbols = excluded.require_symbols,
+                 require_numbers = excluded.require_numbers,
+                 require_uppercase_characters = excluded.require_uppercase_characters,
+                 require_lowercase_characters = excluded.require_lowercase_characters,
+                 allow_users_to_change_password = excluded.allow_users_to_change_password,
+                 max_password_age = excluded.max_password_age,
+                 password_reuse_prevention = excluded.password_reuse_prevention,
+                 hard_expiry = excluded.hard_expiry",
+            &[
+                account_id,
+                &small(policy.minimum_password_length),
+                &policy.require_symbols,
+                &policy.require_numbers,
+                &policy.require_uppercase_characters,
+                &policy.require_lowercase_characters,
+                &policy.allow_users_to_change_password,
+                &policy.max_password_age.map(small),
+                &policy.password_reuse_prevention.map(small),
+                &policy.hard_expiry,
+            ],
+        )?,
+        Change::DeletePasswordPolicy { account_id } => tx.execute(
+            "DELETE FROM password_policies WHERE account_id = $1",
+            &[account_id],
         )?,
         Change::CreateAccessKey(AccessKeyRow {
             id,
@@ -1727,7 +1806,9 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         .collect();
     let login_profiles = tx
         .query(
-            "SELECT user_id, password_hash, created_at, password_reset_required FROM login_profiles",
+            "SELECT user_id, password_hash, created_at, password_reset_required,
+                 coalesce(password_changed_at, created_at)
+             FROM login_profiles",
             &[],
         )?
         .into_iter()
@@ -1736,6 +1817,51 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             password_hash: row.get(1),
             created: row.get(2),
             password_reset_required: row.get(3),
+            password_changed: row.get(4),
+        })
+        .collect();
+    let password_history = tx
+        .query(
+            "SELECT user_id, password_hash, replaced_at FROM password_history",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| PasswordHistoryRow {
+            user_id: row.get(0),
+            password_hash: row.get(1),
+            replaced: row.get(2),
+        })
+        .collect();
+    let account_aliases = tx
+        .query("SELECT account_id, alias FROM account_aliases", &[])?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
+    let password_policies = tx
+        .query(
+            "SELECT account_id, minimum_password_length, require_symbols, require_numbers,
+                 require_uppercase_characters, require_lowercase_characters,
+                 allow_users_to_change_password, max_password_age, password_reuse_prevention,
+                 hard_expiry
+             FROM password_policies",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            (
+                row.get(0),
+                PasswordPolicy {
+                    minimum_password_length: row.get::<_, i32>(1).unsigned_abs(),
+                    require_symbols: row.get(2),
+                    require_numbers: row.get(3),
+                    require_uppercase_characters: row.get(4),
+                    require_lowercase_characters: row.get(5),
+                    allow_users_to_change_password: row.get(6),
+                    max_password_age: row.get::<_, Option<i32>>(7).map(i32::unsigned_abs),
+                    password_reuse_prevention: row.get::<_, Option<i32>>(8).map(i32::unsigned_abs),
+                    hard_expiry: row.get(9),
+                },
+            )
         })
         .collect();
     let user_boundaries = tx
@@ -2200,6 +2326,9 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         users,
         user_tags,
         login_profiles,
+        password_history,
+        account_aliases,
+        password_policies,
         user_boundaries,
         groups,
         roles,

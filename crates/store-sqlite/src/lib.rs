@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
+use latchkey_core::account_settings::PasswordPolicy;
 use latchkey_core::audit::segment::{AuditSegment, SegmentEncoding, SegmentQuery, SegmentRef};
 use latchkey_core::identity_mfa::IdentityMfaRow;
 use latchkey_core::invitations::{IdentityPasswordRow, InvitationRow};
@@ -19,9 +20,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
     AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
     GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PermissionSetRow, PolicyRow,
-    PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError,
-    TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow,
+    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
+    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -49,6 +50,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (9, include_str!("../migrations/0009_spent_tokens.sql")),
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
+    (12, include_str!("../migrations/0012_account_settings.sql")),
     (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
@@ -749,9 +751,81 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             password_hash,
             created,
             password_reset_required,
+            password_changed,
         }) => tx.execute(
-            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required) VALUES (?1, ?2, ?3, ?4)",
-            params![user_id, password_hash, time(created), password_reset_required],
+            "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required, password_changed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![user_id, password_hash, time(created), password_reset_required, time(password_changed)],
+        ),
+        Change::UpdateLoginProfile(LoginProfileRow {
+            user_id,
+            password_hash,
+            created: _,
+            password_reset_required,
+            password_changed,
+        }) => tx.execute(
+            "UPDATE login_profiles SET password_hash = ?2, password_reset_required = ?3, password_changed_at = ?4 WHERE user_id = ?1",
+            params![user_id, password_hash, password_reset_required, time(password_changed)],
+        ),
+        Change::DeleteLoginProfile { user_id } => tx.execute(
+            "DELETE FROM login_profiles WHERE user_id = ?1",
+            params![user_id],
+        ),
+        Change::RememberPassword(PasswordHistoryRow {
+            user_id,
+            password_hash,
+            replaced,
+        }) => {
+            let inserted = tx.execute(
+                "INSERT INTO password_history (user_id, password_hash, replaced_at) VALUES (?1, ?2, ?3)",
+                params![user_id, password_hash, time(replaced)],
+            ).map_err(backend)?;
+            tx.execute(
+                "DELETE FROM password_history WHERE user_id = ?1 AND rowid NOT IN
+                 (SELECT rowid FROM password_history WHERE user_id = ?1 ORDER BY replaced_at DESC LIMIT ?2)",
+                params![user_id, PASSWORD_HISTORY_KEPT as i64],
+            ).map_err(backend)?;
+            Ok(inserted)
+        }
+        Change::SetAccountAlias { account_id, alias } => tx.execute(
+            "INSERT INTO account_aliases (account_id, alias) VALUES (?1, ?2)
+             ON CONFLICT (account_id) DO UPDATE SET alias = excluded.alias",
+            params![account_id, alias],
+        ),
+        Change::DeleteAccountAlias { account_id } => tx.execute(
+            "DELETE FROM account_aliases WHERE account_id = ?1",
+            params![account_id],
+        ),
+        Change::SetPasswordPolicy { account_id, policy } => tx.execute(
+            "INSERT INTO password_policies (account_id, minimum_password_length, require_symbols, require_numbers,
+                 require_uppercase_characters, require_lowercase_characters, allow_users_to_change_password,
+                 max_password_age, password_reuse_prevention, hard_expiry)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
+             ON CONFLICT (account_id) DO UPDATE SET
+                 minimum_password_length = excluded.minimum_password_length,
+                 require_symbols = excluded.require_symbols,
+                 require_numbers = excluded.require_numbers,
+                 require_uppercase_characters = excluded.require_uppercase_characters,
+                 require_lowercase_characters = excluded.require_lowercase_characters,
+                 allow_users_to_change_password = excluded.allow_users_to_change_password,
+                 max_password_age = excluded.max_password_age,
+                 password_reuse_prevention = excluded.password_reuse_prevention,
+                 hard_expiry = excluded.hard_expiry",
+            params![
+                account_id,
+                policy.minimum_password_length,
+                policy.require_symbols,
+                policy.require_numbers,
+                policy.require_uppercase_characters,
+                policy.require_lowercase_characters,
+                policy.allow_users_to_change_password,
+                policy.max_password_age,
+                policy.password_reuse_prevention,
+                policy.hard_expiry,
+            ],
+        ),
+        Change::DeletePasswordPolicy { account_id } => tx.execute(
+            "DELETE FROM password_policies WHERE account_id = ?1",
+            params![account_id],
         ),
         Change::CreateAccessKey(AccessKeyRow {
             id,
@@ -1294,14 +1368,54 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         })?
         .collect::<Result<_, _>>()?;
     let login_profiles = tx
-        .prepare("SELECT user_id, password_hash, created_at, password_reset_required FROM login_profiles")?
+        .prepare("SELECT user_id, password_hash, created_at, password_reset_required, coalesce(password_changed_at, created_at) FROM login_profiles")?
         .query_map([], |row| {
             Ok(LoginProfileRow {
                 user_id: row.get(0)?,
                 password_hash: row.get(1)?,
                 created: parse_time(row.get(2)?)?,
                 password_reset_required: row.get(3)?,
+                password_changed: parse_time(row.get(4)?)?,
             })
+        })?
+        .collect::<Result<_, _>>()?;
+    let password_history = tx
+        .prepare("SELECT user_id, password_hash, replaced_at FROM password_history")?
+        .query_map([], |row| {
+            Ok(PasswordHistoryRow {
+                user_id: row.get(0)?,
+                password_hash: row.get(1)?,
+                replaced: parse_time(row.get(2)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let account_aliases = tx
+        .prepare("SELECT account_id, alias FROM account_aliases")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let password_policies = tx
+        .prepare(
+            "SELECT account_id, minimum_password_length, require_symbols, require_numbers,
+                 require_uppercase_characters, require_lowercase_characters,
+                 allow_users_to_change_password, max_password_age, password_reuse_prevention,
+                 hard_expiry
+             FROM password_policies",
+        )?
+        .query_map([], |row| {
+            Ok((
+                row.get(0)?,
+                PasswordPolicy {
+                    minimum_password_length: row.get(1)?,
+                    require_symbols: row.get(2)?,
+                    require_numbers: row.get(3)?,
+                    require_uppercase_characters: row.get(4)?,
+                    require_lowercase_characters: row.get(5)?,
+                    allow_users_to_change_password: row.get(6)?,
+                    max_password_age: row.get(7)?,
+                    password_reuse_prevention: row.get(8)?,
+                    hard_expiry: row.get(9)?,
+                },
+            ))
         })?
         .collect::<Result<_, _>>()?;
     let user_boundaries = tx
@@ -1712,6 +1826,9 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         users,
         user_tags,
         login_profiles,
+        password_history,
+        account_aliases,
+        password_policies,
         user_boundaries,
         groups,
         roles,

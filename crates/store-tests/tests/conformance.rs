@@ -10,6 +10,7 @@ use std::thread;
 use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
+use latchkey_core::account_settings::PasswordPolicy;
 use latchkey_core::audit::segment::{self, SegmentQuery};
 use latchkey_core::audit::{
     self, AuditEvent, EventDraft, EventQuery, EventResource, Identity, LookupAttribute,
@@ -32,8 +33,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountAssignmentRow, AccountRow, Change, ChangesSince,
     Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
     IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
-    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
-    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow,
+    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow,
+    ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError, TAGS_PER_USER,
+    UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -276,6 +278,10 @@ conformance!(
     audit_lookups_merge_overlapping_segments_newest_first,
     audit_events_of_the_one_row_per_event_table_become_segments,
     a_call_s_event_commits_with_its_write_through_the_directory,
+    account_aliases_are_unique_across_the_deployment,
+    an_alias_raced_by_two_instances_goes_to_one_account,
+    password_history_keeps_the_newest,
+    account_settings_follow_through_the_directory,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -548,6 +554,9 @@ fn normalized(mut contents: Contents) -> Contents {
         users,
         user_tags,
         login_profiles,
+        password_history,
+        account_aliases,
+        password_policies,
         user_boundaries,
         groups,
         roles,
@@ -583,6 +592,9 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(users);
     sort(user_tags);
     sort(login_profiles);
+    sort(password_history);
+    sort(account_aliases);
+    sort(password_policies);
     sort(user_boundaries);
     sort(groups);
     sort(roles);
@@ -680,6 +692,13 @@ fn variant(change: &Change) -> &'static str {
         Change::SetUserTags { .. } => "SetUserTags",
         Change::RemoveUserTags { .. } => "RemoveUserTags",
         Change::CreateLoginProfile(_) => "CreateLoginProfile",
+        Change::UpdateLoginProfile(_) => "UpdateLoginProfile",
+        Change::DeleteLoginProfile { .. } => "DeleteLoginProfile",
+        Change::RememberPassword(_) => "RememberPassword",
+        Change::SetAccountAlias { .. } => "SetAccountAlias",
+        Change::DeleteAccountAlias { .. } => "DeleteAccountAlias",
+        Change::SetPasswordPolicy { .. } => "SetPasswordPolicy",
+        Change::DeletePasswordPolicy { .. } => "DeletePasswordPolicy",
         Change::SetUserBoundary { .. } => "SetUserBoundary",
         Change::CreateRole(_) => "CreateRole",
         Change::UpdateRole { .. } => "UpdateRole",
@@ -747,7 +766,7 @@ fn variant(change: &Change) -> &'static str {
     }
 }
 
-const VARIANTS: usize = 71;
+const VARIANTS: usize = 78;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -788,6 +807,41 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         password_hash: "$argon2id$profile".into(),
         created: now(),
         password_reset_required: true,
+        password_changed: now(),
+    };
+    let profile_bob = LoginProfileRow {
+        user_id: u2.id.clone(),
+        password_hash: "$argon2id$bob".into(),
+        password_reset_required: false,
+        ..profile.clone()
+    };
+    let changed_at = now() + chrono::Duration::seconds(3);
+    let profile_changed = LoginProfileRow {
+        password_hash: "$argon2id$new".into(),
+        password_reset_required: false,
+        password_changed: changed_at,
+        ..profile.clone()
+    };
+    let history1 = PasswordHistoryRow {
+        user_id: u1.id.clone(),
+        password_hash: "$argon2id$older".into(),
+        replaced: now() - chrono::Duration::days(1),
+    };
+    let history2 = PasswordHistoryRow {
+        user_id: u1.id.clone(),
+        password_hash: profile.password_hash.clone(),
+        replaced: changed_at,
+    };
+    let password_policy = PasswordPolicy {
+        minimum_password_length: 14,
+        require_symbols: true,
+        require_numbers: true,
+        require_uppercase_characters: false,
+        require_lowercase_characters: true,
+        allow_users_to_change_password: true,
+        max_password_age: Some(90),
+        password_reuse_prevention: Some(24),
+        hard_expiry: true,
     };
     let inline_user = InlinePolicyRow {
         entity: Entity::User(u1.id.clone()),
@@ -921,6 +975,16 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             tags: vec![tag("a", "1"), tag("b", "2")],
         },
         Change::CreateLoginProfile(profile.clone()),
+        Change::CreateLoginProfile(profile_bob.clone()),
+        Change::RememberPassword(history1.clone()),
+        Change::SetAccountAlias {
+            account_id: acct.into(),
+            alias: "example-corp".into(),
+        },
+        Change::SetPasswordPolicy {
+            account_id: acct.into(),
+            policy: password_policy.clone(),
+        },
         Change::CreateGroup(g1.clone()),
         Change::CreateGroup(g2.clone()),
         Change::CreateRole(r1.clone()),
@@ -1029,7 +1093,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             (u1.id.clone(), tag("a", "1")),
             (u1.id.clone(), tag("b", "2")),
         ],
-        login_profiles: vec![profile.clone()],
+        login_profiles: vec![profile.clone(), profile_bob.clone()],
+        password_history: vec![history1.clone()],
+        account_aliases: vec![(acct.into(), "example-corp".into())],
+        password_policies: vec![(acct.into(), password_policy.clone())],
         user_boundaries: vec![(u1.id.clone(), p1.arn.clone())],
         groups: vec![g1.clone(), g2.clone()],
         roles: vec![r1.clone(), r2.clone()],
@@ -1279,6 +1346,17 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::DeleteMfaDevice {
             serial: m2.serial.clone(),
         },
+        Change::RememberPassword(history2.clone()),
+        Change::UpdateLoginProfile(profile_changed.clone()),
+        Change::DeleteLoginProfile {
+            user_id: u2.id.clone(),
+        },
+        Change::DeleteAccountAlias {
+            account_id: acct.into(),
+        },
+        Change::DeletePasswordPolicy {
+            account_id: acct.into(),
+        },
         Change::DeleteUser {
             user_id: u2.id.clone(),
         },
@@ -1335,6 +1413,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         seq: 2,
         master_key_check: Some(vec![2, 4, 6]),
         users: vec![u1.clone()],
+        login_profiles: vec![profile_changed],
+        password_history: vec![history1, history2],
+        account_aliases: vec![],
+        password_policies: vec![],
         user_tags: vec![(u1.id.clone(), tag("b", "3"))],
         user_boundaries: vec![],
         groups: vec![g1.clone()],
@@ -3561,4 +3643,210 @@ fn a_call_s_event_commits_with_its_write_through_the_directory(b: &dyn Backend) 
     );
     dir.flush_audit().unwrap();
     assert_eq!(events_of(stored.as_ref(), &account).len(), 2);
+}
+
+// ---------------------------------------------------------------------------------------
+// Account settings: aliases, password policies, password history
+// ---------------------------------------------------------------------------------------
+
+fn set_alias(account_id: &str, alias: &str) -> Change {
+    Change::SetAccountAlias {
+        account_id: account_id.into(),
+        alias: alias.into(),
+    }
+}
+
+/// An account has one alias, which a new one replaces; an alias names one account.
+fn account_aliases_are_unique_across_the_deployment(b: &dyn Backend) {
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateAccount(account_row("222222222222")),
+            set_alias("111111111111", "corp"),
+        ])
+        .unwrap();
+    assert_eq!(
+        store.apply(&[set_alias("222222222222", "corp")]),
+        Err(StoreError::AlreadyExists)
+    );
+    store
+        .apply(&[set_alias("111111111111", "corp-two")])
+        .unwrap();
+    assert_eq!(
+        store.load().unwrap().account_aliases,
+        vec![("111111111111".to_owned(), "corp-two".to_owned())]
+    );
+    // The replaced alias is free again.
+    store.apply(&[set_alias("222222222222", "corp")]).unwrap();
+    assert_eq!(
+        store.apply(&[Change::DeleteAccountAlias {
+            account_id: "333333333333".into(),
+        }]),
+        Err(StoreError::NotFound)
+    );
+    // An alias of an account that does not exist is refused.
+    assert_eq!(
+        store.apply(&[set_alias("333333333333", "ghost")]),
+        Err(StoreError::NotFound)
+    );
+}
+
+/// Instances racing to give different accounts one alias: exactly one wins, and every
+/// other is refused by the store.
+fn an_alias_raced_by_two_instances_goes_to_one_account(b: &dyn Backend) {
+    let accounts: Vec<String> = (1..=4).map(|i| format!("{i}{i}{i}{i}00000000")).collect();
+    b.open()
+        .apply(
+            &accounts
+                .iter()
+                .map(|id| Change::CreateAccount(account_row(id)))
+                .collect::<Vec<_>>(),
+        )
+        .unwrap();
+    let raced = accounts.clone();
+    let results = race_stores(b, 4, move |store, i| {
+        store.apply(&[set_alias(&raced[i], "contested")])
+    });
+    let won = results.iter().filter(|r| r.is_ok()).count();
+    assert_eq!(won, 1, "{results:?}");
+    assert!(
+        results
+            .iter()
+            .all(|r| r.is_ok() || *r == Err(StoreError::AlreadyExists)),
+        "{results:?}"
+    );
+    let aliases = b.open().load().unwrap().account_aliases;
+    assert_eq!(aliases.len(), 1);
+    assert_eq!(aliases[0].1, "contested");
+}
+
+/// The store keeps a user's newest previous passwords only, and deleting the user takes them.
+fn password_history_keeps_the_newest(b: &dyn Backend) {
+    let store = b.open();
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "alice")),
+        ])
+        .unwrap();
+    let total = PASSWORD_HISTORY_KEPT + 6;
+    for n in 0..total {
+        store
+            .apply(&[Change::RememberPassword(PasswordHistoryRow {
+                user_id: "AIDA1".into(),
+                password_hash: format!("$argon2id${n}"),
+                replaced: now() + chrono::Duration::seconds(n as i64),
+            })])
+            .unwrap();
+    }
+    let mut kept: Vec<String> = store
+        .load()
+        .unwrap()
+        .password_history
+        .into_iter()
+        .map(|h| h.password_hash)
+        .collect();
+    kept.sort_by_key(|h| h.trim_start_matches("$argon2id$").parse::<usize>().unwrap());
+    let expected: Vec<String> = (total - PASSWORD_HISTORY_KEPT..total)
+        .map(|n| format!("$argon2id${n}"))
+        .collect();
+    assert_eq!(kept, expected);
+    // The snapshot built from the store keeps the same ones.
+    let master = MasterKey::generate();
+    let state =
+        latchkey_core::state::State::from_contents(store.load().unwrap(), &Keyring::from(master))
+            .unwrap();
+    let remembered: Vec<&str> = state.users["AIDA1"]
+        .password_history
+        .iter()
+        .map(|h| h.password_hash.as_str())
+        .collect();
+    assert_eq!(remembered.len(), PASSWORD_HISTORY_KEPT);
+    store
+        .apply(&[Change::DeleteUser {
+            user_id: "AIDA1".into(),
+        }])
+        .unwrap();
+    assert!(store.load().unwrap().password_history.is_empty());
+}
+
+/// Through two directories on one database: the alias, the policy and a changed password
+/// reach the other instance, and the store refuses an alias the other's snapshot missed.
+fn account_settings_follow_through_the_directory(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    let init = a.initialize(None).unwrap();
+    let account = init.account_id.clone();
+    let other = directory(b, &master);
+    a.create_account_alias(&account, "shared-alias").unwrap();
+    a.update_password_policy(
+        &account,
+        PasswordPolicy {
+            minimum_password_length: 12,
+            password_reuse_prevention: Some(3),
+            allow_users_to_change_password: true,
+            ..PasswordPolicy::default()
+        },
+    )
+    .unwrap();
+    other.catch_up().unwrap();
+    let state = other.snapshot();
+    assert_eq!(
+        state.account_alias(&account).map(String::as_str),
+        Some("shared-alias")
+    );
+    assert_eq!(
+        state.account_of_alias("shared-alias").map(String::as_str),
+        Some(account.as_str())
+    );
+    assert_eq!(
+        other
+            .password_policy(&account)
+            .unwrap()
+            .minimum_password_length,
+        12
+    );
+    // The policy applies to new passwords on either instance.
+    let short = other
+        .create_login_profile(&account, "admin", "Short-1", false, now())
+        .unwrap_err();
+    assert_eq!(short.code, ErrorCode::PasswordPolicyViolation);
+    assert!(
+        short.message.contains("minimum length of 12"),
+        "{}",
+        short.message
+    );
+    let user_id = state.user_by_name(&account, "admin").unwrap().id.clone();
+    let error = other
+        .update_login_profile(&account, "admin", Some("Short-1"), None, now())
+        .unwrap_err();
+    assert_eq!(error.code, ErrorCode::PasswordPolicyViolation);
+    other
+        .update_login_profile(&account, "admin", Some("Long-Enough-Pass-1"), None, now())
+        .unwrap();
+    // Reuse prevention on the first instance, once it has caught up.
+    a.catch_up().unwrap();
+    let reused = a
+        .change_password(&user_id, "Long-Enough-Pass-1", "Long-Enough-Pass-1", now())
+        .unwrap_err();
+    assert_eq!(reused.code, ErrorCode::PasswordPolicyViolation);
+    a.change_password(&user_id, "Long-Enough-Pass-1", "Another-Long-Pass-2", now())
+        .unwrap();
+    let wrong = a
+        .change_password(&user_id, "Long-Enough-Pass-1", "Third-Long-Pass-3", now())
+        .unwrap_err();
+    assert_eq!(wrong.code, ErrorCode::AccessDenied);
+    // Another account taking the alias through a snapshot that lags is refused by the store.
+    b.open()
+        .apply(&[Change::CreateAccount(account_row("999999999999"))])
+        .unwrap();
+    a.delete_account_alias(&account, "shared-alias").unwrap();
+    let lagging = directory(b, &master);
+    a.create_account_alias(&account, "shared-alias").unwrap();
+    assert_eq!(lagging.snapshot().account_of_alias("shared-alias"), None);
+    let taken = lagging
+        .create_account_alias("999999999999", "shared-alias")
+        .unwrap_err();
+    assert_eq!(taken.code, ErrorCode::EntityAlreadyExists);
 }

@@ -13,6 +13,7 @@ use latchkey_query::{QueryError, QueryRequest, XmlResponse};
 
 use crate::auth::Caller;
 
+mod account;
 pub mod cloudtrail;
 pub mod identitystore;
 mod mfa;
@@ -280,6 +281,12 @@ pub fn authorize(
     if op.always_allowed() {
         return Ok(());
     }
+    if op == Operation::ChangePassword && caller.principal.user().is_none() {
+        return Err(IamError::new(
+            ErrorCode::InvalidUserType,
+            "Only IAM users can change their own password.",
+        ));
+    }
     // One snapshot for the whole decision: resource, context and policies agree.
     let state = directory.snapshot();
     let resource = resource_arn(&state, caller, op, params)?;
@@ -294,6 +301,27 @@ pub fn authorize(
             caller.at,
         )
     })
+    .or_else(|denied| {
+        if allowed_by_password_policy(&state, caller, op) {
+            Ok(())
+        } else {
+            Err(denied)
+        }
+    })
+}
+
+/// The password policy's `AllowUsersToChangePassword` lets every IAM user of the account
+/// call ChangePassword for themselves and read the policy, without a policy that allows
+/// it (as AWS grants it at the account level).
+fn allowed_by_password_policy(state: &State, caller: &Caller, op: Operation) -> bool {
+    matches!(
+        op,
+        Operation::ChangePassword | Operation::GetAccountPasswordPolicy
+    ) && matches!(caller.principal, latchkey_core::model::Principal::User(_))
+        && state
+            .password_policies
+            .get(caller.principal.account_id())
+            .is_some_and(|p| p.allow_users_to_change_password)
 }
 
 /// Runs one operation for an authenticated caller and returns the response document.
@@ -615,6 +643,19 @@ pub fn execute(
         | Operation::ListVirtualMFADevices
         | Operation::GetMFADevice => {
             if !mfa::run(op, directory, caller, params, &mut out)? {
+                return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
+            }
+        }
+        Operation::UpdateLoginProfile
+        | Operation::DeleteLoginProfile
+        | Operation::ChangePassword
+        | Operation::CreateAccountAlias
+        | Operation::DeleteAccountAlias
+        | Operation::ListAccountAliases
+        | Operation::GetAccountPasswordPolicy
+        | Operation::UpdateAccountPasswordPolicy
+        | Operation::DeleteAccountPasswordPolicy => {
+            if !account::run(op, directory, caller, params, &mut out)? {
                 return Ok(XmlResponse::without_result(name, xmlns).finish(request_id));
             }
         }

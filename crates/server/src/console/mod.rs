@@ -37,6 +37,7 @@ mod account;
 mod dashboard;
 mod groups;
 mod identity_center;
+mod login_profile;
 mod mfa;
 mod policies;
 mod portal;
@@ -75,7 +76,17 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route("/console/assets/console.js", get(script))
         .route("/console/signin", get(signin::show).post(signin::password))
         .route("/console/signin/mfa", post(signin::mfa))
+        .route("/console/signin/new-password", post(signin::new_password))
         .route("/console/signout", post(signin::sign_out))
+        .route("/console/account/alias", post(account::alias))
+        .route(
+            "/console/account/password-policy",
+            post(account::password_policy),
+        )
+        .route(
+            "/console/password",
+            get(account::change_password_form).post(account::change_password),
+        )
         .route("/console/users", get(users::list))
         .route(
             "/console/users/new",
@@ -85,6 +96,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
         .route(
             "/console/users/{name}/console-access",
             post(users::enable_console_access),
+        )
+        .route(
+            "/console/users/{name}/console-access/reset",
+            post(login_profile::reset),
+        )
+        .route(
+            "/console/users/{name}/console-access/delete",
+            post(login_profile::delete),
         )
         .route(
             "/console/users/{name}/mfa/new",

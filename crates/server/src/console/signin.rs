@@ -34,6 +34,14 @@ struct SignInPage<'a> {
 }
 
 #[derive(Template)]
+#[template(path = "console/signin_new_password.html")]
+struct NewPasswordPage<'a> {
+    ticket: &'a str,
+    rules: Vec<String>,
+    error: Option<&'a str>,
+}
+
+#[derive(Template)]
 #[template(path = "console/signin_mfa.html")]
 struct MfaPage<'a> {
     ticket: &'a str,
@@ -109,7 +117,14 @@ pub async fn password(
     })
     .await;
     let who = if root { "root" } else { user_name.trim() };
-    record_console_login(&console, &peer, &headers, &account, who, &result);
+    // The trail names the account by its id, also when the person typed its alias.
+    let account_id = console
+        .directory
+        .snapshot()
+        .account_of_alias(&account.trim().to_ascii_lowercase())
+        .cloned()
+        .unwrap_or_else(|| account.clone());
+    record_console_login(&console, &peer, &headers, &account_id, who, &result);
     match result {
         Ok(step) => signed_in(&console, step),
         Err(error) => {
@@ -236,6 +251,70 @@ fn signed_in(console: &Console, step: SignIn) -> Response {
             &MfaPage {
                 ticket: &ticket,
                 error: None,
+            },
+        ),
+        SignIn::NewPasswordRequired { ticket } => render(
+            StatusCode::OK,
+            &NewPasswordPage {
+                ticket: &ticket,
+                rules: console.directory.password_rules_for_ticket(&ticket),
+                error: None,
+            },
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct NewPasswordForm {
+    ticket: String,
+    new_password: String,
+    confirm_password: String,
+}
+
+impl std::fmt::Debug for NewPasswordForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewPasswordForm").finish_non_exhaustive()
+    }
+}
+
+/// `POST /console/signin/new-password`: the password the user must choose before signing
+/// in (expired, or reset by an administrator), following the account's policy.
+pub async fn new_password(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    Form(form): Form<NewPasswordForm>,
+) -> Response {
+    if let Err(refused) = check_origin(&headers) {
+        return refused.into_response();
+    }
+    let again = |error: &str| {
+        render(
+            StatusCode::BAD_REQUEST,
+            &NewPasswordPage {
+                ticket: &form.ticket,
+                rules: console.directory.password_rules_for_ticket(&form.ticket),
+                error: Some(error),
+            },
+        )
+    };
+    if form.new_password != form.confirm_password {
+        return again("The passwords do not match.");
+    }
+    let directory = console.directory.clone();
+    let (ticket, password) = (form.ticket.clone(), form.new_password.clone());
+    let result =
+        blocking(move || directory.console_sign_in_new_password(&ticket, &password, Utc::now()))
+            .await;
+    match result {
+        Ok(step) => signed_in(&console, step),
+        Err(error) if error.code == ErrorCode::PasswordPolicyViolation => again(&error.message),
+        Err(error) => render(
+            StatusCode::UNAUTHORIZED,
+            &SignInPage {
+                root: false,
+                account: "",
+                user_name: "",
+                error: Some(&error.message),
             },
         ),
     }

@@ -8,7 +8,6 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use chrono::{DateTime, Duration, Utc};
-use latchkey_core::console::check_password_policy;
 use latchkey_core::model::{KeyStatus, Tag, User};
 use latchkey_core::policies::Target;
 use latchkey_core::store::{ATTACHED_POLICIES_PER_ENTITY, TAGS_PER_USER};
@@ -481,8 +480,9 @@ pub async fn create(
     let state = console.directory.snapshot();
     let account = signed_in.account_id().to_owned();
     if form.console_access
-        && let Some(found) = state.accounts.get(&account)
-        && let Err(error) = check_password_policy(&form.password, &found.name, &found.root_email)
+        && let Err(error) = console
+            .directory
+            .check_new_password(&account, &form.password)
     {
         errors.password = Some(error.message);
     }
