@@ -1073,6 +1073,18 @@ def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, j
     assert second_link != first_link
     status, body = _get(first_link)
     assert status == 400, body
+    # The resend is an event of the administrator's, naming the person.
+    import json
+    person_id = server.client("identitystore").list_users(
+        IdentityStoreId=server.client("sso-admin").list_instances()["Instances"][0][
+            "IdentityStoreId"],
+        Filters=[{"AttributePath": "UserName", "AttributeValue": name}])["Users"][0]["UserId"]
+    resends = [json.loads(e["CloudTrailEvent"]) for e in server.client("cloudtrail").lookup_events(
+        LookupAttributes=[{"AttributeKey": "EventName",
+                           "AttributeValue": "ResendInvitation"}])["Events"]]
+    assert [(r["eventSource"], r["requestParameters"]["UserId"],
+             r["userIdentity"]["userName"]) for r in resends] == [
+        ("sso-directory.amazonaws.com", person_id, "admin")], resends
 
     # A group with the person in it.
     page.get_by_role("navigation", name="Identity Center").get_by_role(

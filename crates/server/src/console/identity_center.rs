@@ -434,11 +434,28 @@ pub async fn resend_invitation(
         Operation::IdentityStoreUpdateUser,
         &json!({ "IdentityStoreId": instance.store_id, "UserId": user_id, "Operations": [] }),
     );
+    // No API operation resends an invitation, and AWS publishes no event name for it: the
+    // event is the directory's, under a name that says what happened, and a refusal is one
+    // too.
+    let draft = console.directory.audit_enabled().then(|| {
+        crate::audit::draft_from(
+            &signed_in.caller,
+            DIRECTORY_EVENT_SOURCE,
+            "ResendInvitation",
+            json!({ "IdentityStoreId": instance.store_id, "UserId": user_id }),
+            &uuid::Uuid::new_v4().to_string(),
+            false,
+        )
+    });
     if let Err(error) = allowed {
+        crate::audit::conclude(&console.directory, draft, &Err::<(), _>(error.clone()));
         return error_page(&error, &signed_in.chrome);
     }
     let directory = console.directory.clone();
-    match blocking(move || directory.resend_invitation(&user_id)).await {
+    let resent = blocking(move || {
+        crate::audit::run(&directory, draft, || directory.resend_invitation(&user_id))
+    });
+    match resent.await {
         Ok(()) => {
             users_page(
                 &console,
