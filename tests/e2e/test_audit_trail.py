@@ -88,7 +88,20 @@ def test_writes_are_events_with_who_from_where_and_no_secret(trail):
     assert events[3]["ReadOnly"] == "false"
     assert {"ResourceType": "AWS::IAM::User", "ResourceName": name} in events[3]["Resources"]
 
+    # What a call created is its responseElements, as CloudTrail has it; never a secret.
+    assert create_user["responseElements"]["user"] == {
+        "path": "/", "userName": name, "userId": created["User"]["UserId"],
+        "arn": created["User"]["Arn"],
+        "createDate": create_user["responseElements"]["user"]["createDate"]}
+    access_key = record(events[2])["responseElements"]["accessKey"]
+    assert access_key == {"accessKeyId": key["AccessKeyId"], "status": "Active",
+                          "userName": name, "createDate": access_key["createDate"]}
+    assert record(events[1])["responseElements"] == {
+        "virtualMFADevice": {"serialNumber": device["SerialNumber"]}}
+
     enable = record(events[0])
+    # A failure, and a read, have none.
+    assert enable["responseElements"] is None
     assert enable["errorCode"] == "InvalidAuthenticationCode"
     assert enable["requestParameters"]["authenticationCode1"] == HIDDEN
     assert enable["requestParameters"]["authenticationCode2"] == HIDDEN

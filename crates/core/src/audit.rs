@@ -16,6 +16,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::Principal;
 
+pub mod response;
 pub mod segment;
 
 /// What CloudTrail writes in place of a secret.
@@ -81,14 +82,12 @@ pub struct EventResource {
     pub name: String,
 }
 
-/// A stored event: the CloudTrail record and the fields LookupEvents filters on. Its serde
-/// form is a line of a segment ([`segment`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored event: the CloudTrail record and the fields LookupEvents filters on.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AuditEvent {
     /// A UUID (version 7), as CloudTrail's eventID.
     pub event_id: String,
     /// Kept to the microsecond, as the stores compare times.
-    #[serde(with = "chrono::serde::ts_microseconds")]
     pub event_time: DateTime<Utc>,
     /// The account the event belongs to; `None` when the caller could not be told (a request
     /// signed with an unknown key): such events are kept, but no account can look them up.
@@ -292,6 +291,15 @@ impl EventDraft {
     /// The event as it is kept: the record with the outcome (`error` is the AWS error code
     /// and message of a failure or denial).
     pub fn finish(&self, error: Option<(&str, &str)>) -> AuditEvent {
+        self.finish_with(error, None)
+    }
+
+    /// [`EventDraft::finish`] with the call's `responseElements` (redacted here).
+    fn finish_with(&self, error: Option<(&str, &str)>, response: Option<Value>) -> AuditEvent {
+        let response = response.map(|mut response| {
+            redact(&mut response);
+            response
+        });
         let event_id = time_ordered_id(self.event_time.timestamp_millis());
         let record = Record {
             event_version: "1.08",
@@ -306,7 +314,7 @@ impl EventDraft {
                 Value::Object(map) if map.is_empty() => None,
                 other => Some(other),
             },
-            response_elements: None,
+            response_elements: response.as_ref(),
             request_id: &self.request_id,
             event_id: &event_id,
             read_only: self.read_only,
@@ -445,9 +453,22 @@ pub fn scoped<T>(draft: EventDraft, call: impl FnOnce() -> T) -> (T, Option<Even
     (result, draft)
 }
 
-/// The event a write about to commit must carry: the current call's, finished as a success.
-pub(crate) fn event_for_write() -> Option<AuditEvent> {
-    SCOPE.with(|scope| scope.borrow().as_ref().map(|draft| draft.finish(None)))
+/// The event a write about to commit must carry: the current call's, finished as a success,
+/// with what the changes create as its `responseElements`.
+pub(crate) fn event_for_write(
+    changes: &[crate::store::Change],
+    state: &crate::state::State,
+) -> Option<AuditEvent> {
+    SCOPE.with(|scope| {
+        scope.borrow().as_ref().map(|draft| {
+            if draft.read_only {
+                // CloudTrail leaves a read's response out.
+                draft.finish(None)
+            } else {
+                draft.finish_with(None, response::of_changes(changes, state))
+            }
+        })
+    })
 }
 
 /// The write carrying the current call's event committed: the call's event is written.
@@ -535,7 +556,7 @@ mod tests {
             false,
         );
         let (event, back) = scoped(draft.clone(), || {
-            let event = event_for_write().unwrap();
+            let event = event_for_write(&[], &crate::state::State::default()).unwrap();
             written();
             event
         });
@@ -546,6 +567,9 @@ mod tests {
         assert_eq!(record["eventID"], event.event_id);
         let ((), back) = scoped(draft, || ());
         assert!(back.is_some());
-        assert!(event_for_write().is_none(), "the scope ends with the call");
+        assert!(
+            event_for_write(&[], &crate::state::State::default()).is_none(),
+            "the scope ends with the call"
+        );
     }
 }

@@ -288,7 +288,7 @@ impl Directory {
         }
         // The call's event commits with its changes; a refused batch leaves it to the
         // caller, who records it as a failure.
-        let event = audit::event_for_write();
+        let event = audit::event_for_write(&changes, &current);
         let segment = event
             .as_ref()
             .map(|event| audit::segment::encode(std::slice::from_ref(event)))

@@ -1,8 +1,9 @@
 -- The audit trail in segments (docs/design/audit-trail.md): the events saved together (one
--- flush, or one write) are one row of JSON lines, compressed (encoding 1: LZ4); beside it, one
--- key row per account and distinct value LookupEvents filters on, with the segment's time
--- span, so that a lookup reads only the segments that can hold what it asks for. Times are
--- microseconds since the Unix epoch.
+-- flush, or one write) are one row of lines, each the fields LookupEvents filters on as JSON, a
+-- tab and the CloudTrail record, compressed (encoding 1: LZ4). Beside it, one key row per
+-- account and distinct value LookupEvents filters on, with the segment's time span, so that a
+-- lookup reads only the segments that can hold what it asks for. Times are microseconds since
+-- the Unix epoch.
 CREATE TABLE audit_segments (
     segment_id  TEXT PRIMARY KEY,
     first_us    INTEGER NOT NULL,
@@ -39,9 +40,8 @@ SELECT event_id, event_time_us, event_time_us, 1, 0,
            'read_only', json(CASE WHEN read_only THEN 'true' ELSE 'false' END),
            'username', username,
            'access_key_id', access_key_id,
-           'resources', json(resources),
-           'record', record
-       ) || char(10) AS BLOB)
+           'resources', json(resources)
+       ) || char(9) || record || char(10) AS BLOB)
 FROM audit_events;
 
 INSERT INTO audit_segment_keys (account_id, attribute, value, last_us, first_us, segment_id)
