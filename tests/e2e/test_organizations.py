@@ -443,9 +443,19 @@ def test_create_ou_with_tags_and_in_an_ou(org, root):
     assert _parents(org, child["Id"]) == [{"Id": parent["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
     assert _parents(org, parent["Id"]) == [{"Id": root["Id"], "Type": "ROOT"}]
     e = expect_error(org.create_organizational_unit, "InvalidInputException", 400,
+                     "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
                      ParentId=parent["Id"], Name="Dup",
                      Tags=[{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}])
-    assert e.response["Error"]["Message"]
+    assert e.response["Reason"] == "DUPLICATE_TAG_KEY"
+    e = expect_error(org.create_organizational_unit, "InvalidInputException", 400,
+                     ParentId=parent["Id"], Name="Bad", Tags=[{"Key": "a!", "Value": "1"}])
+    assert e.response["Reason"] == "INVALID_LIST_MEMBER"
+    e = expect_error(org.create_organizational_unit, "ConstraintViolationException", 400,
+                     ParentId=parent["Id"], Name="Many",
+                     Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert e.response["Reason"] == "MAX_TAG_LIMIT_EXCEEDED"
+    assert [u["Name"] for u in org.list_organizational_units_for_parent(
+        ParentId=parent["Id"])["OrganizationalUnits"]] == ["Web"]
 
 
 def test_ou_names_are_unique_per_parent(org, root):
@@ -608,13 +618,19 @@ def test_tree_operations_need_their_own_permission(make_user, org, root):
         ["organizations:ListRoots", "organizations:ListChildren"]))})
     viewer = u.client("organizations")
     assert viewer.list_roots()["Roots"][0]["Id"] == root["Id"]
-    viewer.list_children(ParentId=root["Id"], ChildType="ORGANIZATIONAL_UNIT")
     expect_error(viewer.create_organizational_unit, "AccessDeniedException", 400,
                  ParentId=root["Id"], Name="Nope")
     ou = _ou(org, root["Id"])
+    children = viewer.get_paginator("list_children").paginate(
+        ParentId=root["Id"], ChildType="ORGANIZATIONAL_UNIT").build_full_result()["Children"]
+    assert {"Id": ou["Id"], "Type": "ORGANIZATIONAL_UNIT"} in children
     expect_error(viewer.delete_organizational_unit, "AccessDeniedException", 400,
                  OrganizationalUnitId=ou["Id"])
-    assert org.describe_organizational_unit(OrganizationalUnitId=ou["Id"])
+    expect_error(viewer.describe_organizational_unit, "AccessDeniedException", 400,
+                 OrganizationalUnitId=ou["Id"])
+    # Still there: the denied delete changed nothing.
+    assert org.describe_organizational_unit(OrganizationalUnitId=ou["Id"])[
+        "OrganizationalUnit"] == ou
 
 
 def test_aws_cli_lists_roots_and_builds_the_tree(aws, org, root):

@@ -256,7 +256,18 @@ impl Directory {
         tags: Vec<Tag>,
     ) -> Result<Arc<OrganizationalUnitRow>, IamError> {
         check_name(name)?;
-        validate::tags(&tags)?;
+        for (index, tag) in tags.iter().enumerate() {
+            if tags[..index]
+                .iter()
+                .any(|t| t.key.eq_ignore_ascii_case(&tag.key))
+            {
+                return Err(invalid_input(
+                    "DUPLICATE_TAG_KEY",
+                    "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+                ));
+            }
+        }
+        validate::tags(&tags).map_err(|e| invalid_input("INVALID_LIST_MEMBER", e.message))?;
         if tags.len() > TAGS_PER_OU {
             return Err(IamError::new(
                 ErrorCode::ConstraintViolation,
