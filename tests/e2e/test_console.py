@@ -952,6 +952,17 @@ def test_the_aws_accounts_page_shows_the_organization_tree(fresh_server, journey
     expect(root_list.locator(":scope > li > section")).to_have_count(1)
     j.shot("tree")
 
+    # A move from a page that is out of date (the account was moved back meanwhile) is
+    # refused next to the field, with the API's words.
+    org.move_account(AccountId=payments, SourceParentId=engineering, DestinationParentId=root)
+    page.get_by_label("Move Payments to").select_option(label="Root")
+    page.get_by_role("button", name="Move Payments").click()
+    expect(page.locator(f"#dest-{payments}-error")).to_have_text(re.compile(
+        r"^We can't find an AWS account with the AccountId that you specified"))
+    expect(root_list.locator(":scope > li > section")).to_have_count(2)
+    j.shot("stale-move")
+    org.move_account(AccountId=payments, SourceParentId=root, DestinationParentId=engineering)
+
     # A second OU of the same name is refused next to the field.
     page.get_by_label("Organizational unit name").fill("Engineering")
     page.get_by_role("button", name="Create organizational unit").click()
