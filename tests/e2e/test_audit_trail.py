@@ -369,3 +369,24 @@ def test_sso_oidc_and_portal_calls_are_events_without_their_secrets(trail):
     for secret in (registered["clientSecret"], started["deviceCode"]):
         assert secret.encode() not in data
         assert secret.encode() not in stored
+
+
+def test_organizational_unit_calls_are_events_found_by_the_ou(trail):
+    org, cloudtrail = trail.client("organizations"), trail.client("cloudtrail")
+    root = org.list_roots()["Roots"][0]["Id"]
+    name = unique("Audited")
+    ou = org.create_organizational_unit(ParentId=root, Name=name)["OrganizationalUnit"]["Id"]
+    org.update_organizational_unit(OrganizationalUnitId=ou, Name=unique("Renamed"))
+    org.delete_organizational_unit(OrganizationalUnitId=ou)
+    events = by_resource(cloudtrail, ou)
+    assert [e["EventName"] for e in events] == ["DeleteOrganizationalUnit",
+                                                "UpdateOrganizationalUnit"]
+    for event in events:
+        assert event["EventSource"] == "organizations.amazonaws.com"
+        assert event["ReadOnly"] == "false"
+        assert {"ResourceType": "AWS::Organizations::OrganizationalUnit",
+                "ResourceName": ou} in event["Resources"]
+    created = lookup(cloudtrail, LookupAttributes=[
+        {"AttributeKey": "EventName", "AttributeValue": "CreateOrganizationalUnit"}])
+    assert {"ParentId": root, "Name": name} in [
+        record(e)["requestParameters"] for e in created]

@@ -76,8 +76,15 @@ def populate(srv: Server) -> dict:
     sso.create_account_assignment(InstanceArn=instance["InstanceArn"], PermissionSetArn=ps_arn,
                                   TargetId=srv.account_id, TargetType="AWS_ACCOUNT",
                                   PrincipalType="USER", PrincipalId=person_id)
+    org = srv.client("organizations")
+    root = org.list_roots()["Roots"][0]["Id"]
+    ou = org.create_organizational_unit(ParentId=root, Name="Engineering")["OrganizationalUnit"]
+    web = org.create_organizational_unit(ParentId=ou["Id"], Name="Web")["OrganizationalUnit"]
+    member = org.create_account(Email=f"{unique('member')}@example.com",
+                                AccountName="Member")["CreateAccountStatus"]["AccountId"]
+    org.move_account(AccountId=member, SourceParentId=root, DestinationParentId=web["Id"])
     return {"alice": alice, "role": role, "person": person, "person_id": person_id,
-            "ps_arn": ps_arn, "instance": instance}
+            "ps_arn": ps_arn, "instance": instance, "ou": ou, "web": web, "member": member}
 
 
 def check_restored(restored: Server, original: Server, made: dict, names_before: set,
@@ -109,6 +116,14 @@ def check_restored(restored: Server, original: Server, made: dict, names_before:
     managed = sso.list_managed_policies_in_permission_set(
         InstanceArn=made["instance"]["InstanceArn"], PermissionSetArn=made["ps_arn"])
     assert [p["Name"] for p in managed["AttachedManagedPolicies"]] == ["ReadOnlyAccess"]
+    # The organization's tree: the OUs, nested, and the account in the inner one.
+    org = restored.client("organizations", original.admin)
+    assert org.describe_organizational_unit(
+        OrganizationalUnitId=made["web"]["Id"])["OrganizationalUnit"] == made["web"]
+    assert org.list_parents(ChildId=made["web"]["Id"])["Parents"] == [
+        {"Id": made["ou"]["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert org.list_parents(ChildId=made["member"])["Parents"] == [
+        {"Id": made["web"]["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
 
 
 def test_backup_while_serving_restores_into_sqlite_and_postgres(fresh_server, tmp_path,

@@ -1137,6 +1137,76 @@ def test_an_administrator_sets_up_identity_center_in_the_console(fresh_server, j
         .to_be_visible()
 
 
+def test_the_aws_accounts_page_shows_the_organization_tree(fresh_server, journey):
+    """Root > OU "Engineering" > an account: the OU made and the account moved with the
+    page's forms (CreateOrganizationalUnit, MoveAccount, checked with boto3), shown as
+    nested lists under headings, without script and on a 320-pixel screen."""
+    server = fresh_server("org-console")
+    org = server.client("organizations")
+    payments = org.create_account(Email=f"{unique('acct')}@example.com",
+                                  AccountName="Payments")["CreateAccountStatus"]["AccountId"]
+    root = org.list_roots()["Roots"][0]["Id"]
+    j = journey()
+    page = j.page
+    sign_in(j, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    page.get_by_role("link", name="Identity Center").click()
+    page.get_by_role("navigation", name="Identity Center").get_by_role(
+        "link", name="AWS accounts").click()
+    root_list = page.get_by_role("list", name=f"Root {root}", exact=True)
+    expect(root_list.get_by_role("region", name="Payments")).to_be_visible()
+    j.shot("flat")
+
+    page.get_by_label("Parent").select_option(label="Root")
+    page.get_by_label("Organizational unit name").fill("Engineering")
+    page.get_by_role("button", name="Create organizational unit").click()
+    expect(page.get_by_role("status")).to_have_text("Organizational unit Engineering created.")
+    ou = org.list_organizational_units_for_parent(ParentId=root)["OrganizationalUnits"]
+    assert [u["Name"] for u in ou] == ["Engineering"]
+    engineering = ou[0]["Id"]
+    expect(page.get_by_role("heading", name=f"Engineering {engineering}", level=4))\
+        .to_be_visible()
+
+    page.get_by_label("Move Payments to").select_option(label="Root / Engineering")
+    page.get_by_role("button", name="Move Payments").click()
+    expect(page.get_by_role("status")).to_have_text("Account moved.")
+    assert org.list_parents(ChildId=payments)["Parents"] == [
+        {"Id": engineering, "Type": "ORGANIZATIONAL_UNIT"}]
+    ou_list = page.get_by_role("list", name=f"Engineering {engineering}", exact=True)
+    expect(ou_list.get_by_role("region", name="Payments")).to_be_visible()
+    expect(ou_list.get_by_role("heading", name=f"Payments {payments}", level=5)).to_be_visible()
+    # The management account stays directly under the root.
+    expect(root_list.locator(":scope > li > section")).to_have_count(1)
+    j.shot("tree")
+
+    # A move from a page that is out of date (the account was moved back meanwhile) is
+    # refused next to the field, with the API's words.
+    org.move_account(AccountId=payments, SourceParentId=engineering, DestinationParentId=root)
+    page.get_by_label("Move Payments to").select_option(label="Root")
+    page.get_by_role("button", name="Move Payments").click()
+    expect(page.locator(f"#dest-{payments}-error")).to_have_text(re.compile(
+        r"^We can't find an AWS account with the AccountId that you specified"))
+    expect(root_list.locator(":scope > li > section")).to_have_count(2)
+    j.shot("stale-move")
+    org.move_account(AccountId=payments, SourceParentId=root, DestinationParentId=engineering)
+
+    # A second OU of the same name is refused next to the field.
+    page.get_by_label("Organizational unit name").fill("Engineering")
+    page.get_by_role("button", name="Create organizational unit").click()
+    expect(page.locator("#ou-name-error")).to_have_text("An OU with the same name already exists.")
+    expect(page.get_by_label("Organizational unit name")).to_have_attribute("aria-invalid", "true")
+    j.shot("duplicate")
+
+    # Without script, on a 320-pixel screen: the same tree, nothing wider than the screen.
+    small = journey(width=320, javascript=False)
+    sign_in(small, server, server.account_id, "admin", server.admin["ConsolePassword"])
+    small.page.goto(f"{server.url}/console/identity-center/accounts")
+    expect(small.page.get_by_role("list", name=f"Engineering {engineering}", exact=True)
+           .get_by_role("region", name="Payments")).to_be_visible()
+    width = small.page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 320, f"the accounts page is {width}px wide on a 320px screen"
+    small.shot("tree-320")
+
+
 def _get(url: str) -> tuple[int, str]:
     try:
         with urllib.request.urlopen(url) as r:

@@ -1,7 +1,8 @@
 """AWS Organizations (awsJson1_1, boto3 client "organizations"): the organization,
 CreateAccount with its OrganizationAccountAccessRole, ListAccounts/DescribeAccount,
 who may call them, and cross-account AssumeRole into a member account (with and
-without ExternalId)."""
+without ExternalId), and the tree: the root, organizational units (nested at most
+five deep) and the accounts in them."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import re
 
 import pytest
 
-from helpers import (ACCOUNT_ID_RE, ADMINISTRATOR_ACCESS, allow, assumed_role_arn,
+from helpers import (ACCOUNT_ID_RE, ADMINISTRATOR_ACCESS, allow, assumed_role_arn, cli_ok,
                      expect_error, policy_document, trust_policy, unique)
 
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
@@ -366,3 +367,284 @@ def test_cross_account_denials_use_the_sts_wording(server, member, make_user, ac
         else:
             raise AssertionError(f"AssumeRole {arn} succeeded for {who.arn}")
     assert not wrong, json.dumps(wrong, indent=1)
+
+
+# --- the root and organizational units ----------------------------------------------------
+
+ROOT_ID_RE = re.compile(r"^r-[0-9a-z]{4,32}$")
+OU_ID_RE = re.compile(r"^ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}$")
+PARENT_NOT_FOUND = "We can't find a root or OU with the ParentId that you specified."
+OU_NOT_FOUND = "We can't find an OU with the OrganizationalUnitId that you specified."
+
+
+@pytest.fixture
+def root(org):
+    return org.list_roots()["Roots"][0]
+
+
+def _ou(org, parent: str, name: str | None = None) -> dict:
+    return org.create_organizational_unit(ParentId=parent,
+                                          Name=name or unique("OU"))["OrganizationalUnit"]
+
+
+def _parents(org, child: str) -> list[dict]:
+    return org.list_parents(ChildId=child)["Parents"]
+
+
+def test_list_roots_gives_the_one_root(org, account_id):
+    resp = org.list_roots()
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert len(resp["Roots"]) == 1 and "NextToken" not in resp
+    root = resp["Roots"][0]
+    assert ROOT_ID_RE.match(root["Id"]), root
+    o = org.describe_organization()["Organization"]["Id"]
+    assert root["Arn"] == f"arn:aws:organizations::{account_id}:root/{o}/{root['Id']}"
+    assert root["Name"] == "Root"
+    assert root["PolicyTypes"] == []
+    assert org.list_roots(MaxResults=1)["Roots"] == [root]
+
+
+def test_create_describe_rename_and_delete_an_ou(org, root, account_id):
+    name = unique("Engineering")
+    ou = _ou(org, root["Id"], name)
+    assert OU_ID_RE.match(ou["Id"]), ou
+    # The OU's id carries its root's suffix.
+    assert ou["Id"].split("-")[1] == root["Id"][2:]
+    o = org.describe_organization()["Organization"]["Id"]
+    assert ou["Arn"] == f"arn:aws:organizations::{account_id}:ou/{o}/{ou['Id']}"
+    assert ou["Name"] == name
+    assert ou["Path"] == f"{o}/{root['Id']}/{ou['Id']}/"
+    assert org.describe_organizational_unit(OrganizationalUnitId=ou["Id"])[
+        "OrganizationalUnit"] == ou
+
+    renamed = org.update_organizational_unit(OrganizationalUnitId=ou["Id"],
+                                             Name=name + "-2")["OrganizationalUnit"]
+    assert renamed == {**ou, "Name": name + "-2"}
+    # Without a name, nothing changes.
+    assert org.update_organizational_unit(OrganizationalUnitId=ou["Id"])[
+        "OrganizationalUnit"] == renamed
+
+    resp = org.delete_organizational_unit(OrganizationalUnitId=ou["Id"])
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    expect_error(org.describe_organizational_unit, "OrganizationalUnitNotFoundException", 400,
+                 OU_NOT_FOUND, OrganizationalUnitId=ou["Id"])
+    expect_error(org.delete_organizational_unit, "OrganizationalUnitNotFoundException", 400,
+                 OU_NOT_FOUND, OrganizationalUnitId=ou["Id"])
+    expect_error(org.update_organizational_unit, "OrganizationalUnitNotFoundException", 400,
+                 OU_NOT_FOUND, OrganizationalUnitId=ou["Id"], Name="x")
+
+
+def test_create_ou_with_tags_and_in_an_ou(org, root):
+    parent = _ou(org, root["Id"])
+    child = org.create_organizational_unit(
+        ParentId=parent["Id"], Name="Web",
+        Tags=[{"Key": "team", "Value": "web"}])["OrganizationalUnit"]
+    assert child["Path"] == parent["Path"] + child["Id"] + "/"
+    assert _parents(org, child["Id"]) == [{"Id": parent["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert _parents(org, parent["Id"]) == [{"Id": root["Id"], "Type": "ROOT"}]
+    e = expect_error(org.create_organizational_unit, "InvalidInputException", 400,
+                     "Duplicate tag keys found. Please note that Tag keys are case insensitive.",
+                     ParentId=parent["Id"], Name="Dup",
+                     Tags=[{"Key": "a", "Value": "1"}, {"Key": "A", "Value": "2"}])
+    assert e.response["Reason"] == "DUPLICATE_TAG_KEY"
+    e = expect_error(org.create_organizational_unit, "InvalidInputException", 400,
+                     ParentId=parent["Id"], Name="Bad", Tags=[{"Key": "a!", "Value": "1"}])
+    assert e.response["Reason"] == "INVALID_LIST_MEMBER"
+    e = expect_error(org.create_organizational_unit, "ConstraintViolationException", 400,
+                     ParentId=parent["Id"], Name="Many",
+                     Tags=[{"Key": f"k{i}", "Value": "v"} for i in range(51)])
+    assert e.response["Reason"] == "MAX_TAG_LIMIT_EXCEEDED"
+    assert [u["Name"] for u in org.list_organizational_units_for_parent(
+        ParentId=parent["Id"])["OrganizationalUnits"]] == ["Web"]
+
+
+def test_ou_names_are_unique_per_parent(org, root):
+    name = unique("Same")
+    first = _ou(org, root["Id"], name)
+    expect_error(org.create_organizational_unit, "DuplicateOrganizationalUnitException", 400,
+                 "An OU with the same name already exists.", ParentId=root["Id"], Name=name)
+    # The same name under another parent is fine.
+    _ou(org, first["Id"], name)
+    other = _ou(org, root["Id"])
+    expect_error(org.update_organizational_unit, "DuplicateOrganizationalUnitException", 400,
+                 OrganizationalUnitId=other["Id"], Name=name)
+
+
+def test_unknown_and_malformed_parents(org, root):
+    unknown_ou = f"ou-{root['Id'][2:]}-zzzzzzzz"
+    for parent in (unknown_ou, "r-zzzz" if root["Id"] != "r-zzzz" else "r-yyyy"):
+        expect_error(org.create_organizational_unit, "ParentNotFoundException", 400,
+                     PARENT_NOT_FOUND, ParentId=parent, Name="x")
+        expect_error(org.list_organizational_units_for_parent, "ParentNotFoundException",
+                     400, PARENT_NOT_FOUND, ParentId=parent)
+        expect_error(org.list_accounts_for_parent, "ParentNotFoundException", 400,
+                     PARENT_NOT_FOUND, ParentId=parent)
+        expect_error(org.list_children, "ParentNotFoundException", 400, PARENT_NOT_FOUND,
+                     ParentId=parent, ChildType="ACCOUNT")
+    e = expect_error(org.create_organizational_unit, "InvalidInputException", 400,
+                     ParentId="not-a-parent", Name="x")
+    assert e.response["Reason"] == "INVALID_PATTERN"
+    expect_error(org.describe_organizational_unit, "InvalidInputException", 400,
+                 OrganizationalUnitId="ou-nope")
+    expect_error(org.list_parents, "ChildNotFoundException", 400, ChildId=unknown_ou)
+    expect_error(org.list_parents, "ChildNotFoundException", 400, ChildId="000000000000")
+    expect_error(org.list_parents, "InvalidInputException", 400, ChildId="nope")
+
+
+def test_ous_nest_five_deep_and_no_deeper(org, root):
+    parent = root["Id"]
+    chain = []
+    for _ in range(5):
+        parent = _ou(org, parent)["Id"]
+        chain.append(parent)
+    e = expect_error(org.create_organizational_unit, "ConstraintViolationException", 400,
+                     "You attempted to create an OU tree that is too many levels deep.",
+                     ParentId=parent, Name="Sixth")
+    assert e.response["Reason"] == "OU_DEPTH_LIMIT_EXCEEDED"
+    deepest = org.describe_organizational_unit(OrganizationalUnitId=parent)["OrganizationalUnit"]
+    o = org.describe_organization()["Organization"]["Id"]
+    assert deepest["Path"] == f"{o}/{root['Id']}/" + "".join(f"{i}/" for i in chain)
+    # Each level lists its one child OU.
+    for upper, lower in zip([root["Id"], *chain], chain):
+        assert [c["Id"] for c in org.list_children(
+            ParentId=upper, ChildType="ORGANIZATIONAL_UNIT")["Children"]
+            if c["Id"] == lower] == [lower]
+
+
+def test_new_accounts_land_under_the_root_and_move_between_ous(org, root):
+    account = _create_account(org)["AccountId"]
+    assert _parents(org, account) == [{"Id": root["Id"], "Type": "ROOT"}]
+    in_root = [c["Id"] for c in org.get_paginator("list_children").paginate(
+        ParentId=root["Id"], ChildType="ACCOUNT").build_full_result()["Children"]]
+    assert account in in_root
+
+    eng = _ou(org, root["Id"], unique("Engineering"))
+    web = _ou(org, eng["Id"], "Web")
+    resp = org.move_account(AccountId=account, SourceParentId=root["Id"],
+                            DestinationParentId=web["Id"])
+    assert resp["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert _parents(org, account) == [{"Id": web["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    listed = org.list_accounts_for_parent(ParentId=web["Id"])["Accounts"]
+    assert [a["Id"] for a in listed] == [account]
+    assert listed[0] == org.describe_account(AccountId=account)["Account"]
+    assert org.list_children(ParentId=web["Id"], ChildType="ACCOUNT")["Children"] == [
+        {"Id": account, "Type": "ACCOUNT"}]
+    assert org.list_children(ParentId=eng["Id"], ChildType="ORGANIZATIONAL_UNIT")[
+        "Children"] == [{"Id": web["Id"], "Type": "ORGANIZATIONAL_UNIT"}]
+    assert org.list_children(ParentId=eng["Id"], ChildType="ACCOUNT")["Children"] == []
+    assert org.list_organizational_units_for_parent(ParentId=eng["Id"])[
+        "OrganizationalUnits"] == [web]
+    assert account not in [a["Id"] for a in org.get_paginator(
+        "list_accounts_for_parent").paginate(ParentId=root["Id"]).build_full_result()[
+        "Accounts"]]
+
+    # Non-empty OUs stay.
+    not_empty = ("The specified OU is not empty. Move all accounts to another root or to "
+                 "other OUs, remove all child OUs, and try the operation again.")
+    for ou in (web, eng):
+        expect_error(org.delete_organizational_unit, "OrganizationalUnitNotEmptyException",
+                     400, not_empty, OrganizationalUnitId=ou["Id"])
+
+    # Back to the root, and then the OUs can go.
+    org.move_account(AccountId=account, SourceParentId=web["Id"],
+                     DestinationParentId=root["Id"])
+    assert _parents(org, account) == [{"Id": root["Id"], "Type": "ROOT"}]
+    org.delete_organizational_unit(OrganizationalUnitId=web["Id"])
+    org.delete_organizational_unit(OrganizationalUnitId=eng["Id"])
+
+
+def test_move_account_errors(org, root):
+    account = _create_account(org)["AccountId"]
+    ou = _ou(org, root["Id"])
+    unknown_ou = f"ou-{root['Id'][2:]}-zzzzzzzz"
+    expect_error(org.move_account, "SourceParentNotFoundException", 400,
+                 "We can't find a source root or OU with the ParentId that you specified.",
+                 AccountId=account, SourceParentId=unknown_ou, DestinationParentId=ou["Id"])
+    expect_error(org.move_account, "DestinationParentNotFoundException", 400,
+                 "We can't find the destination container (a root or OU) with the ParentId "
+                 "that you specified.",
+                 AccountId=account, SourceParentId=root["Id"], DestinationParentId=unknown_ou)
+    # The account is not where the caller says it is.
+    expect_error(org.move_account, "AccountNotFoundException", 400,
+                 AccountId=account, SourceParentId=ou["Id"], DestinationParentId=root["Id"])
+    expect_error(org.move_account, "AccountNotFoundException", 400,
+                 AccountId="000000000000", SourceParentId=root["Id"],
+                 DestinationParentId=ou["Id"])
+    expect_error(org.move_account, "DuplicateAccountException", 400,
+                 "That account is already present in the specified destination.",
+                 AccountId=account, SourceParentId=root["Id"], DestinationParentId=root["Id"])
+    e = expect_error(org.move_account, "InvalidInputException", 400,
+                     AccountId="12345", SourceParentId=root["Id"],
+                     DestinationParentId=ou["Id"])
+    assert e.response["Reason"] == "INVALID_PATTERN"
+    assert _parents(org, account) == [{"Id": root["Id"], "Type": "ROOT"}]
+
+
+def test_ou_listings_page_with_next_token(org, root):
+    parent = _ou(org, root["Id"])
+    made = [_ou(org, parent["Id"])["Id"] for _ in range(3)]
+    seen, token = [], None
+    while True:
+        kwargs = {"ParentId": parent["Id"], "MaxResults": 2}
+        if token:
+            kwargs["NextToken"] = token
+        page = org.list_organizational_units_for_parent(**kwargs)
+        assert len(page["OrganizationalUnits"]) <= 2
+        seen.extend(ou["Id"] for ou in page["OrganizationalUnits"])
+        token = page.get("NextToken")
+        if not token:
+            break
+    assert sorted(seen) == sorted(made) and len(set(seen)) == len(seen), "each once"
+    children = org.get_paginator("list_children").paginate(
+        ParentId=parent["Id"], ChildType="ORGANIZATIONAL_UNIT",
+        PaginationConfig={"PageSize": 1}).build_full_result()["Children"]
+    assert [c["Id"] for c in children] == seen, "in the same order"
+
+
+def test_member_accounts_may_not_see_or_change_the_tree(server, member, root):
+    org = server.client("organizations", member["session"]["Credentials"])
+    expect_error(org.list_roots, "AccessDeniedException", 400, NO_PERMISSION)
+    expect_error(org.create_organizational_unit, "AccessDeniedException", 400, NO_PERMISSION,
+                 ParentId=root["Id"], Name="Nope")
+    expect_error(org.list_parents, "AccessDeniedException", 400, NO_PERMISSION,
+                 ChildId=member["id"])
+    expect_error(org.move_account, "AccessDeniedException", 400, NO_PERMISSION,
+                 AccountId=member["id"], SourceParentId=root["Id"],
+                 DestinationParentId=root["Id"])
+
+
+def test_tree_operations_need_their_own_permission(make_user, org, root):
+    u = make_user("ouviewer", inline={"OrgTree": policy_document(allow(
+        ["organizations:ListRoots", "organizations:ListChildren"]))})
+    viewer = u.client("organizations")
+    assert viewer.list_roots()["Roots"][0]["Id"] == root["Id"]
+    expect_error(viewer.create_organizational_unit, "AccessDeniedException", 400,
+                 ParentId=root["Id"], Name="Nope")
+    ou = _ou(org, root["Id"])
+    children = viewer.get_paginator("list_children").paginate(
+        ParentId=root["Id"], ChildType="ORGANIZATIONAL_UNIT").build_full_result()["Children"]
+    assert {"Id": ou["Id"], "Type": "ORGANIZATIONAL_UNIT"} in children
+    expect_error(viewer.delete_organizational_unit, "AccessDeniedException", 400,
+                 OrganizationalUnitId=ou["Id"])
+    expect_error(viewer.describe_organizational_unit, "AccessDeniedException", 400,
+                 OrganizationalUnitId=ou["Id"])
+    # Still there: the denied delete changed nothing.
+    assert org.describe_organizational_unit(OrganizationalUnitId=ou["Id"])[
+        "OrganizationalUnit"] == ou
+
+
+def test_aws_cli_lists_roots_and_builds_the_tree(aws, org, root):
+    roots = cli_ok(aws("organizations", "list-roots"))["Roots"]
+    assert [r["Id"] for r in roots] == [root["Id"]]
+    ou = cli_ok(aws("organizations", "create-organizational-unit", "--parent-id", root["Id"],
+                    "--name", unique("Cli")))["OrganizationalUnit"]
+    assert OU_ID_RE.match(ou["Id"])
+    children = cli_ok(aws("organizations", "list-children", "--parent-id", root["Id"],
+                          "--child-type", "ORGANIZATIONAL_UNIT"))["Children"]
+    assert {"Id": ou["Id"], "Type": "ORGANIZATIONAL_UNIT"} in children
+    res = aws("organizations", "delete-organizational-unit", "--organizational-unit-id",
+              ou["Id"])
+    cli_ok(res)
+    res = aws("organizations", "describe-organizational-unit", "--organizational-unit-id",
+              ou["Id"])
+    assert res.returncode != 0 and "OrganizationalUnitNotFoundException" in res.stderr

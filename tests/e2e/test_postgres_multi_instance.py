@@ -333,6 +333,63 @@ def test_concurrent_third_key_across_instances_exactly_one_wins(cluster):
             assert wait_for(two_keys, FRESHNESS_S)[0]
 
 
+def test_moving_an_account_into_an_ou_races_deleting_it_across_instances(cluster):
+    """A at one instance moves an account into an OU while B at the other deletes the OU:
+    one of them wins, and an account is never left in an OU that is gone."""
+    org_a = cluster.a.client("organizations")
+    org_b = cluster.b.client("organizations")
+    root = org_a.list_roots()["Roots"][0]["Id"]
+    for round_ in range(3):
+        account = org_a.create_account(
+            Email=f"{unique('race')}@example.com",
+            AccountName=f"Race {round_}")["CreateAccountStatus"]["AccountId"]
+        ou = org_a.create_organizational_unit(ParentId=root, Name=unique("Race"))[
+            "OrganizationalUnit"]["Id"]
+
+        def b_knows_both():
+            try:
+                org_b.describe_organizational_unit(OrganizationalUnitId=ou)
+                org_b.describe_account(AccountId=account)
+                return True
+            except ClientError:
+                return False
+
+        assert wait_for(b_knows_both, FRESHNESS_S)[0]
+        barrier = threading.Barrier(2)
+        results: dict = {}
+
+        def run(name, call):
+            barrier.wait()
+            try:
+                call()
+                results[name] = "ok"
+            except ClientError as e:
+                results[name] = e.response["Error"]["Code"]
+
+        calls = {
+            "move": lambda: org_a.move_account(AccountId=account, SourceParentId=root,
+                                               DestinationParentId=ou),
+            "delete": lambda: org_b.delete_organizational_unit(OrganizationalUnitId=ou),
+        }
+        threads = [threading.Thread(target=run, args=item) for item in calls.items()]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert results in (
+            {"move": "ok", "delete": "OrganizationalUnitNotEmptyException"},
+            {"move": "ConcurrentModificationException", "delete": "ok"},
+            # A had already seen the delete when it planned the move.
+            {"move": "DestinationParentNotFoundException", "delete": "ok"},
+        ), results
+        parent = org_a.list_parents(ChildId=account)["Parents"][0]["Id"]
+        assert parent == (ou if results["move"] == "ok" else root)
+        for org in (org_a, org_b):
+            assert wait_for(
+                lambda org=org: org.list_parents(ChildId=account)["Parents"][0]["Id"] == parent,
+                FRESHNESS_S)[0]
+
+
 def _user_visible(srv: Server, name: str) -> bool:
     try:
         srv.client("iam").get_user(UserName=name)

@@ -400,6 +400,10 @@ fn resources_of(parameters: &Value) -> Vec<EventResource> {
         ("UserName", "AWS::IdentityStore::User"),
         ("PermissionSetArn", "AWS::SSO::PermissionSet"),
         ("AccountId", "AWS::Organizations::Account"),
+        (
+            "OrganizationalUnitId",
+            "AWS::Organizations::OrganizationalUnit",
+        ),
     ];
     let Value::Object(map) = parameters else {
         return Vec::new();

@@ -19,7 +19,8 @@ pub const FORMAT_VERSION: u32 = 1;
 /// (the conformance suite fails until it is listed), and a field of [`Contents`].
 pub const TABLES: &[(&str, &str)] = &[
     ("meta", "master_key_check"),
-    ("accounts", "accounts"),
+    ("accounts", "accounts, account_parents"),
+    ("organizational_units", "organizational_units"),
     ("users", "users"),
     ("user_tags", "user_tags"),
     ("login_profiles", "login_profiles"),

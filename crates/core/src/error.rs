@@ -20,6 +20,16 @@ pub enum ErrorCode {
     UnauthorizedClient,
     UnsupportedGrantType,
     AccountNotFound,
+    /// Organizations: the OU tree (ParentNotFoundException and its kin).
+    ChildNotFound,
+    ConcurrentModification,
+    ConstraintViolation,
+    DestinationParentNotFound,
+    DuplicateOrganizationalUnit,
+    OrganizationalUnitNotEmpty,
+    OrganizationalUnitNotFound,
+    ParentNotFound,
+    SourceParentNotFound,
     /// awsJson (Identity Store, SSO Admin): a uniqueness claim, a concurrent change or a
     /// resource in use refused the write.
     Conflict,
@@ -102,6 +112,15 @@ impl ErrorCode {
             ErrorCode::UnauthorizedClient => "UnauthorizedClientException",
             ErrorCode::UnsupportedGrantType => "UnsupportedGrantTypeException",
             ErrorCode::AccountNotFound => "AccountNotFoundException",
+            ErrorCode::ChildNotFound => "ChildNotFoundException",
+            ErrorCode::ConcurrentModification => "ConcurrentModificationException",
+            ErrorCode::ConstraintViolation => "ConstraintViolationException",
+            ErrorCode::DestinationParentNotFound => "DestinationParentNotFoundException",
+            ErrorCode::DuplicateOrganizationalUnit => "DuplicateOrganizationalUnitException",
+            ErrorCode::OrganizationalUnitNotEmpty => "OrganizationalUnitNotEmptyException",
+            ErrorCode::OrganizationalUnitNotFound => "OrganizationalUnitNotFoundException",
+            ErrorCode::ParentNotFound => "ParentNotFoundException",
+            ErrorCode::SourceParentNotFound => "SourceParentNotFoundException",
             ErrorCode::Conflict => "ConflictException",
             ErrorCode::CreateAccountStatusNotFound => "CreateAccountStatusNotFoundException",
             ErrorCode::DuplicateAccount => "DuplicateAccountException",
@@ -179,6 +198,15 @@ impl ErrorCode {
             ErrorCode::ServiceFailure | ErrorCode::InternalServer => 500,
             ErrorCode::ServiceUnavailable => 503,
             ErrorCode::AccountNotFound
+            | ErrorCode::ChildNotFound
+            | ErrorCode::ConcurrentModification
+            | ErrorCode::ConstraintViolation
+            | ErrorCode::DestinationParentNotFound
+            | ErrorCode::DuplicateOrganizationalUnit
+            | ErrorCode::OrganizationalUnitNotEmpty
+            | ErrorCode::OrganizationalUnitNotFound
+            | ErrorCode::ParentNotFound
+            | ErrorCode::SourceParentNotFound
             | ErrorCode::CreateAccountStatusNotFound
             | ErrorCode::DuplicateAccount
             | ErrorCode::IncompleteBody

@@ -21,6 +21,7 @@ pub mod invitations;
 pub mod mfa;
 pub mod model;
 pub mod oidc;
+pub mod organizational_units;
 pub mod organizations;
 pub mod password;
 pub mod policies;

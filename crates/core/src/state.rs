@@ -58,6 +58,8 @@ pub struct State {
     pub identity_store: IdentityStoreState,
     /// The instance's permission sets, account assignments, provisionings and requests.
     pub sso_admin: SsoAdminState,
+    /// The organization's OUs and which accounts are in them.
+    pub organization: crate::organizational_units::OrgTree,
     /// The last committed batch this snapshot includes.
     pub seq: Seq,
     /// Effective policy sets computed for this version, per user id.
@@ -116,6 +118,7 @@ impl Default for State {
             master_key_check: None,
             identity_store: IdentityStoreState::default(),
             sso_admin: SsoAdminState::default(),
+            organization: Default::default(),
             seq: 0,
             effective: EffectiveCache::default(),
         };
@@ -745,6 +748,17 @@ impl State {
                 .sso_admin
                 .delete_provisioning(permission_set_id, account_id)?,
             Change::RecordSsoRequest(row) => self.sso_admin.record_request(row),
+            Change::CreateOrganizationalUnit(row) => self.organization.create(row)?,
+            Change::RenameOrganizationalUnit { ou_id, name } => {
+                self.organization.rename(ou_id, name)?
+            }
+            Change::DeleteOrganizationalUnit { ou_id } => self.organization.delete(ou_id)?,
+            Change::MoveAccount { account_id, to, .. } => {
+                if !self.accounts.contains_key(account_id) {
+                    return Err(ApplyError::Missing("account"));
+                }
+                self.organization.move_account(account_id, to.as_ref())?
+            }
         }
         Ok(())
     }

@@ -298,6 +298,19 @@ pub struct SsoRequestRow {
     pub created: DateTime<Utc>,
 }
 
+/// An organizational unit of the organization (docs/design/organizations.md). Its parent is
+/// another OU, or the organization's root when `None` (the root is derived, not stored).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OrganizationalUnitRow {
+    /// `ou-` + the root's suffix + `-` + 8 random characters.
+    pub id: String,
+    pub parent_id: Option<String>,
+    pub name: String,
+    /// The tags CreateOrganizationalUnit was given.
+    pub tags: Vec<Tag>,
+    pub created: DateTime<Utc>,
+}
+
 /// One change to the stored state.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Change {
@@ -570,6 +583,26 @@ pub enum Change {
         account_id: String,
     },
     RecordSsoRequest(SsoRequestRow),
+    /// Fails with [`StoreError::AlreadyExists`] when the parent has an OU of that name, and
+    /// with [`StoreError::NotFound`] when the parent OU is gone.
+    CreateOrganizationalUnit(OrganizationalUnitRow),
+    /// Fails with [`StoreError::AlreadyExists`] when the parent has another OU of that name.
+    RenameOrganizationalUnit {
+        ou_id: String,
+        name: String,
+    },
+    /// Fails with [`StoreError::DeleteConflict`] while the OU holds OUs or accounts, even
+    /// ones another writer just moved or created there.
+    DeleteOrganizationalUnit {
+        ou_id: String,
+    },
+    /// Moves an account from `from` to `to` (OU ids; `None` is the root). Fails with
+    /// [`StoreError::NotFound`] unless the account is in `from` and `to` exists.
+    MoveAccount {
+        account_id: String,
+        from: Option<String>,
+        to: Option<String>,
+    },
     /// Records, once, the sealed value that proves which master key the store belongs to.
     SetMasterKeyCheck(Vec<u8>),
     /// Replaces a sealed value by the same secret sealed under another master key (a
@@ -649,6 +682,12 @@ pub struct Contents {
     pub account_assignments: Vec<AccountAssignmentRow>,
     pub provisionings: Vec<ProvisioningRow>,
     pub sso_requests: Vec<SsoRequestRow>,
+    /// Absent from backups made before organizational units existed.
+    #[serde(default)]
+    pub organizational_units: Vec<OrganizationalUnitRow>,
+    /// (account id, OU id) of every account not directly under the root.
+    #[serde(default)]
+    pub account_parents: Vec<(String, String)>,
     /// The sealed check value that proves which master key this store was initialized with.
     pub master_key_check: Option<Vec<u8>>,
 }
@@ -804,8 +843,43 @@ impl Contents {
                 .map(Change::CreateProvisioning),
         );
         changes.extend(self.sso_requests.into_iter().map(Change::RecordSsoRequest));
+        changes.extend(
+            parents_first(self.organizational_units)
+                .into_iter()
+                .map(Change::CreateOrganizationalUnit),
+        );
+        for (account_id, ou_id) in self.account_parents {
+            changes.push(Change::MoveAccount {
+                account_id,
+                from: None,
+                to: Some(ou_id),
+            });
+        }
         changes
     }
+}
+
+/// OUs ordered so that each comes after its parent.
+fn parents_first(mut units: Vec<OrganizationalUnitRow>) -> Vec<OrganizationalUnitRow> {
+    units.sort_by(|a, b| a.created.cmp(&b.created).then_with(|| a.id.cmp(&b.id)));
+    let mut placed = std::collections::HashSet::new();
+    let mut ordered = Vec::with_capacity(units.len());
+    while !units.is_empty() {
+        let (ready, waiting): (Vec<_>, Vec<_>) = units.into_iter().partition(|u| {
+            u.parent_id
+                .as_ref()
+                .is_none_or(|parent| placed.contains(parent))
+        });
+        if ready.is_empty() {
+            // Parents that are not there: left for the store to refuse.
+            ordered.extend(waiting);
+            break;
+        }
+        placed.extend(ready.iter().map(|u| u.id.clone()));
+        ordered.extend(ready);
+        units = waiting;
+    }
+    ordered
 }
 
 /// Tags by their owner, in the order the owners first appear.

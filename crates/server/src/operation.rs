@@ -296,6 +296,16 @@ operations! {
     Organizations DescribeCreateAccountStatus => Any, false;
     Organizations ListAccounts => Any, false;
     Organizations DescribeAccount => Any, false;
+    Organizations ListRoots => Any, false;
+    Organizations CreateOrganizationalUnit => Any, true;
+    Organizations DescribeOrganizationalUnit => Any, false;
+    Organizations UpdateOrganizationalUnit => Any, true;
+    Organizations DeleteOrganizationalUnit => Any, true;
+    Organizations ListOrganizationalUnitsForParent => Any, false;
+    Organizations ListAccountsForParent => Any, false;
+    Organizations ListChildren => Any, false;
+    Organizations ListParents => Any, false;
+    Organizations MoveAccount => Any, true;
     CloudTrail LookupEvents => Any, false;
     IdentityStore DescribeIdentityStore => IdentityStore, false;
     IdentityStore ListIdentityStores => Any, false;

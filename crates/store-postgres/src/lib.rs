@@ -41,9 +41,10 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
     AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
     GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow,
-    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
-    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, OrganizationalUnitRow,
+    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow,
+    ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError, TAGS_PER_USER,
+    UserRow, VERSIONS_PER_POLICY,
 };
 use postgres::error::SqlState;
 use postgres::{Client, IsolationLevel, NoTls, Transaction};
@@ -70,6 +71,10 @@ const MIGRATIONS: &[(i32, &str)] = &[
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
     (12, include_str!("../migrations/0012_account_settings.sql")),
+    (
+        13,
+        include_str!("../migrations/0013_organizational_units.sql"),
+    ),
     (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
@@ -1737,6 +1742,45 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
                 &row.created,
             ],
         )?,
+        // The foreign key holds the parent (KEY SHARE) against a concurrent delete.
+        Change::CreateOrganizationalUnit(row) => tx.execute(
+            "INSERT INTO organizational_units (ou_id, parent_id, name, tags, created_at) VALUES ($1, $2, $3, $4, $5)",
+            &[&row.id, &row.parent_id, &row.name, &document(&row.tags)?, &row.created],
+        )?,
+        Change::RenameOrganizationalUnit { ou_id, name } => tx.execute(
+            "UPDATE organizational_units SET name = $2 WHERE ou_id = $1",
+            &[ou_id, name],
+        )?,
+        Change::DeleteOrganizationalUnit { ou_id } => {
+            // Writers moving an account or making an OU in it hold its row (KEY SHARE, by
+            // the foreign key) until they commit; once this lock is ours, what they did is
+            // committed and counted, and later ones fail on the foreign key.
+            lock(
+                tx,
+                "SELECT 1 FROM organizational_units WHERE ou_id = $1 FOR UPDATE",
+                ou_id,
+            )?;
+            if count(
+                tx,
+                "SELECT (SELECT count(*) FROM organizational_units WHERE parent_id = $1)
+                      + (SELECT count(*) FROM accounts WHERE parent_id = $1)",
+                ou_id,
+            )? > 0
+            {
+                return Err(StoreError::DeleteConflict.into());
+            }
+            tx.execute("DELETE FROM organizational_units WHERE ou_id = $1", &[ou_id])?
+        }
+        // Only from where the caller saw it: after a concurrent move of the same account
+        // commits, the condition is checked again on the new row, and fails.
+        Change::MoveAccount {
+            account_id,
+            from,
+            to,
+        } => tx.execute(
+            "UPDATE accounts SET parent_id = $3 WHERE account_id = $1 AND parent_id IS NOT DISTINCT FROM $2",
+            &[account_id, from, to],
+        )?,
     };
     if affected == 0 {
         return Err(StoreError::NotFound.into());
@@ -2317,6 +2361,30 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
             })
         })
         .collect::<Result<_, Failure>>()?;
+    let organizational_units = tx
+        .query(
+            "SELECT ou_id, parent_id, name, tags, created_at FROM organizational_units",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| {
+            Ok(OrganizationalUnitRow {
+                id: row.get(0),
+                parent_id: row.get(1),
+                name: row.get(2),
+                tags: parse_document(row.get(3))?,
+                created: row.get(4),
+            })
+        })
+        .collect::<Result<_, Failure>>()?;
+    let account_parents = tx
+        .query(
+            "SELECT account_id, parent_id FROM accounts WHERE parent_id IS NOT NULL",
+            &[],
+        )?
+        .into_iter()
+        .map(|row| (row.get(0), row.get(1)))
+        .collect();
     let seq: i64 = tx
         .query_one("SELECT coalesce(max(seq), 0) FROM change_log", &[])?
         .get(0);
@@ -2358,6 +2426,8 @@ fn read_all(tx: &mut Transaction<'_>) -> Result<Contents, Failure> {
         account_assignments,
         provisionings,
         sso_requests,
+        organizational_units,
+        account_parents,
         master_key_check,
     })
 }

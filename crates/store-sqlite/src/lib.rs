@@ -20,9 +20,10 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, ATTACHED_POLICIES_PER_ENTITY, AccessKeyRow, AccountAssignmentRow,
     AccountRow, Change, ChangesSince, Contents, CredentialReportRow, Entity, GroupMembershipRow,
     GroupRow, IdentityCenterRow, IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow,
-    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow,
-    PermissionSetRow, PolicyRow, PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq,
-    SsoRequestRow, Store, StoreError, TAGS_PER_USER, UserRow, VERSIONS_PER_POLICY,
+    LoginProfileRow, MFA_DEVICES_PER_USER, MfaDeviceRow, OrganizationalUnitRow,
+    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow,
+    ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError, TAGS_PER_USER,
+    UserRow, VERSIONS_PER_POLICY,
 };
 use rusqlite::{
     Connection, ErrorCode, OptionalExtension, Transaction, TransactionBehavior, params,
@@ -51,6 +52,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_audit_events.sql")),
     (11, include_str!("../migrations/0011_identity_mfa.sql")),
     (12, include_str!("../migrations/0012_account_settings.sql")),
+    (
+        13,
+        include_str!("../migrations/0013_organizational_units.sql"),
+    ),
     (14, include_str!("../migrations/0014_audit_segments.sql")),
 ];
 
@@ -1283,6 +1288,38 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
                 time(&row.created),
             ],
         ),
+        Change::CreateOrganizationalUnit(row) => tx.execute(
+            "INSERT INTO organizational_units (ou_id, parent_id, name, tags, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+            params![row.id, row.parent_id, row.name, document(&row.tags)?, time(&row.created)],
+        ),
+        Change::RenameOrganizationalUnit { ou_id, name } => tx.execute(
+            "UPDATE organizational_units SET name = ?2 WHERE ou_id = ?1",
+            params![ou_id, name],
+        ),
+        Change::DeleteOrganizationalUnit { ou_id } => {
+            let dependents = count(
+                tx,
+                "SELECT (SELECT count(*) FROM organizational_units WHERE parent_id = ?1)
+                      + (SELECT count(*) FROM accounts WHERE parent_id = ?1)",
+                ou_id,
+            )?;
+            if dependents > 0 {
+                return Err(StoreError::DeleteConflict);
+            }
+            tx.execute(
+                "DELETE FROM organizational_units WHERE ou_id = ?1",
+                params![ou_id],
+            )
+        }
+        // Only from where the caller saw it: a move another writer made since fails.
+        Change::MoveAccount {
+            account_id,
+            from,
+            to,
+        } => tx.execute(
+            "UPDATE accounts SET parent_id = ?3 WHERE account_id = ?1 AND parent_id IS ?2",
+            params![account_id, from, to],
+        ),
     }
     .map_err(backend)?;
     if affected == 0 {
@@ -1817,6 +1854,22 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
             })
         })?
         .collect::<Result<_, _>>()?;
+    let organizational_units = tx
+        .prepare("SELECT ou_id, parent_id, name, tags, created_at FROM organizational_units")?
+        .query_map([], |row| {
+            Ok(OrganizationalUnitRow {
+                id: row.get(0)?,
+                parent_id: row.get(1)?,
+                name: row.get(2)?,
+                tags: parse_document(row.get(3)?)?,
+                created: parse_time(row.get(4)?)?,
+            })
+        })?
+        .collect::<Result<_, _>>()?;
+    let account_parents = tx
+        .prepare("SELECT account_id, parent_id FROM accounts WHERE parent_id IS NOT NULL")?
+        .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?
+        .collect::<Result<_, _>>()?;
     let seq = tx.query_row("SELECT coalesce(max(seq), 0) FROM change_log", [], |row| {
         row.get(0)
     })?;
@@ -1858,6 +1911,8 @@ fn read_all(tx: &Transaction<'_>) -> rusqlite::Result<Contents> {
         account_assignments,
         provisionings,
         sso_requests,
+        organizational_units,
+        account_parents,
         master_key_check,
     })
 }

@@ -33,9 +33,9 @@ use latchkey_core::store::{
     ACCESS_KEYS_PER_USER, AccessKeyRow, AccountAssignmentRow, AccountRow, Change, ChangesSince,
     Contents, CredentialReportRow, Entity, GroupMembershipRow, GroupRow, IdentityCenterRow,
     IdentityStoreGroupRow, IdentityStoreUserRow, InlinePolicyRow, LoginProfileRow, MfaDeviceRow,
-    PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow, PolicyVersionRow,
-    ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError, TAGS_PER_USER,
-    UserRow,
+    OrganizationalUnitRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow, PermissionSetRow, PolicyRow,
+    PolicyVersionRow, ProvisioningRow, Resealed, RoleRow, Seq, SsoRequestRow, Store, StoreError,
+    TAGS_PER_USER, UserRow,
 };
 use latchkey_core::{Directory, ErrorCode};
 use latchkey_store_postgres::PostgresStore;
@@ -282,6 +282,8 @@ conformance!(
     an_alias_raced_by_two_instances_goes_to_one_account,
     password_history_keeps_the_newest,
     account_settings_follow_through_the_directory,
+    organizational_units_keep_the_tree_whole,
+    a_non_empty_ou_is_not_deleted_across_instances,
 );
 
 // ---------------------------------------------------------------------------------------
@@ -420,6 +422,16 @@ fn center_row(account_id: &str) -> IdentityCenterRow {
 }
 
 /// An id as the identity store makes them; `n` tells them apart.
+fn ou_row(id: &str, parent_id: Option<&str>, name: &str) -> OrganizationalUnitRow {
+    OrganizationalUnitRow {
+        id: id.into(),
+        parent_id: parent_id.map(str::to_owned),
+        name: name.into(),
+        tags: vec![],
+        created: now(),
+    }
+}
+
 fn ids_id(n: u32) -> String {
     format!("0123456789-00000000-0000-4000-8000-{n:012}")
 }
@@ -586,6 +598,8 @@ fn normalized(mut contents: Contents) -> Contents {
         account_assignments,
         provisionings,
         sso_requests,
+        organizational_units,
+        account_parents,
         master_key_check: _,
     } = &mut contents;
     sort(accounts);
@@ -624,6 +638,8 @@ fn normalized(mut contents: Contents) -> Contents {
     sort(account_assignments);
     sort(provisionings);
     sort(sso_requests);
+    sort(organizational_units);
+    sort(account_parents);
     contents
 }
 
@@ -763,10 +779,14 @@ fn variant(change: &Change) -> &'static str {
         Change::UpdateProvisioning { .. } => "UpdateProvisioning",
         Change::DeleteProvisioning { .. } => "DeleteProvisioning",
         Change::RecordSsoRequest(_) => "RecordSsoRequest",
+        Change::CreateOrganizationalUnit(_) => "CreateOrganizationalUnit",
+        Change::RenameOrganizationalUnit { .. } => "RenameOrganizationalUnit",
+        Change::DeleteOrganizationalUnit { .. } => "DeleteOrganizationalUnit",
+        Change::MoveAccount { .. } => "MoveAccount",
     }
 }
 
-const VARIANTS: usize = 78;
+const VARIANTS: usize = 82;
 
 /// Two batches that between them use every `Change` variant, and the contents expected
 /// after each.
@@ -965,6 +985,12 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
     };
     let device_approved = device_row("d1", "BCDF-GHJK");
     let device_denied = device_row("d2", "LMNP-QRST");
+    let ou_eng = ou_row("ou-abcd-engineer", None, "Engineering");
+    let ou_platform = ou_row("ou-abcd-platform", Some(&ou_eng.id), "Platform");
+    let ou_sales = OrganizationalUnitRow {
+        tags: vec![tag("cost-center", "42")],
+        ..ou_row("ou-abcd-salesxyz", None, "Sales")
+    };
     let first = vec![
         Change::SetMasterKeyCheck(check.clone()),
         Change::CreateAccount(account.clone()),
@@ -1084,9 +1110,19 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         Change::CreateProvisioning(spare_provisioned.clone()),
         Change::RecordSsoRequest(created_request.clone()),
         Change::RecordSsoRequest(failed_request.clone()),
+        Change::CreateOrganizationalUnit(ou_eng.clone()),
+        Change::CreateOrganizationalUnit(ou_platform.clone()),
+        Change::CreateOrganizationalUnit(ou_sales.clone()),
+        Change::MoveAccount {
+            account_id: acct.into(),
+            from: None,
+            to: Some(ou_platform.id.clone()),
+        },
     ];
     let after_first = Contents {
         seq: 1,
+        organizational_units: vec![ou_eng.clone(), ou_platform.clone(), ou_sales.clone()],
+        account_parents: vec![(acct.into(), ou_platform.id.clone())],
         accounts: vec![account.clone()],
         users: vec![u1.clone(), u2.clone()],
         user_tags: vec![
@@ -1408,9 +1444,29 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             sealed_seed: vec![7, 7, 7],
         }),
         Change::Reseal(Resealed::MasterKeyCheck(vec![2, 4, 6])),
+        Change::RenameOrganizationalUnit {
+            ou_id: ou_eng.id.clone(),
+            name: "R&D".into(),
+        },
+        Change::MoveAccount {
+            account_id: acct.into(),
+            from: Some(ou_platform.id.clone()),
+            to: Some(ou_eng.id.clone()),
+        },
+        Change::DeleteOrganizationalUnit {
+            ou_id: ou_platform.id.clone(),
+        },
     ];
     let after_second = Contents {
         seq: 2,
+        organizational_units: vec![
+            OrganizationalUnitRow {
+                name: "R&D".into(),
+                ..ou_eng.clone()
+            },
+            ou_sales.clone(),
+        ],
+        account_parents: vec![(acct.into(), ou_eng.id.clone())],
         master_key_check: Some(vec![2, 4, 6]),
         users: vec![u1.clone()],
         login_profiles: vec![profile_changed],
@@ -3849,4 +3905,195 @@ fn account_settings_follow_through_the_directory(b: &dyn Backend) {
         .create_account_alias("999999999999", "shared-alias")
         .unwrap_err();
     assert_eq!(taken.code, ErrorCode::EntityAlreadyExists);
+}
+
+// ---------------------------------------------------------------------------------------
+// The organization's tree
+// ---------------------------------------------------------------------------------------
+
+/// OU names are unique per parent; an OU or account refers only to an OU that exists; an
+/// account moves only from where it is; an OU that holds an OU or an account stays.
+fn organizational_units_keep_the_tree_whole(b: &dyn Backend) {
+    let store = b.open();
+    let account = account_row("444455556666");
+    let eng = ou_row("ou-abcd-engineer", None, "Engineering");
+    let web = ou_row("ou-abcd-webteam1", Some(&eng.id), "Web");
+    store
+        .apply(&[
+            Change::CreateAccount(account.clone()),
+            Change::CreateOrganizationalUnit(eng.clone()),
+            Change::CreateOrganizationalUnit(web.clone()),
+        ])
+        .unwrap();
+    // The same name under the root again, and under another parent.
+    let again = ou_row("ou-abcd-enginee2", None, "Engineering");
+    assert_eq!(
+        store.apply(&[Change::CreateOrganizationalUnit(again)]),
+        Err(StoreError::AlreadyExists)
+    );
+    let nested = ou_row("ou-abcd-enginee3", Some(&web.id), "Engineering");
+    store
+        .apply(&[Change::CreateOrganizationalUnit(nested.clone())])
+        .unwrap();
+    let orphan = ou_row("ou-abcd-orphan12", Some("ou-abcd-missing1"), "Orphan");
+    assert_eq!(
+        store.apply(&[Change::CreateOrganizationalUnit(orphan)]),
+        Err(StoreError::NotFound)
+    );
+    // A rename onto a sibling's name.
+    let ops = ou_row("ou-abcd-opsteam1", None, "Ops");
+    store
+        .apply(&[Change::CreateOrganizationalUnit(ops.clone())])
+        .unwrap();
+    assert_eq!(
+        store.apply(&[Change::RenameOrganizationalUnit {
+            ou_id: ops.id.clone(),
+            name: "Engineering".into(),
+        }]),
+        Err(StoreError::AlreadyExists)
+    );
+    // Moves: only from where the account is, only to an OU that exists.
+    let moved = |from: Option<&str>, to: Option<&str>| {
+        store.apply(&[Change::MoveAccount {
+            account_id: account.id.clone(),
+            from: from.map(str::to_owned),
+            to: to.map(str::to_owned),
+        }])
+    };
+    assert_eq!(
+        moved(Some(&eng.id), Some(&web.id)),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        moved(None, Some("ou-abcd-missing1")),
+        Err(StoreError::NotFound)
+    );
+    moved(None, Some(&web.id)).unwrap();
+    assert_eq!(moved(None, Some(&eng.id)), Err(StoreError::NotFound));
+    // Web holds the account and an OU; Engineering holds Web.
+    for ou in [&web.id, &eng.id] {
+        assert_eq!(
+            store.apply(&[Change::DeleteOrganizationalUnit { ou_id: ou.clone() }]),
+            Err(StoreError::DeleteConflict),
+            "{ou}"
+        );
+    }
+    store
+        .apply(&[Change::DeleteOrganizationalUnit {
+            ou_id: nested.id.clone(),
+        }])
+        .unwrap();
+    assert_eq!(
+        store.apply(&[Change::DeleteOrganizationalUnit {
+            ou_id: web.id.clone(),
+        }]),
+        Err(StoreError::DeleteConflict)
+    );
+    moved(Some(&web.id), None).unwrap();
+    store
+        .apply(&[
+            Change::DeleteOrganizationalUnit {
+                ou_id: web.id.clone(),
+            },
+            Change::DeleteOrganizationalUnit {
+                ou_id: eng.id.clone(),
+            },
+        ])
+        .unwrap();
+    assert_eq!(
+        store.apply(&[Change::DeleteOrganizationalUnit { ou_id: eng.id }]),
+        Err(StoreError::NotFound)
+    );
+    let contents = b.open().load().unwrap();
+    assert_eq!(contents.organizational_units, vec![ops]);
+    assert!(contents.account_parents.is_empty());
+}
+
+/// An instance whose snapshot still shows an OU empty cannot delete it once another
+/// instance has moved an account into it; racing the two, either the move or the delete
+/// wins, and no account is ever left in an OU that is gone.
+fn a_non_empty_ou_is_not_deleted_across_instances(b: &dyn Backend) {
+    let master = MasterKey::generate();
+    let a = directory(b, &master);
+    a.initialize(None).unwrap();
+    let other = directory(b, &master);
+    let new_account = |n: u32| {
+        let status = a
+            .create_account(
+                &format!("member{n}@example.com"),
+                &format!("Member {n}"),
+                None,
+            )
+            .unwrap();
+        match status.outcome {
+            latchkey_core::organizations::CreateAccountOutcome::Created(account) => {
+                account.id.clone()
+            }
+            failed => panic!("{failed:?}"),
+        }
+    };
+
+    let account = new_account(0);
+    let ou = a
+        .create_organizational_unit(None, "Engineering", vec![])
+        .unwrap();
+    other.catch_up().unwrap();
+    a.move_account(&account, None, Some(&ou.id)).unwrap();
+    // `other` has not caught up: its snapshot shows the OU empty, the store does not.
+    assert!(
+        other
+            .snapshot()
+            .organization
+            .parent_of_account(&account)
+            .is_none()
+    );
+    let error = other.delete_organizational_unit(&ou.id).unwrap_err();
+    assert_eq!(
+        error.code,
+        ErrorCode::OrganizationalUnitNotEmpty,
+        "{error:?}"
+    );
+
+    for round in 1..=4 {
+        let account = new_account(round);
+        let ou = a
+            .create_organizational_unit(None, &format!("Team {round}"), vec![])
+            .unwrap();
+        other.catch_up().unwrap();
+        let barrier = Arc::new(Barrier::new(2));
+        let (mover, deleter) = (a.clone(), other.clone());
+        let (bar1, bar2) = (barrier.clone(), barrier);
+        let (acct, ou1, ou2) = (account.clone(), ou.id.clone(), ou.id.clone());
+        let moving = thread::spawn(move || {
+            bar1.wait();
+            mover
+                .move_account(&acct, None, Some(&ou1))
+                .map_err(|e| e.code)
+        });
+        let deleting = thread::spawn(move || {
+            bar2.wait();
+            deleter.delete_organizational_unit(&ou2).map_err(|e| e.code)
+        });
+        let (moved, deleted) = (moving.join().unwrap(), deleting.join().unwrap());
+        match (&moved, &deleted) {
+            (Ok(()), Err(ErrorCode::OrganizationalUnitNotEmpty))
+            | (Err(ErrorCode::ConcurrentModification), Ok(())) => {}
+            _ => panic!("round {round}: move {moved:?}, delete {deleted:?}"),
+        }
+        let contents = b.open().load().unwrap();
+        let units: BTreeSet<&String> = contents
+            .organizational_units
+            .iter()
+            .map(|u| &u.id)
+            .collect();
+        assert!(
+            contents
+                .account_parents
+                .iter()
+                .all(|(_, parent)| units.contains(parent)),
+            "round {round}: {contents:?}"
+        );
+        a.catch_up().unwrap();
+        other.catch_up().unwrap();
+    }
 }

@@ -24,12 +24,16 @@ fn iam_date(at: &DateTime<Utc>) -> String {
 pub fn of_changes(changes: &[Change], state: &State) -> Option<Value> {
     // The name of a user who exists, or is made in the same batch.
     let user_name = |user_id: &str| {
-        state.users.get(user_id).map(|user| user.name.clone()).or_else(|| {
-            changes.iter().find_map(|change| match change {
-                Change::CreateUser(user) if user.id == user_id => Some(user.name.clone()),
-                _ => None,
+        state
+            .users
+            .get(user_id)
+            .map(|user| user.name.clone())
+            .or_else(|| {
+                changes.iter().find_map(|change| match change {
+                    Change::CreateUser(user) if user.id == user_id => Some(user.name.clone()),
+                    _ => None,
+                })
             })
-        })
     };
     changes
         .iter()

@@ -1055,28 +1055,179 @@ pub struct AccountRow {
     assignments: Vec<AssignmentRow>,
 }
 
+/// A root or OU in the tree, with the heading level it is shown at.
+#[derive(Debug)]
+pub struct Container {
+    id: String,
+    name: String,
+    level: usize,
+    empty: bool,
+}
+
+/// The tree, flattened in document order: a container opens (`<li>`, its heading and a
+/// nested `<ul>`), its OUs and accounts follow, and it closes. Nested lists need no
+/// recursion in the template this way.
+#[derive(Debug)]
+pub enum TreeItem {
+    Open(Container),
+    Account {
+        account: AccountRow,
+        parent_id: String,
+        level: usize,
+    },
+    Close {
+        empty: bool,
+    },
+}
+
+impl TreeItem {
+    fn opened(&self) -> Option<&Container> {
+        match self {
+            TreeItem::Open(container) => Some(container),
+            _ => None,
+        }
+    }
+
+    fn account(&self) -> Option<(&AccountRow, &str, usize)> {
+        match self {
+            TreeItem::Account {
+                account,
+                parent_id,
+                level,
+            } => Some((account, parent_id, *level)),
+            _ => None,
+        }
+    }
+
+    /// `Some(empty)` when this closes a container.
+    fn closed(&self) -> Option<bool> {
+        match self {
+            TreeItem::Close { empty } => Some(*empty),
+            _ => None,
+        }
+    }
+}
+
+/// A step of the walk over the tree.
+enum Work {
+    Visit {
+        id: String,
+        name: String,
+        path: String,
+        level: usize,
+    },
+    Emit(TreeItem),
+}
+
+/// What the last form on the page said, next to the field it concerns.
+#[derive(Debug, Default)]
+struct Feedback<'a> {
+    status: Option<&'a str>,
+    error: Option<&'a str>,
+    /// CreateOrganizationalUnit's error, next to the name field.
+    ou_error: Option<&'a str>,
+    /// MoveAccount's error, next to that account's destination field.
+    move_error: Option<(&'a str, &'a str)>,
+}
+
 #[derive(Template)]
 #[template(path = "console/ic_accounts.html")]
 struct AccountsPage<'a> {
     chrome: &'a Chrome,
-    accounts: Vec<AccountRow>,
+    tree: Vec<TreeItem>,
+    containers: Vec<(String, String)>,
+    account_count: usize,
     people: Vec<(String, String)>,
     groups: Vec<(String, String)>,
     sets: Vec<PermissionSetEntry>,
-    status: Option<&'a str>,
-    error: Option<&'a str>,
+    feedback: Feedback<'a>,
+}
+
+impl AccountsPage<'_> {
+    fn move_error_for(&self, account_id: &str) -> Option<&str> {
+        self.feedback
+            .move_error
+            .filter(|(id, _)| *id == account_id)
+            .map(|(_, message)| message)
+    }
 }
 
 /// `GET /console/identity-center/accounts`
 pub async fn accounts(State(console): State<Arc<Console>>, signed_in: SignedIn) -> Response {
-    accounts_page(&console, &signed_in, None, None, StatusCode::OK).await
+    accounts_page(&console, &signed_in, Feedback::default(), StatusCode::OK).await
+}
+
+/// Every item of an Organizations listing under a parent, page after page.
+async fn org_pages(
+    console: &Console,
+    signed_in: &SignedIn,
+    op: Operation,
+    parent_id: &str,
+    key: &str,
+) -> Result<Vec<Value>, IamError> {
+    let mut all = Vec::new();
+    let mut next: Option<String> = None;
+    loop {
+        let mut input = json!({ "ParentId": parent_id, "MaxResults": 20 });
+        if let Some(token) = &next {
+            input["NextToken"] = json!(token);
+        }
+        let page = call(console, signed_in, op, input).await?;
+        all.extend(items(&page, key));
+        match page.get("NextToken").and_then(Value::as_str) {
+            Some(token) => next = Some(token.to_owned()),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// The account's assignments, one ListAccountAssignments per permission set.
+async fn assignments_of(
+    console: &Console,
+    signed_in: &SignedIn,
+    instance_arn: &str,
+    account_id: &str,
+    sets: &[PermissionSetEntry],
+    people: &[(String, String)],
+    groups: &[(String, String)],
+) -> Result<Vec<AssignmentRow>, IamError> {
+    let mut assignments = Vec::new();
+    for set in sets {
+        let found = call(
+            console,
+            signed_in,
+            Operation::ListAccountAssignments,
+            json!({ "InstanceArn": instance_arn, "AccountId": account_id, "PermissionSetArn": set.arn }),
+        )
+        .await?;
+        for a in items(&found, "AccountAssignments") {
+            let principal_id = text(&a, "PrincipalId").to_owned();
+            let principal_type = text(&a, "PrincipalType").to_owned();
+            let named = if principal_type == "GROUP" {
+                groups
+            } else {
+                people
+            };
+            assignments.push(AssignmentRow {
+                principal: named
+                    .iter()
+                    .find(|(pid, _)| *pid == principal_id)
+                    .map(|(_, name)| name.clone())
+                    .unwrap_or_else(|| principal_id.clone()),
+                principal_type,
+                principal_id,
+                permission_set_arn: set.arn.clone(),
+                permission_set: set.name.clone(),
+            });
+        }
+    }
+    Ok(assignments)
 }
 
 async fn accounts_page(
     console: &Console,
     signed_in: &SignedIn,
-    status_text: Option<&str>,
-    error: Option<&str>,
+    feedback: Feedback<'_>,
     status: StatusCode,
 ) -> Response {
     let loaded = async {
@@ -1097,59 +1248,107 @@ async fn accounts_page(
             })
             .collect();
         let sets = all_permission_sets(console, signed_in, &instance.arn).await?;
-        let listed = call(console, signed_in, Operation::ListAccounts, json!({})).await?;
-        let mut accounts = Vec::new();
-        for account in items(&listed, "Accounts") {
-            let id = text(&account, "Id").to_owned();
-            let mut assignments = Vec::new();
-            for set in &sets {
-                let found = call(
+        let roots = call(console, signed_in, Operation::ListRoots, json!({})).await?;
+        let mut tree = Vec::new();
+        let mut containers = Vec::new();
+        let mut account_count = 0;
+        // Depth first with an explicit stack; what is pushed last comes out first.
+        let mut stack: Vec<Work> = items(&roots, "Roots")
+            .iter()
+            .map(|r| Work::Visit {
+                id: text(r, "Id").to_owned(),
+                name: "Root".to_owned(),
+                path: "Root".to_owned(),
+                level: 3,
+            })
+            .collect();
+        while let Some(work) = stack.pop() {
+            let (id, name, path, level) = match work {
+                Work::Emit(item) => {
+                    tree.push(item);
+                    continue;
+                }
+                Work::Visit {
+                    id,
+                    name,
+                    path,
+                    level,
+                } => (id, name, path, level),
+            };
+            let units = org_pages(
+                console,
+                signed_in,
+                Operation::ListOrganizationalUnitsForParent,
+                &id,
+                "OrganizationalUnits",
+            )
+            .await?;
+            let accounts = org_pages(
+                console,
+                signed_in,
+                Operation::ListAccountsForParent,
+                &id,
+                "Accounts",
+            )
+            .await?;
+            let empty = units.is_empty() && accounts.is_empty();
+            containers.push((id.clone(), path.clone()));
+            tree.push(TreeItem::Open(Container {
+                id: id.clone(),
+                name,
+                level,
+                empty,
+            }));
+            // Its OUs, then its accounts, then its end.
+            stack.push(Work::Emit(TreeItem::Close { empty }));
+            let child_level = (level + 1).min(6);
+            account_count += accounts.len();
+            for account in accounts.iter().rev() {
+                let account_id = text(account, "Id").to_owned();
+                let assignments = assignments_of(
                     console,
                     signed_in,
-                    Operation::ListAccountAssignments,
-                    json!({ "InstanceArn": instance.arn, "AccountId": id, "PermissionSetArn": set.arn }),
+                    &instance.arn,
+                    &account_id,
+                    &sets,
+                    &people,
+                    &groups,
                 )
                 .await?;
-                for a in items(&found, "AccountAssignments") {
-                    let principal_id = text(&a, "PrincipalId").to_owned();
-                    let principal_type = text(&a, "PrincipalType").to_owned();
-                    let named = if principal_type == "GROUP" {
-                        &groups
-                    } else {
-                        &people
-                    };
-                    assignments.push(AssignmentRow {
-                        principal: named
-                            .iter()
-                            .find(|(pid, _)| *pid == principal_id)
-                            .map(|(_, name)| name.clone())
-                            .unwrap_or_else(|| principal_id.clone()),
-                        principal_type,
-                        principal_id,
-                        permission_set_arn: set.arn.clone(),
-                        permission_set: set.name.clone(),
-                    });
-                }
+                stack.push(Work::Emit(TreeItem::Account {
+                    account: AccountRow {
+                        name: text(account, "Name").to_owned(),
+                        id: account_id,
+                        assignments,
+                    },
+                    parent_id: id.clone(),
+                    level: child_level,
+                }));
             }
-            accounts.push(AccountRow {
-                name: text(&account, "Name").to_owned(),
-                id,
-                assignments,
-            });
+            for unit in units.iter().rev() {
+                let unit_name = text(unit, "Name").to_owned();
+                stack.push(Work::Visit {
+                    id: text(unit, "Id").to_owned(),
+                    path: format!("{path} / {unit_name}"),
+                    name: unit_name,
+                    level: child_level,
+                });
+            }
         }
-        Ok::<_, IamError>((accounts, people, groups, sets))
+        Ok::<_, IamError>((tree, containers, account_count, people, groups, sets))
     };
     match loaded.await {
-        Ok((accounts, people, groups, sets)) => render(
+        Ok((tree, containers, account_count, people, groups, sets)) => render(
             status,
             &AccountsPage {
                 chrome: &signed_in.chrome,
-                accounts,
+                tree,
+                containers,
+                account_count,
                 people,
                 groups,
                 sets,
-                status: status_text,
-                error,
+                feedback,
             },
         ),
         Err(error) => error_page(&error, &signed_in.chrome),
@@ -1197,14 +1396,11 @@ async fn assignment_change(
         return refused.into_response();
     }
     let Some((principal_type, principal_id)) = form.principal.split_once(':') else {
-        return accounts_page(
-            console,
-            signed_in,
-            None,
-            Some("Choose a user or a group."),
-            StatusCode::BAD_REQUEST,
-        )
-        .await;
+        let feedback = Feedback {
+            error: Some("Choose a user or a group."),
+            ..Feedback::default()
+        };
+        return accounts_page(console, signed_in, feedback, StatusCode::BAD_REQUEST).await;
     };
     let instance = match instance(console, signed_in).await {
         Ok(instance) => instance,
@@ -1236,17 +1432,117 @@ async fn assignment_change(
                 "" => format!("Provisioning: {}.", text(status, "Status")),
                 reason => format!("Provisioning: {}. {reason}", text(status, "Status")),
             };
-            accounts_page(console, signed_in, Some(&said), None, StatusCode::OK).await
+            let feedback = Feedback {
+                status: Some(&said),
+                ..Feedback::default()
+            };
+            accounts_page(console, signed_in, feedback, StatusCode::OK).await
         }
         Err(error) => {
-            accounts_page(
-                console,
-                signed_in,
-                None,
-                Some(&error.message),
-                StatusCode::BAD_REQUEST,
-            )
-            .await
+            let feedback = Feedback {
+                error: Some(&error.message),
+                ..Feedback::default()
+            };
+            accounts_page(console, signed_in, feedback, StatusCode::BAD_REQUEST).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct OuForm {
+    csrf: String,
+    parent_id: String,
+    name: String,
+}
+
+/// `POST /console/identity-center/accounts/ou`: CreateOrganizationalUnit.
+pub async fn create_ou(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<OuForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let name = form.name.trim();
+    if name.is_empty() {
+        let feedback = Feedback {
+            ou_error: Some("Enter a name for the organizational unit."),
+            ..Feedback::default()
+        };
+        return accounts_page(&console, &signed_in, feedback, StatusCode::BAD_REQUEST).await;
+    }
+    let input = json!({ "ParentId": form.parent_id, "Name": name });
+    match call(
+        &console,
+        &signed_in,
+        Operation::CreateOrganizationalUnit,
+        input,
+    )
+    .await
+    {
+        Ok(_) => {
+            let said = format!("Organizational unit {name} created.");
+            let feedback = Feedback {
+                status: Some(&said),
+                ..Feedback::default()
+            };
+            accounts_page(&console, &signed_in, feedback, StatusCode::OK).await
+        }
+        Err(error) if error.code == latchkey_core::ErrorCode::AccessDenied => {
+            error_page(&error, &signed_in.chrome)
+        }
+        Err(error) => {
+            let feedback = Feedback {
+                ou_error: Some(&error.message),
+                ..Feedback::default()
+            };
+            accounts_page(&console, &signed_in, feedback, StatusCode::BAD_REQUEST).await
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MoveForm {
+    csrf: String,
+    account_id: String,
+    source_parent_id: String,
+    destination_parent_id: String,
+}
+
+/// `POST /console/identity-center/accounts/move`: MoveAccount.
+pub async fn move_account(
+    State(console): State<Arc<Console>>,
+    headers: HeaderMap,
+    signed_in: SignedIn,
+    Form(form): Form<MoveForm>,
+) -> Response {
+    if let Err(refused) = check_form(&headers, &signed_in, &form.csrf) {
+        return refused.into_response();
+    }
+    let input = json!({
+        "AccountId": form.account_id,
+        "SourceParentId": form.source_parent_id,
+        "DestinationParentId": form.destination_parent_id,
+    });
+    match call(&console, &signed_in, Operation::MoveAccount, input).await {
+        Ok(_) => {
+            let feedback = Feedback {
+                status: Some("Account moved."),
+                ..Feedback::default()
+            };
+            accounts_page(&console, &signed_in, feedback, StatusCode::OK).await
+        }
+        Err(error) if error.code == latchkey_core::ErrorCode::AccessDenied => {
+            error_page(&error, &signed_in.chrome)
+        }
+        Err(error) => {
+            let feedback = Feedback {
+                move_error: Some((&form.account_id, &error.message)),
+                ..Feedback::default()
+            };
+            accounts_page(&console, &signed_in, feedback, StatusCode::BAD_REQUEST).await
         }
     }
 }

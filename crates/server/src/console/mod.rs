@@ -177,6 +177,14 @@ pub fn router<S: Clone + Send + Sync + 'static>(console: Arc<Console>) -> Router
             post(identity_center::unassign),
         )
         .route(
+            "/console/identity-center/accounts/ou",
+            post(identity_center::create_ou),
+        )
+        .route(
+            "/console/identity-center/accounts/move",
+            post(identity_center::move_account),
+        )
+        .route(
             "/console/users/{name}/policies",
             post(users::change_policies),
         )
