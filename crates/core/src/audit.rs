@@ -109,37 +109,59 @@ pub struct Identity {
     pub username: Option<String>,
     pub access_key_id: Option<String>,
     /// The `userIdentity` object.
-    pub record: Value,
+    pub record: UserIdentity,
+}
+
+/// CloudTrail's `userIdentity`, written straight into the record (a struct rather than a
+/// JSON map: it is made for every call).
+#[derive(Debug, Clone, Default, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserIdentity {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub principal_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub arn: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_key_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub user_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session_context: Option<Value>,
 }
 
 impl Identity {
     /// The identity of a verified principal and the access key it signed with.
     pub fn of(principal: &Principal, access_key_id: &str) -> Self {
         let account_id = principal.account_id().to_owned();
-        let mut record = json!({
-            "principalId": principal.user_id(),
-            "arn": principal.arn(),
-            "accountId": account_id,
-            "accessKeyId": access_key_id,
-        });
+        let mut record = UserIdentity {
+            principal_id: Some(principal.user_id().to_owned()),
+            arn: Some(principal.arn()),
+            account_id: Some(account_id.clone()),
+            access_key_id: Some(access_key_id.to_owned()),
+            ..UserIdentity::default()
+        };
         let username = match principal {
             Principal::Root { .. } => {
-                record["type"] = "Root".into();
+                record.kind = "Root";
                 None
             }
             Principal::User(user) => {
-                record["type"] = "IAMUser".into();
-                record["userName"] = user.name.clone().into();
+                record.kind = "IAMUser";
+                record.user_name = Some(user.name.clone());
                 Some(user.name.clone())
             }
             Principal::UserSession { user, session } => {
-                record["type"] = "IAMUser".into();
-                record["userName"] = user.name.clone().into();
-                record["sessionContext"] = session_context(session, None);
+                record.kind = "IAMUser";
+                record.user_name = Some(user.name.clone());
+                record.session_context = Some(session_context(session, None));
                 Some(user.name.clone())
             }
             Principal::RoleSession { role, session } => {
-                record["type"] = "AssumedRole".into();
+                record.kind = "AssumedRole";
                 let issuer = json!({
                     "type": "Role",
                     "principalId": role.id,
@@ -147,11 +169,11 @@ impl Identity {
                     "accountId": role.account_id,
                     "userName": role.name,
                 });
-                record["sessionContext"] = session_context(session, Some(issuer));
+                record.session_context = Some(session_context(session, Some(issuer)));
                 session.session_name.clone()
             }
             Principal::FederatedSession { user, session } => {
-                record["type"] = "FederatedUser".into();
+                record.kind = "FederatedUser";
                 let issuer = json!({
                     "type": "IAMUser",
                     "principalId": user.id,
@@ -159,7 +181,7 @@ impl Identity {
                     "accountId": user.account_id,
                     "userName": user.name,
                 });
-                record["sessionContext"] = session_context(session, Some(issuer));
+                record.session_context = Some(session_context(session, Some(issuer)));
                 session.federated_name.clone()
             }
         };
@@ -178,21 +200,17 @@ impl Identity {
         account_id: Option<&str>,
         username: Option<&str>,
     ) -> Self {
-        let mut record = json!({ "type": "Unknown" });
-        if let Some(key) = access_key_id {
-            record["accessKeyId"] = key.into();
-        }
-        if let Some(account) = account_id {
-            record["accountId"] = account.into();
-        }
-        if let Some(name) = username {
-            record["userName"] = name.into();
-        }
         Identity {
             account_id: account_id.map(str::to_owned),
             username: username.map(str::to_owned),
             access_key_id: access_key_id.map(str::to_owned),
-            record,
+            record: UserIdentity {
+                kind: "Unknown",
+                account_id: account_id.map(str::to_owned),
+                access_key_id: access_key_id.map(str::to_owned),
+                user_name: username.map(str::to_owned),
+                ..UserIdentity::default()
+            },
         }
     }
 
@@ -202,12 +220,13 @@ impl Identity {
             account_id: Some(account_id.to_owned()),
             username: Some(user_name.to_owned()),
             access_key_id: None,
-            record: json!({
-                "type": "IdentityCenterUser",
-                "accountId": account_id,
-                "principalId": user_id,
-                "userName": user_name,
-            }),
+            record: UserIdentity {
+                kind: "IdentityCenterUser",
+                account_id: Some(account_id.to_owned()),
+                principal_id: Some(user_id.to_owned()),
+                user_name: Some(user_name.to_owned()),
+                ..UserIdentity::default()
+            },
         }
     }
 }
@@ -290,12 +309,12 @@ impl EventDraft {
 
     /// The event as it is kept: the record with the outcome (`error` is the AWS error code
     /// and message of a failure or denial).
-    pub fn finish(&self, error: Option<(&str, &str)>) -> AuditEvent {
+    pub fn finish(self, error: Option<(&str, &str)>) -> AuditEvent {
         self.finish_with(error, None)
     }
 
     /// [`EventDraft::finish`] with the call's `responseElements` (redacted here).
-    fn finish_with(&self, error: Option<(&str, &str)>, response: Option<Value>) -> AuditEvent {
+    fn finish_with(self, error: Option<(&str, &str)>, response: Option<Value>) -> AuditEvent {
         let response = response.map(|mut response| {
             redact(&mut response);
             response
@@ -330,13 +349,13 @@ impl EventDraft {
         AuditEvent {
             event_id,
             event_time: self.event_time,
-            account_id: self.identity.account_id.clone(),
-            event_source: self.event_source.clone(),
-            event_name: self.event_name.clone(),
-            read_only: self.read_only,
-            username: self.identity.username.clone(),
-            access_key_id: self.identity.access_key_id.clone(),
             resources: resources_of(&self.request_parameters),
+            account_id: self.identity.account_id,
+            event_source: self.event_source,
+            event_name: self.event_name,
+            read_only: self.read_only,
+            username: self.identity.username,
+            access_key_id: self.identity.access_key_id,
             record,
         }
     }
@@ -347,7 +366,7 @@ impl EventDraft {
 #[serde(rename_all = "camelCase")]
 struct Record<'a> {
     event_version: &'static str,
-    user_identity: &'a Value,
+    user_identity: &'a UserIdentity,
     event_time: String,
     event_source: &'a str,
     event_name: &'a str,
@@ -467,9 +486,11 @@ pub(crate) fn event_for_write(
         scope.borrow().as_ref().map(|draft| {
             if draft.read_only {
                 // CloudTrail leaves a read's response out.
-                draft.finish(None)
+                draft.clone().finish(None)
             } else {
-                draft.finish_with(None, response::of_changes(changes, state))
+                draft
+                    .clone()
+                    .finish_with(None, response::of_changes(changes, state))
             }
         })
     })
