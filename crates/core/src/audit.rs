@@ -320,6 +320,60 @@ impl EventDraft {
             response
         });
         let event_id = time_ordered_id(self.event_time.timestamp_millis());
+        let mut record = Vec::with_capacity(1024);
+        self.write_record(&mut record, &event_id, error, response.as_ref());
+        AuditEvent {
+            event_id,
+            event_time: self.event_time,
+            resources: resources_of(&self.request_parameters),
+            account_id: self.identity.account_id,
+            event_source: self.event_source,
+            event_name: self.event_name,
+            read_only: self.read_only,
+            username: self.identity.username,
+            access_key_id: self.identity.access_key_id,
+            // Written by serde_json from `&str`s: UTF-8.
+            record: String::from_utf8(record).unwrap_or_default(),
+        }
+    }
+
+    /// Finishes the event of a call that wrote nothing (no response elements) straight into
+    /// a segment: its line is written into `line` (cleared first), then added to `segment`
+    /// by `add`, which may decide not to.
+    pub(crate) fn write_line(
+        &self,
+        error: Option<(&str, &str)>,
+        line: &mut Vec<u8>,
+        add: impl FnOnce(&segment::EventFields<'_>, &[u8], std::ops::Range<usize>),
+    ) {
+        let event_id = time_ordered_id(self.event_time.timestamp_millis());
+        let resources = resources_of(&self.request_parameters);
+        let fields = segment::EventFields {
+            event_id: &event_id,
+            event_time_us: self.event_time.timestamp_micros(),
+            account_id: self.identity.account_id.as_deref(),
+            event_source: &self.event_source,
+            event_name: &self.event_name,
+            read_only: self.read_only,
+            username: self.identity.username.as_deref(),
+            access_key_id: self.identity.access_key_id.as_deref(),
+            resources: &resources,
+        };
+        line.clear();
+        let record = fields.write_line(line, |out| {
+            self.write_record(out, &event_id, error, None);
+        });
+        add(&fields, line, record);
+    }
+
+    /// The CloudTrail record (eventVersion 1.08), as compact JSON.
+    fn write_record(
+        &self,
+        out: &mut Vec<u8>,
+        event_id: &str,
+        error: Option<(&str, &str)>,
+        response: Option<&Value>,
+    ) {
         let record = Record {
             event_version: "1.08",
             user_identity: &self.identity.record,
@@ -333,9 +387,9 @@ impl EventDraft {
                 Value::Object(map) if map.is_empty() => None,
                 other => Some(other),
             },
-            response_elements: response.as_ref(),
+            response_elements: response,
             request_id: &self.request_id,
-            event_id: &event_id,
+            event_id,
             read_only: self.read_only,
             event_type: "AwsApiCall",
             management_event: true,
@@ -345,19 +399,7 @@ impl EventDraft {
             error_message: error.map(|(_, message)| message),
         };
         // Strings, numbers and JSON values: writing them to memory cannot fail.
-        let record = serde_json::to_string(&record).expect("an audit record serializes");
-        AuditEvent {
-            event_id,
-            event_time: self.event_time,
-            resources: resources_of(&self.request_parameters),
-            account_id: self.identity.account_id,
-            event_source: self.event_source,
-            event_name: self.event_name,
-            read_only: self.read_only,
-            username: self.identity.username,
-            access_key_id: self.identity.access_key_id,
-            record,
-        }
+        serde_json::to_writer(out, &record).expect("an audit record serializes");
     }
 }
 
@@ -501,13 +543,16 @@ pub(crate) fn written() {
     SCOPE.with(|scope| scope.borrow_mut().take());
 }
 
-/// Events waiting in memory: `unstored` for the store and the JSON-lines file, `committed`
-/// (already in the store with their write) for the file only, and `unsaved`: segments a
-/// flush could not save, saved again as they are (the same ids) by the next one.
+/// Events waiting in memory for the next flush: those that wrote nothing as segments being
+/// written (`building`, and `built` once full), the records of those committed with their
+/// write (for the audit stream only), and `unsaved`: segments a flush could not save, saved
+/// again as they are (the same ids) by the next one.
 #[derive(Debug, Default)]
 pub(crate) struct Pending {
-    pub(crate) unstored: Vec<AuditEvent>,
-    pub(crate) committed: Vec<AuditEvent>,
+    pub(crate) building: segment::SegmentBuilder,
+    pub(crate) built: Vec<segment::SegmentBuilder>,
+    /// (time in microseconds, record).
+    pub(crate) committed: Vec<(i64, String)>,
     pub(crate) unsaved: Vec<segment::AuditSegment>,
     pub(crate) dropped: u64,
 }
@@ -515,7 +560,14 @@ pub(crate) struct Pending {
 impl Pending {
     pub(crate) fn len(&self) -> usize {
         let unsaved: i64 = self.unsaved.iter().map(|s| s.event_count).sum();
-        self.unstored.len() + self.committed.len() + unsaved as usize
+        self.building.len()
+            + self
+                .built
+                .iter()
+                .map(segment::SegmentBuilder::len)
+                .sum::<usize>()
+            + self.committed.len()
+            + unsaved as usize
     }
 }
 

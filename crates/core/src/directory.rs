@@ -4,13 +4,15 @@
 //! commits its changes to the store in one transaction, and only then publishes the next
 //! snapshot, so nothing is acknowledged before it is durable.
 
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
 use chrono::{DateTime, Duration, SubsecRound, Utc};
 use zeroize::Zeroizing;
 
-use crate::audit::{self, AuditEvent, EventQuery};
+use crate::audit::segment::SegmentBuilder;
+use crate::audit::{self, AuditEvent, EventDraft, EventQuery};
 use crate::error::{ErrorCode, IamError};
 use crate::ids::{self, IdKind};
 use crate::model::{
@@ -104,8 +106,8 @@ pub struct Directory {
     audit: bool,
 }
 
-/// What [`AuditStream`] calls with each flushed batch.
-pub type AuditSink = dyn Fn(&[AuditEvent]) + Send + Sync;
+/// What [`AuditStream`] calls with each flushed batch: the events' records, in time order.
+pub type AuditSink = dyn Fn(&[&str]) + Send + Sync;
 
 /// Receives every event once it is in the store, in order of recording.
 pub struct AuditStream(pub Box<AuditSink>);
@@ -299,7 +301,12 @@ impl Directory {
             .map_err(refused)?;
         if let Some(event) = event {
             audit::written();
-            self.queue_event(event, true);
+            if self.audit_stream.is_some() {
+                let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+                pending
+                    .committed
+                    .push((event.event_time.timestamp_micros(), event.record));
+            }
         }
         let next = if seq == current.seq + 1 {
             // Nobody else wrote since our snapshot: apply our own batch.
@@ -324,26 +331,34 @@ impl Directory {
         Ok((output, next))
     }
 
-    /// Records the event of a call that wrote nothing (a read, a denial, a failure): it is
-    /// kept in memory until the next [`Directory::flush_audit`].
-    pub fn record_event(&self, event: AuditEvent) {
-        self.queue_event(event, false);
-    }
-
-    fn queue_event(&self, event: AuditEvent, committed: bool) {
-        let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
-        if pending.len() >= audit::MAX_PENDING_EVENTS {
-            pending.dropped += 1;
-        } else if committed {
-            pending.committed.push(event);
-        } else {
-            pending.unstored.push(event);
+    /// Records the event of a call that wrote nothing (a read, a denial, a failure), finished
+    /// with `error` (the AWS error code and message of a failure or denial): its line is
+    /// written into the segment being built, kept in memory until the next
+    /// [`Directory::flush_audit`].
+    pub fn record_event(&self, draft: EventDraft, error: Option<(&str, &str)>) {
+        thread_local! {
+            /// The line being written, reused: the lock is held only to copy it in.
+            static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
         }
+        LINE.with_borrow_mut(|line| {
+            draft.write_line(error, line, |fields, line, record| {
+                let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+                if pending.len() >= audit::MAX_PENDING_EVENTS {
+                    pending.dropped += 1;
+                    return;
+                }
+                pending.building.push(fields, line, record);
+                if pending.building.is_full() {
+                    let full = std::mem::take(&mut pending.building);
+                    pending.built.push(full);
+                }
+            });
+        });
     }
 
     /// Saves the buffered events to the store, as segments, and hands every event recorded
-    /// since the last flush to the audit stream, in order of recording. Segments the store
-    /// could not save stay buffered and are saved as they are by the next flush.
+    /// since the last flush to the audit stream, in time order. Segments the store could not
+    /// save stay buffered and are saved as they are by the next flush.
     pub fn flush_audit(&self) -> Result<(), IamError> {
         let mut taken =
             std::mem::take(&mut *self.audit_pending.lock().unwrap_or_else(|p| p.into_inner()));
@@ -354,17 +369,24 @@ impl Directory {
                 audit::MAX_PENDING_EVENTS
             );
         }
-        taken.unstored.sort_by_key(|event| event.event_time);
-        let mut segments = std::mem::take(&mut taken.unsaved);
-        segments.extend(audit::segment::encode(&taken.unstored));
-        let saved = self.store.append_audit_segments(&segments);
-        if let Some(stream) = &self.audit_stream {
-            let mut all = taken.committed;
-            all.append(&mut taken.unstored);
-            all.sort_by_key(|event| event.event_time);
-            (stream.0)(&all);
+        let mut builders = std::mem::take(&mut taken.built);
+        if !taken.building.is_empty() {
+            builders.push(std::mem::take(&mut taken.building));
         }
-        if let Err(error) = saved {
+        if let Some(stream) = &self.audit_stream {
+            let mut records: Vec<(i64, &str)> = taken
+                .committed
+                .iter()
+                .map(|(at, record)| (*at, record.as_str()))
+                .chain(builders.iter().flat_map(|builder| builder.records()))
+                .collect();
+            records.sort_by_key(|(at, _)| *at);
+            let records: Vec<&str> = records.into_iter().map(|(_, record)| record).collect();
+            (stream.0)(&records);
+        }
+        let mut segments = std::mem::take(&mut taken.unsaved);
+        segments.extend(builders.into_iter().map(SegmentBuilder::finish));
+        if let Err(error) = self.store.append_audit_segments(&segments) {
             let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
             segments.append(&mut pending.unsaved);
             pending.unsaved = segments;

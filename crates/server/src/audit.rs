@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use latchkey_core::audit::{AuditEvent, EventDraft, Identity};
+use latchkey_core::audit::{EventDraft, Identity};
 use latchkey_core::directory::AuditStream;
 use latchkey_core::model::Principal;
 use latchkey_core::state::State;
@@ -42,11 +42,11 @@ pub fn json_lines(path: &Path) -> anyhow::Result<AuditStream> {
         .open(path)
         .with_context(|| format!("cannot open the audit log {}", path.display()))?;
     let file = Mutex::new(std::io::BufWriter::new(file));
-    Ok(AuditStream(Box::new(move |events: &[AuditEvent]| {
+    Ok(AuditStream(Box::new(move |records: &[&str]| {
         let mut file = file.lock().unwrap_or_else(|p| p.into_inner());
-        let written = events
+        let written = records
             .iter()
-            .try_for_each(|event| writeln!(file, "{}", event.record))
+            .try_for_each(|record| writeln!(file, "{record}"))
             .and_then(|()| file.flush());
         if let Err(error) = written {
             tracing::error!(%error, "cannot write the audit log");
@@ -116,11 +116,10 @@ pub fn draft_from(
 /// a read, else its error.
 pub fn conclude<T>(directory: &Directory, left: Option<EventDraft>, result: &Result<T, IamError>) {
     let Some(draft) = left else { return };
-    let event = match result {
-        Ok(_) => draft.finish(None),
-        Err(error) => draft.finish(Some((error.code.as_str(), &error.message))),
-    };
-    directory.record_event(event);
+    match result {
+        Ok(_) => directory.record_event(draft, None),
+        Err(error) => directory.record_event(draft, Some((error.code.as_str(), &error.message))),
+    }
 }
 
 /// What a request asked for, as far as it was read.
@@ -172,7 +171,7 @@ pub fn failed_authentication(
         origin.source_ip.map(|ip| ip.to_string()),
         origin.user_agent.clone(),
     );
-    directory.record_event(draft.finish(Some((error.code.as_str(), &error.message))));
+    directory.record_event(draft, Some((error.code.as_str(), &error.message)));
 }
 
 /// Saves buffered events every second, off the async workers.

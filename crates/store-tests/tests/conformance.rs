@@ -3691,7 +3691,7 @@ fn a_call_s_event_commits_with_its_write_through_the_directory(b: &dyn Backend) 
     assert_eq!(refused.unwrap_err().code, ErrorCode::EntityAlreadyExists);
     let left = left.expect("a call that wrote nothing gives its event back");
     assert_eq!(events_of(stored.as_ref(), &account).len(), 1);
-    dir.record_event(left.finish(Some(("EntityAlreadyExists", "taken"))));
+    dir.record_event(left, Some(("EntityAlreadyExists", "taken")));
     assert_eq!(
         events_of(stored.as_ref(), &account).len(),
         1,

@@ -12,7 +12,7 @@
 //! first, and filters their events exactly.
 
 use std::borrow::Cow;
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 
 use chrono::DateTime;
 use serde::{Deserialize, Serialize};
@@ -109,22 +109,43 @@ pub struct SegmentQuery<'a> {
     pub limit: usize,
 }
 
-/// What a line says of its event before the tab: the fields LookupEvents filters on.
-#[derive(Serialize)]
-struct Fields<'a> {
-    event_id: &'a str,
+/// What a line says of its event before the tab: the fields LookupEvents filters on,
+/// borrowed from wherever the event is.
+#[derive(Debug, Serialize)]
+pub struct EventFields<'a> {
+    pub event_id: &'a str,
     /// Microseconds since the Unix epoch.
-    event_time: i64,
-    account_id: Option<&'a str>,
-    event_source: &'a str,
-    event_name: &'a str,
-    read_only: bool,
-    username: Option<&'a str>,
-    access_key_id: Option<&'a str>,
-    resources: &'a [EventResource],
+    #[serde(rename = "event_time")]
+    pub event_time_us: i64,
+    pub account_id: Option<&'a str>,
+    pub event_source: &'a str,
+    pub event_name: &'a str,
+    pub read_only: bool,
+    pub username: Option<&'a str>,
+    pub access_key_id: Option<&'a str>,
+    pub resources: &'a [EventResource],
 }
 
-/// [`Fields`], read back.
+impl EventFields<'_> {
+    /// Appends the event's line to `out`: these fields as JSON, a tab, the record that
+    /// `record` writes, a line break. Returns where the record is in `out`.
+    pub fn write_line(
+        &self,
+        out: &mut Vec<u8>,
+        record: impl FnOnce(&mut Vec<u8>),
+    ) -> std::ops::Range<usize> {
+        // Strings, numbers and booleans: writing them to memory cannot fail.
+        serde_json::to_writer(&mut *out, self).expect("an event's fields serialize");
+        out.push(b'\t');
+        let start = out.len();
+        record(out);
+        let end = out.len();
+        out.push(b'\n');
+        start..end
+    }
+}
+
+/// [`EventFields`], read back.
 #[derive(Deserialize)]
 struct ReadFields {
     event_id: String,
@@ -138,20 +159,85 @@ struct ReadFields {
     resources: Vec<EventResource>,
 }
 
-/// The events as segments of at most [`MAX_SEGMENT_EVENTS`].
-pub fn encode(events: &[AuditEvent]) -> Vec<AuditSegment> {
-    events.chunks(MAX_SEGMENT_EVENTS).map(encode_one).collect()
+/// A segment being written, one line at a time, as events come: nothing of an event is kept
+/// but its line and, when new to the segment, its keys.
+#[derive(Debug, Default)]
+pub struct SegmentBuilder {
+    lines: Vec<u8>,
+    /// Each event's time and where its record is in `lines`, for the audit stream.
+    records: Vec<(i64, std::ops::Range<usize>)>,
+    /// account → attribute → values.
+    keys: BTreeMap<String, BTreeMap<&'static str, BTreeSet<String>>>,
+    first_us: i64,
+    last_us: i64,
 }
 
-fn encode_one<'a>(events: &'a [AuditEvent]) -> AuditSegment {
-    let mut lines = Vec::with_capacity(events.len() * 1024);
-    let mut keys = BTreeSet::new();
-    let (mut first_us, mut last_us) = (i64::MAX, i64::MIN);
-    for event in events {
-        let at = event.event_time.timestamp_micros();
-        let fields = Fields {
+impl SegmentBuilder {
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// Whether it holds [`MAX_SEGMENT_EVENTS`] events: the next one starts a new segment.
+    pub fn is_full(&self) -> bool {
+        self.len() >= MAX_SEGMENT_EVENTS
+    }
+
+    /// Adds an event whose line (from [`EventFields::write_line`]) is `line`, its record at
+    /// `record` within it.
+    pub fn push(&mut self, fields: &EventFields<'_>, line: &[u8], record: std::ops::Range<usize>) {
+        let at = fields.event_time_us;
+        if self.is_empty() {
+            // Room for a full segment of typical events, so that filling it does not copy it
+            // over and over as it grows.
+            self.lines.reserve(MAX_SEGMENT_EVENTS * (line.len() + 64));
+            self.records.reserve(MAX_SEGMENT_EVENTS);
+            (self.first_us, self.last_us) = (at, at);
+        } else {
+            self.first_us = self.first_us.min(at);
+            self.last_us = self.last_us.max(at);
+        }
+        let offset = self.lines.len();
+        self.lines.extend_from_slice(line);
+        self.records
+            .push((at, offset + record.start..offset + record.end));
+        let Some(account) = fields.account_id else {
+            // No account can look it up: it is kept, under no key.
+            return;
+        };
+        let attributes = match self.keys.get_mut(account) {
+            Some(attributes) => attributes,
+            None => self.keys.entry(account.to_owned()).or_default(),
+        };
+        let mut key = |attribute: &'static str, value: &str| {
+            let values = attributes.entry(attribute).or_default();
+            if !values.contains(value) {
+                values.insert(value.to_owned());
+            }
+        };
+        key(ANY_ATTRIBUTE, "");
+        key("EventName", fields.event_name);
+        key("EventSource", fields.event_source);
+        key("ReadOnly", if fields.read_only { "true" } else { "false" });
+        if let Some(username) = fields.username {
+            key("Username", username);
+        }
+        if let Some(access_key_id) = fields.access_key_id {
+            key("AccessKeyId", access_key_id);
+        }
+        for resource in fields.resources {
+            key("ResourceName", &resource.name);
+        }
+    }
+
+    /// Adds a finished event.
+    pub fn push_event(&mut self, event: &AuditEvent) {
+        let fields = EventFields {
             event_id: &event.event_id,
-            event_time: at,
+            event_time_us: event.event_time.timestamp_micros(),
             account_id: event.account_id.as_deref(),
             event_source: &event.event_source,
             event_name: &event.event_name,
@@ -160,50 +246,59 @@ fn encode_one<'a>(events: &'a [AuditEvent]) -> AuditSegment {
             access_key_id: event.access_key_id.as_deref(),
             resources: &event.resources,
         };
-        // Strings, numbers and booleans: writing them to memory cannot fail.
-        serde_json::to_writer(&mut lines, &fields).expect("an event's fields serialize");
-        lines.push(b'\t');
-        lines.extend_from_slice(event.record.as_bytes());
-        lines.push(b'\n');
-        first_us = first_us.min(at);
-        last_us = last_us.max(at);
-        let Some(account) = &event.account_id else {
-            // No account can look it up: it is kept, under no key.
-            continue;
-        };
-        let mut key = |attribute: &'static str, value: &'a str| {
-            keys.insert((account.as_str(), attribute, value));
-        };
-        key(ANY_ATTRIBUTE, "");
-        key("EventName", &event.event_name);
-        key("EventSource", &event.event_source);
-        key("ReadOnly", if event.read_only { "true" } else { "false" });
-        if let Some(username) = &event.username {
-            key("Username", username);
-        }
-        if let Some(access_key_id) = &event.access_key_id {
-            key("AccessKeyId", access_key_id);
-        }
-        for resource in &event.resources {
-            key("ResourceName", &resource.name);
+        let mut line = Vec::with_capacity(event.record.len() + 256);
+        let record = fields.write_line(&mut line, |out| {
+            out.extend_from_slice(event.record.as_bytes());
+        });
+        self.push(&fields, &line, record);
+    }
+
+    /// The records written so far, with their times, in the order they came.
+    pub fn records(&self) -> impl Iterator<Item = (i64, &str)> {
+        self.records.iter().map(|(at, range)| {
+            // Every range is a record written whole from a `&str` or a JSON serializer.
+            let record = std::str::from_utf8(&self.lines[range.clone()]).unwrap_or_default();
+            (*at, record)
+        })
+    }
+
+    /// The segment, compressed.
+    pub fn finish(self) -> AuditSegment {
+        AuditSegment {
+            segment_id: super::time_ordered_id(self.first_us / 1000),
+            first_us: self.first_us,
+            last_us: self.last_us,
+            event_count: self.len() as i64,
+            encoding: SegmentEncoding::Lz4Lines,
+            data: lz4_flex::block::compress_prepend_size(&self.lines),
+            keys: self
+                .keys
+                .into_iter()
+                .flat_map(|(account_id, attributes)| {
+                    attributes.into_iter().flat_map(move |(attribute, values)| {
+                        let account_id = account_id.clone();
+                        values.into_iter().map(move |value| SegmentKey {
+                            account_id: account_id.clone(),
+                            attribute,
+                            value,
+                        })
+                    })
+                })
+                .collect(),
         }
     }
-    AuditSegment {
-        segment_id: super::time_ordered_id(first_us / 1000),
-        first_us,
-        last_us,
-        event_count: events.len() as i64,
-        encoding: SegmentEncoding::Lz4Lines,
-        data: lz4_flex::block::compress_prepend_size(&lines),
-        keys: keys
-            .into_iter()
-            .map(|(account, attribute, value)| SegmentKey {
-                account_id: account.to_owned(),
-                attribute,
-                value: value.to_owned(),
-            })
-            .collect(),
-    }
+}
+
+/// The events as segments of at most [`MAX_SEGMENT_EVENTS`].
+pub fn encode(events: &[AuditEvent]) -> Vec<AuditSegment> {
+    events
+        .chunks(MAX_SEGMENT_EVENTS)
+        .map(|chunk| {
+            let mut builder = SegmentBuilder::default();
+            chunk.iter().for_each(|event| builder.push_event(event));
+            builder.finish()
+        })
+        .collect()
 }
 
 /// A segment's events, as they were saved.

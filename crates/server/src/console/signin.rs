@@ -172,12 +172,12 @@ fn record_console_login<T>(
             .and_then(|v| v.to_str().ok())
             .map(str::to_owned),
     );
-    let event = match result {
-        Ok(_) => draft.finish(None),
+    let error = match result {
+        Ok(_) => None,
         // CloudTrail's words for a failed console sign-in.
-        Err(_) => draft.finish(Some(("FailedAuthentication", "Failed authentication"))),
+        Err(_) => Some(("FailedAuthentication", "Failed authentication")),
     };
-    console.directory.record_event(event);
+    console.directory.record_event(draft, error);
 }
 
 #[derive(Deserialize)]
