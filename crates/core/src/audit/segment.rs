@@ -173,6 +173,15 @@ pub struct SegmentBuilder {
 }
 
 impl SegmentBuilder {
+    /// A builder for `events` events whose records take about `bytes`.
+    pub fn with_capacity(events: usize, bytes: usize) -> Self {
+        SegmentBuilder {
+            lines: Vec::with_capacity(bytes + events * 256),
+            records: Vec::with_capacity(events),
+            ..SegmentBuilder::default()
+        }
+    }
+
     pub fn len(&self) -> usize {
         self.records.len()
     }
@@ -191,10 +200,12 @@ impl SegmentBuilder {
     pub fn push(&mut self, fields: &EventFields<'_>, line: &[u8], record: std::ops::Range<usize>) {
         let at = fields.event_time_us;
         if self.is_empty() {
-            // Room for a full segment of typical events, so that filling it does not copy it
-            // over and over as it grows.
-            self.lines.reserve(MAX_SEGMENT_EVENTS * (line.len() + 64));
-            self.records.reserve(MAX_SEGMENT_EVENTS);
+            if self.lines.capacity() == 0 {
+                // A segment filled as events come: room for a full one of events like this,
+                // so that filling it does not copy it over and over as it grows.
+                self.lines.reserve(MAX_SEGMENT_EVENTS * (line.len() + 64));
+                self.records.reserve(MAX_SEGMENT_EVENTS);
+            }
             (self.first_us, self.last_us) = (at, at);
         } else {
             self.first_us = self.first_us.min(at);
@@ -294,7 +305,8 @@ pub fn encode(events: &[AuditEvent]) -> Vec<AuditSegment> {
     events
         .chunks(MAX_SEGMENT_EVENTS)
         .map(|chunk| {
-            let mut builder = SegmentBuilder::default();
+            let bytes = chunk.iter().map(|event| event.record.len()).sum();
+            let mut builder = SegmentBuilder::with_capacity(chunk.len(), bytes);
             chunk.iter().for_each(|event| builder.push_event(event));
             builder.finish()
         })
