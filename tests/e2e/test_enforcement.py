@@ -257,6 +257,40 @@ def test_request_tag_condition_on_create_user(iam, make_user, account_id):
         expect_error(iam.get_user, "NoSuchEntity", 404, UserName=name)
 
 
+def test_creating_with_tags_needs_the_tagging_action_too(iam, make_user, account_id):
+    """CreateUser, CreateRole and CreatePolicy with Tags are also TagUser, TagRole and
+    TagPolicy on what they create: allowed to create but not to tag, the call is refused
+    naming the tagging action, and nothing is created; without tags it goes through."""
+    import json
+    creator = make_user("creator", inline={"CreateOnly": policy_document(allow(
+        ["iam:CreateUser", "iam:CreateRole", "iam:CreatePolicy"], "*"))})
+    me = creator.client("iam")
+    tags = [{"Key": "team", "Value": "red"}]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+        "Action": "sts:AssumeRole"}]})
+    document = json.dumps({"Version": "2012-10-17", "Statement": [allow("iam:GetUser")]})
+
+    user = unique("tagged")
+    expect_denied(me.create_user, creator.arn, "iam:TagUser", _user_arn(account_id, user),
+                  UserName=user, Tags=tags)
+    expect_error(iam.get_user, "NoSuchEntity", 404, UserName=user)
+    role = unique("tagged")
+    expect_denied(me.create_role, creator.arn, "iam:TagRole",
+                  f"arn:aws:iam::{account_id}:role/{role}",
+                  RoleName=role, AssumeRolePolicyDocument=trust, Tags=tags)
+    expect_error(iam.get_role, "NoSuchEntity", 404, RoleName=role)
+    policy = unique("tagged")
+    expect_denied(me.create_policy, creator.arn, "iam:TagPolicy",
+                  f"arn:aws:iam::{account_id}:policy/{policy}",
+                  PolicyName=policy, PolicyDocument=document, Tags=tags)
+
+    # Without tags, creating is all it is.
+    plain = unique("plain")
+    me.create_user(UserName=plain)
+    iam.delete_user(UserName=plain)
+
+
 def test_requested_region_condition(make_user, account_id):
     u = make_user("region", inline={"EuOnly": policy_document(allow(
         "iam:ListUsers", "*",

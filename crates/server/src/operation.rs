@@ -382,6 +382,17 @@ impl Operation {
             .find(|op| op.service().target_prefix() == Some(prefix) && op.name() == action)
     }
 
+    /// The tagging action a create that carries tags needs as well, as AWS documents
+    /// (CreateUser with `Tags` needs `iam:TagUser` on the new user, ...).
+    pub fn tags_on_create(self) -> Option<Operation> {
+        match self {
+            Operation::CreateUser => Some(Operation::TagUser),
+            Operation::CreateRole => Some(Operation::TagRole),
+            Operation::CreatePolicy => Some(Operation::TagPolicy),
+            _ => None,
+        }
+    }
+
     /// Not decided here: GetCallerIdentity and GetSessionToken need no permission on AWS,
     /// AssumeRole is decided together with the role's trust policy by the operation itself,
     /// and GetFederationToken against the federated user it names.

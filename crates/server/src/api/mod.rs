@@ -291,15 +291,24 @@ pub fn authorize(
     let state = directory.snapshot();
     let resource = resource_arn(&state, caller, op, params)?;
     let context = request_context(&state, caller, op, params)?;
+    // A create that carries tags is also the tagging of what it creates.
+    let tagging = op
+        .tags_on_create()
+        .filter(|_| params.get("Tags.member.1.Key").is_some());
     crate::metrics::timed_authorization(|| {
-        directory.authorize(
-            &state,
-            &caller.principal,
-            op.action(),
-            &resource,
-            &context,
-            caller.at,
-        )
+        [Some(op), tagging]
+            .into_iter()
+            .flatten()
+            .try_for_each(|op| {
+                directory.authorize(
+                    &state,
+                    &caller.principal,
+                    op.action(),
+                    &resource,
+                    &context,
+                    caller.at,
+                )
+            })
     })
     .or_else(|denied| {
         if allowed_by_password_policy(&state, caller, op) {
