@@ -1577,3 +1577,64 @@ def test_removing_an_authenticator_needs_sso_directory_permissions(server, iam, 
                if e["requestParameters"].get("userId") == user_id]
     assert event["errorCode"] == "AccessDenied"
     assert event["userIdentity"]["userName"] == admin
+
+
+def _signed_in_form(server, user_name: str, password: str):
+    form = Form(server)
+    status, page, _ = form.post("/console/signin", {
+        "account": server.account_id, "user_name": user_name, "password": password})
+    assert status == 200 and "Dashboard" in page, page
+    return form, re.search(r'name="csrf" value="([^"]+)"', page).group(1)
+
+
+def test_create_user_steps_are_decided_with_the_new_user_s_tags(server, iam):
+    """Steps after CreateUser are decided once the user exists, as the API calls would be:
+    a Deny on attaching policies to users tagged protected=true holds for a user this page
+    creates with that tag."""
+    read_only = "arn:aws:iam::aws:policy/IAMReadOnlyAccess"
+    policy = iam.create_policy(PolicyName=unique("protect"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [
+                "iam:CreateUser", "iam:TagUser", "iam:AttachUserPolicy", "iam:GetUser",
+                "iam:ListUsers", "iam:ListGroups", "iam:ListPolicies"], "Resource": "*"},
+            {"Effect": "Deny", "Action": "iam:AttachUserPolicy", "Resource": "*",
+             "Condition": {"StringEquals": {"aws:ResourceTag/protected": "true"}}}]}),
+    )["Policy"]["Arn"]
+    admin = console_user(server, iam, policies=[policy])
+    form, csrf = _signed_in_form(server, admin, GOOD_PASSWORD)
+    name = unique("protected")
+    status, page, _ = form.post("/console/users/new", {
+        "csrf": csrf, "user_name": name, "policy": read_only,
+        "tag_key": "protected", "tag_value": "true", "action": "create"})
+    assert status == 200, page
+    assert "Not done" in page and "iam:AttachUserPolicy" in page, page
+    assert iam.get_user(UserName=name)["User"]["Tags"] == [
+        {"Key": "protected", "Value": "true"}]
+    assert iam.list_attached_user_policies(UserName=name)["AttachedPolicies"] == []
+
+
+def test_a_key_description_is_tagging_with_the_key_s_tag(server, iam):
+    """The description is TagUser with the tag keyed by the new key's id: a policy that
+    allows only other tag keys creates the key but not its description."""
+    policy = iam.create_policy(PolicyName=unique("keys-only"), PolicyDocument=json.dumps({
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": [
+                "iam:CreateAccessKey", "iam:GetUser", "iam:ListUsers",
+                "iam:ListAccessKeys"], "Resource": "*"},
+            {"Effect": "Allow", "Action": "iam:TagUser", "Resource": "*",
+             "Condition": {"ForAllValues:StringEquals": {"aws:TagKeys": ["team"]}}}]}),
+    )["Policy"]["Arn"]
+    admin = console_user(server, iam, policies=[policy])
+    owner = unique("owner")
+    iam.create_user(UserName=owner)
+    form, csrf = _signed_in_form(server, admin, GOOD_PASSWORD)
+    status, page, _ = form.post(f"/console/users/{owner}/access-keys/new", {
+        "csrf": csrf, "step": "2", "use_case": "cli", "understood": "on",
+        "description": "laptop"})
+    assert status == 200, page
+    assert "its description was not saved" in page and "iam:TagUser" in page, page
+    keys = iam.list_access_keys(UserName=owner)["AccessKeyMetadata"]
+    assert len(keys) == 1
+    assert iam.list_user_tags(UserName=owner)["Tags"] == []

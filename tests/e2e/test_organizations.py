@@ -178,6 +178,10 @@ def test_list_accounts_pages_with_next_token(org, account_id):
     assert pages >= 4
     for acct in seen:
         assert ACCOUNT_ID_RE.match(acct["Id"])
+    # A token the server did not give (here a position past any list) is refused, not
+    # wrapped around into a page.
+    for forged in (str(2**64 - 1), "not-a-token"):
+        expect_error(org.list_accounts, "InvalidInputException", 400, NextToken=forged)
         assert acct["Status"] == "ACTIVE"
         assert acct["Arn"].startswith(f"arn:aws:organizations::{account_id}:account/o-")
         assert acct["Arn"].endswith(f"/{acct['Id']}")

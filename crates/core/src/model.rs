@@ -120,11 +120,12 @@ pub struct Group {
 
 impl Group {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:group{}{}",
-            self.account_id, self.path, self.name
-        )
+        group_arn(&self.account_id, &self.path, &self.name)
     }
+}
+
+pub fn group_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:group{path}{name}")
 }
 
 /// An IAM role: a trust policy saying who may assume it, and the policies its sessions get.
@@ -149,11 +150,12 @@ pub struct Role {
 
 impl Role {
     pub fn arn(&self) -> String {
-        format!(
-            "arn:aws:iam::{}:role{}{}",
-            self.account_id, self.path, self.name
-        )
+        role_arn(&self.account_id, &self.path, &self.name)
     }
+}
+
+pub fn role_arn(account_id: &str, path: &str, name: &str) -> String {
+    format!("arn:aws:iam::{account_id}:role{path}{name}")
 }
 
 /// A managed policy: a customer's (in an account) or one of AWS's (account `aws`).

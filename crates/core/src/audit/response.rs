@@ -56,7 +56,7 @@ fn of_change(change: &Change, user_name: &dyn Fn(&str) -> Option<String>) -> Opt
                 "path": group.path,
                 "groupName": group.name,
                 "groupId": group.id,
-                "arn": format!("arn:aws:iam::{}:group{}{}", group.account_id, group.path, group.name),
+                "arn": crate::model::group_arn(&group.account_id, &group.path, &group.name),
                 "createDate": iam_date(&group.created),
             }
         }),
@@ -65,7 +65,7 @@ fn of_change(change: &Change, user_name: &dyn Fn(&str) -> Option<String>) -> Opt
                 "path": role.path,
                 "roleName": role.name,
                 "roleId": role.id,
-                "arn": format!("arn:aws:iam::{}:role{}{}", role.account_id, role.path, role.name),
+                "arn": crate::model::role_arn(&role.account_id, &role.path, &role.name),
                 "createDate": iam_date(&role.created),
                 "assumeRolePolicyDocument": role.trust_policy,
                 "maxSessionDuration": role.max_session_duration,

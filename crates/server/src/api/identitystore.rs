@@ -254,7 +254,7 @@ fn membership_json(membership: &GroupMembershipRow) -> Value {
 }
 
 /// A listing's page under `key`, with its `NextToken` when more remain.
-pub(super) fn page_json<T>(key: &str, page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
+pub(crate) fn page_json<T>(key: &str, page: &Page<T>, item: impl Fn(&T) -> Value) -> Value {
     let mut out = json!({ key: page.items.iter().map(item).collect::<Vec<_>>() });
     if let Some(token) = &page.marker {
         out["NextToken"] = json!(token);

@@ -1,6 +1,7 @@
 //! AWS Organizations (awsJson1_1): the organization, its accounts, its root and its
 //! organizational units.
 
+use latchkey_core::directory::paginate_by_offset;
 use latchkey_core::model::{Account, Tag};
 use latchkey_core::organizational_units::{
     account_not_found, invalid_input, parent_not_found, root_id,
@@ -172,19 +173,9 @@ fn page(input: &Value, key: &str, items: Vec<Value>) -> Result<Value, IamError> 
         .get("MaxResults")
         .and_then(Value::as_u64)
         .map_or(20, |m| m.clamp(1, 20) as usize);
-    let start = match field(input, "NextToken") {
-        None => 0,
-        Some(token) => token
-            .parse::<usize>()
-            .map_err(|_| invalid_input("INVALID_NEXT_TOKEN", "The NextToken is not valid."))?,
-    };
-    let more = start + max < items.len();
-    let page: Vec<Value> = items.into_iter().skip(start).take(max).collect();
-    let mut output = json!({ key: page });
-    if more {
-        output["NextToken"] = json!((start + max).to_string());
-    }
-    Ok(output)
+    let page = paginate_by_offset(&items, field(input, "NextToken"), Some(max))
+        .map_err(|_| invalid_input("INVALID_NEXT_TOKEN", "The NextToken is not valid."))?;
+    Ok(super::identitystore::page_json(key, &page, Value::clone))
 }
 
 fn ou_json(state: &State, management: &Account, unit: &OrganizationalUnitRow) -> Value {

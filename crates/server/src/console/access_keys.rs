@@ -229,19 +229,13 @@ pub async fn wizard(
             StatusCode::BAD_REQUEST,
         );
     }
-    // Two API calls, each authorized before the first runs and each its own event.
-    let user_params = [("UserName", name.as_str())];
-    let allowed = signed_in
-        .allow(&console.directory, Operation::CreateAccessKey, &user_params)
-        .and_then(|create| {
-            let tag = if description.is_empty() {
-                None
-            } else {
-                Some(signed_in.allow(&console.directory, Operation::TagUser, &user_params)?)
-            };
-            Ok((create, tag))
-        });
-    let (create, tag) = match allowed {
+    // Two API calls, each its own event: CreateAccessKey, then TagUser with the tag keyed by
+    // the new key's id, which only exists once the key does.
+    let create = match signed_in.allow(
+        &console.directory,
+        Operation::CreateAccessKey,
+        &[("UserName", name.as_str())],
+    ) {
         Ok(allowed) => allowed,
         Err(error) => return description_page(Some(&error.message), StatusCode::FORBIDDEN),
     };
@@ -259,21 +253,30 @@ pub async fn wizard(
     // The key exists now: whatever happens to its description, its secret must be shown.
     // The description is a second call (TagUser), with its own event, as AWS stores it: a
     // user tag keyed by the access key id.
-    let description_error = match tag {
-        None => None,
-        Some(tag_allowed) => {
-            let (account, user_name) = (signed_in.account_id().to_owned(), name.clone());
-            let tag = Tag {
-                key: created.key.id.clone(),
-                value: description.clone(),
-            };
-            signed_in
-                .run_allowed(&console.directory, tag_allowed, move |directory| {
-                    directory.tag_user(&account, &user_name, vec![tag])
-                })
-                .await
-                .err()
-                .map(|error| error.message)
+    let description_error = if description.is_empty() {
+        None
+    } else {
+        let tag_params = [
+            ("UserName", name.as_str()),
+            ("Tags.member.1.Key", created.key.id.as_str()),
+            ("Tags.member.1.Value", description.as_str()),
+        ];
+        match signed_in.allow(&console.directory, Operation::TagUser, &tag_params) {
+            Err(error) => Some(error.message),
+            Ok(allowed) => {
+                let (account, user_name) = (signed_in.account_id().to_owned(), name.clone());
+                let tag = Tag {
+                    key: created.key.id.clone(),
+                    value: description.clone(),
+                };
+                signed_in
+                    .run_allowed(&console.directory, allowed, move |directory| {
+                        directory.tag_user(&account, &user_name, vec![tag])
+                    })
+                    .await
+                    .err()
+                    .map(|error| error.message)
+            }
         }
     };
     let secret: &str = &created.key.secret;

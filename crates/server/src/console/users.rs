@@ -522,10 +522,10 @@ pub async fn create(
         tag_params.push((format!("Tags.member.{}.Key", n + 1), tag.key.clone()));
         tag_params.push((format!("Tags.member.{}.Value", n + 1), tag.value.clone()));
     }
-    let mut tag_user: Vec<(&str, &str)> = vec![("UserName", name.as_str())];
-    tag_user.extend(tag_params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     let boundary = (!form.boundary.is_empty()).then(|| form.boundary.clone());
-    let mut create_params = tag_user.clone();
+    // CreateUser with tags is authorized as the API does it: iam:TagUser too.
+    let mut create_params: Vec<(&str, &str)> = vec![("UserName", name.as_str())];
+    create_params.extend(tag_params.iter().map(|(k, v)| (k.as_str(), v.as_str())));
     if let Some(arn) = &boundary {
         create_params.push(("PermissionsBoundary", arn.as_str()));
     }
@@ -549,12 +549,6 @@ pub async fn create(
             Ok(allowed) => allowed,
             Err(error) => return refused(error),
         };
-    if !tags.is_empty() {
-        // AWS requires iam:TagUser too for a user created with tags; no call of its own.
-        if let Err(error) = signed_in.allow(&console.directory, Operation::TagUser, &tag_user) {
-            return refused(error);
-        }
-    }
     let steps: Vec<Step> = form
         .groups
         .iter()
@@ -563,11 +557,11 @@ pub async fn create(
         .chain(form.policies.iter().cloned().map(Step::AttachPolicy))
         .chain(form.console_access.then_some(Step::ConsoleAccess))
         .collect();
-    let mut allowed = Vec::with_capacity(steps.len());
     for step in &steps {
-        match signed_in.allow(&console.directory, step.operation(), &step.params(&name)) {
-            Ok(step) => allowed.push(step),
-            Err(error) => return refused(error),
+        if let Err(error) =
+            signed_in.allow(&console.directory, step.operation(), &step.params(&name))
+        {
+            return refused(error);
         }
     }
 
@@ -597,8 +591,21 @@ pub async fn create(
     }
     let at = signed_in.now();
     let mut outcomes = Vec::with_capacity(steps.len());
-    for (step, allowed) in steps.into_iter().zip(allowed) {
+    for step in steps {
         let what = step.describe();
+        // Decided again now that the user exists: its tags are resource tags from here on,
+        // as they are for the API call made after CreateUser.
+        let allowed =
+            match signed_in.allow(&console.directory, step.operation(), &step.params(&name)) {
+                Ok(allowed) => allowed,
+                Err(error) => {
+                    outcomes.push(StepOutcome {
+                        what,
+                        error: Some(error.message),
+                    });
+                    continue;
+                }
+            };
         let (account, user_name) = (account.clone(), name.clone());
         let password = match step {
             Step::ConsoleAccess => std::mem::take(&mut form.password),
