@@ -80,26 +80,22 @@ async fn instance(console: &Console, signed_in: &SignedIn) -> Result<Instance, I
     })
 }
 
-/// Every item of an Identity Store listing (`ListUsers`, `ListGroups`), page after page:
-/// a page shows names instead of ids.
-async fn every_page(
+/// Every item of a listing, page after page (`input` is the first page's request, with its
+/// `MaxResults`): a page shows every person, group, set, assignment, OU and account, not the
+/// first page of them.
+async fn all_pages(
     console: &Console,
     signed_in: &SignedIn,
     op: Operation,
-    store_id: &str,
+    mut input: Value,
     key: &str,
 ) -> Result<Vec<Value>, IamError> {
     let mut all = Vec::new();
-    let mut next: Option<String> = None;
     loop {
-        let mut input = json!({ "IdentityStoreId": store_id, "MaxResults": 100 });
-        if let Some(token) = &next {
-            input["NextToken"] = json!(token);
-        }
-        let page = call(console, signed_in, op, input).await?;
+        let page = call(console, signed_in, op, input.clone()).await?;
         all.extend(items(&page, key));
         match page.get("NextToken").and_then(Value::as_str) {
-            Some(token) => next = Some(token.to_owned()),
+            Some(token) => input["NextToken"] = json!(token),
             None => return Ok(all),
         }
     }
@@ -110,11 +106,11 @@ async fn all_users(
     signed_in: &SignedIn,
     store_id: &str,
 ) -> Result<Vec<Value>, IamError> {
-    every_page(
+    all_pages(
         console,
         signed_in,
         Operation::IdentityStoreListUsers,
-        store_id,
+        json!({ "IdentityStoreId": store_id, "MaxResults": 100 }),
         "Users",
     )
     .await
@@ -125,11 +121,11 @@ async fn all_groups(
     signed_in: &SignedIn,
     store_id: &str,
 ) -> Result<Vec<Value>, IamError> {
-    every_page(
+    all_pages(
         console,
         signed_in,
         Operation::IdentityStoreListGroups,
-        store_id,
+        json!({ "IdentityStoreId": store_id, "MaxResults": 100 }),
         "Groups",
     )
     .await
@@ -150,15 +146,16 @@ async fn all_permission_sets(
     signed_in: &SignedIn,
     instance: &str,
 ) -> Result<Vec<PermissionSetEntry>, IamError> {
-    let listed = call(
+    let listed = all_pages(
         console,
         signed_in,
         Operation::ListPermissionSets,
         json!({ "InstanceArn": instance, "MaxResults": 100 }),
+        "PermissionSets",
     )
     .await?;
     let mut sets = Vec::new();
-    for arn in items(&listed, "PermissionSets") {
+    for arn in listed {
         let arn = arn.as_str().unwrap_or_default().to_owned();
         let described = call(
             console,
@@ -686,14 +683,15 @@ async fn groups_page(
         let mut rows = Vec::new();
         for group in all_groups(console, signed_in, &instance.store_id).await? {
             let id = text(&group, "GroupId").to_owned();
-            let memberships = call(
+            let memberships = all_pages(
                 console,
                 signed_in,
                 Operation::ListGroupMemberships,
                 json!({ "IdentityStoreId": instance.store_id, "GroupId": id, "MaxResults": 100 }),
+                "GroupMemberships",
             )
             .await?;
-            let members = items(&memberships, "GroupMemberships")
+            let members = memberships
                 .iter()
                 .map(|m| {
                     let user = text(&m["MemberId"], "UserId");
@@ -1158,29 +1156,6 @@ pub async fn accounts(State(console): State<Arc<Console>>, signed_in: SignedIn) 
 }
 
 /// Every item of an Organizations listing under a parent, page after page.
-async fn org_pages(
-    console: &Console,
-    signed_in: &SignedIn,
-    op: Operation,
-    parent_id: &str,
-    key: &str,
-) -> Result<Vec<Value>, IamError> {
-    let mut all = Vec::new();
-    let mut next: Option<String> = None;
-    loop {
-        let mut input = json!({ "ParentId": parent_id, "MaxResults": 20 });
-        if let Some(token) = &next {
-            input["NextToken"] = json!(token);
-        }
-        let page = call(console, signed_in, op, input).await?;
-        all.extend(items(&page, key));
-        match page.get("NextToken").and_then(Value::as_str) {
-            Some(token) => next = Some(token.to_owned()),
-            None => return Ok(all),
-        }
-    }
-}
-
 /// The account's assignments, one ListAccountAssignments per permission set.
 async fn assignments_of(
     console: &Console,
@@ -1193,14 +1168,15 @@ async fn assignments_of(
 ) -> Result<Vec<AssignmentRow>, IamError> {
     let mut assignments = Vec::new();
     for set in sets {
-        let found = call(
+        let found = all_pages(
             console,
             signed_in,
             Operation::ListAccountAssignments,
             json!({ "InstanceArn": instance_arn, "AccountId": account_id, "PermissionSetArn": set.arn }),
+            "AccountAssignments",
         )
         .await?;
-        for a in items(&found, "AccountAssignments") {
+        for a in found {
             let principal_id = text(&a, "PrincipalId").to_owned();
             let principal_type = text(&a, "PrincipalType").to_owned();
             let named = if principal_type == "GROUP" {
@@ -1275,19 +1251,19 @@ async fn accounts_page(
                     level,
                 } => (id, name, path, level),
             };
-            let units = org_pages(
+            let units = all_pages(
                 console,
                 signed_in,
                 Operation::ListOrganizationalUnitsForParent,
-                &id,
+                json!({ "ParentId": id, "MaxResults": 20 }),
                 "OrganizationalUnits",
             )
             .await?;
-            let accounts = org_pages(
+            let accounts = all_pages(
                 console,
                 signed_in,
                 Operation::ListAccountsForParent,
-                &id,
+                json!({ "ParentId": id, "MaxResults": 20 }),
                 "Accounts",
             )
             .await?;
