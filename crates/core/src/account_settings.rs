@@ -390,6 +390,7 @@ impl Directory {
             Ok((
                 vec![Change::DeleteAccountAlias {
                     account_id: account_id.to_owned(),
+                    alias: alias.to_owned(),
                 }],
                 (),
             ))

@@ -310,9 +310,10 @@ impl State {
                 self.alias_accounts
                     .insert(alias.clone(), account_id.clone());
             }
-            Change::DeleteAccountAlias { account_id } => {
-                if let Some(old) = self.account_aliases.remove(account_id) {
-                    self.alias_accounts.remove(&old);
+            Change::DeleteAccountAlias { account_id, alias } => {
+                if self.account_aliases.get(account_id) == Some(alias) {
+                    self.account_aliases.remove(account_id);
+                    self.alias_accounts.remove(alias);
                 }
             }
             Change::SetPasswordPolicy { account_id, policy } => {

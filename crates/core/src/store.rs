@@ -349,8 +349,11 @@ pub enum Change {
         account_id: String,
         alias: String,
     },
+    /// Deletes the account's alias if it is still `alias` (NotFound if not: another
+    /// instance may have replaced it since the caller looked).
     DeleteAccountAlias {
         account_id: String,
+        alias: String,
     },
     /// Sets or replaces the account's password policy.
     SetPasswordPolicy {

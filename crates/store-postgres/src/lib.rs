@@ -1247,9 +1247,9 @@ fn apply_one(tx: &mut Transaction<'_>, change: &Change) -> Result<(), Failure> {
              ON CONFLICT (account_id) DO UPDATE SET alias = excluded.alias",
             &[account_id, alias],
         )?,
-        Change::DeleteAccountAlias { account_id } => tx.execute(
-            "DELETE FROM account_aliases WHERE account_id = $1",
-            &[account_id],
+        Change::DeleteAccountAlias { account_id, alias } => tx.execute(
+            "DELETE FROM account_aliases WHERE account_id = $1 AND alias = $2",
+            &[account_id, alias],
         )?,
         Change::SetPasswordPolicy { account_id, policy } => tx.execute(
             "INSERT INTO password_policies (account_id, minimum_password_length, require_symbols, require_numbers,

@@ -1389,6 +1389,7 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
         },
         Change::DeleteAccountAlias {
             account_id: acct.into(),
+            alias: "example-corp".into(),
         },
         Change::DeletePasswordPolicy {
             account_id: acct.into(),
@@ -3738,8 +3739,25 @@ fn account_aliases_are_unique_across_the_deployment(b: &dyn Backend) {
     assert_eq!(
         store.apply(&[Change::DeleteAccountAlias {
             account_id: "333333333333".into(),
+            alias: "corp".into(),
         }]),
         Err(StoreError::NotFound)
+    );
+    // Deleting an alias the account no longer has (another instance replaced it) deletes
+    // nothing: the current alias stays.
+    assert_eq!(
+        store.apply(&[Change::DeleteAccountAlias {
+            account_id: "111111111111".into(),
+            alias: "corp".into(),
+        }]),
+        Err(StoreError::NotFound)
+    );
+    assert!(
+        store
+            .load()
+            .unwrap()
+            .account_aliases
+            .contains(&("111111111111".to_owned(), "corp-two".to_owned()))
     );
     // An alias of an account that does not exist is refused.
     assert_eq!(
