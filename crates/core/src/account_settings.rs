@@ -14,7 +14,9 @@ use crate::error::{ErrorCode, IamError};
 use crate::model::{LoginProfile, User};
 use crate::password;
 use crate::state::State;
-use crate::store::{Change, LoginProfileRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow};
+use crate::store::{
+    Change, LoginProfileRow, PASSWORD_HISTORY_KEPT, PasswordHistoryRow, StoreError,
+};
 
 /// The symbols `RequireSymbols` asks for, as AWS documents them.
 pub const SYMBOLS: &str = "!@#$%^&*()_+-=[]{}|'";
@@ -318,14 +320,26 @@ fn set_password_changes(
             password_hash: profile.password_hash.clone(),
             replaced: at,
         }),
-        Change::UpdateLoginProfile(LoginProfileRow {
-            user_id: user.id.clone(),
-            password_hash,
-            created: profile.created,
-            password_reset_required,
-            password_changed: at,
-        }),
+        Change::UpdateLoginProfile {
+            profile: LoginProfileRow {
+                user_id: user.id.clone(),
+                password_hash,
+                created: profile.created,
+                password_reset_required,
+                password_changed: at,
+            },
+            replaces: profile.password_hash.clone(),
+        },
     ]
+}
+
+/// A login profile write the store refused: the password changed under it (another
+/// instance's write) or the profile is gone.
+fn login_profile_changed(_: StoreError) -> IamError {
+    IamError::new(
+        ErrorCode::EntityTemporarilyUnmodifiable,
+        "The login profile was changed by another request. Try again.",
+    )
 }
 
 fn no_login_profile(user_name: &str) -> IamError {
@@ -475,27 +489,33 @@ impl Directory {
             }
             None => None,
         };
-        self.write(|state| {
-            let user = state
-                .user_by_name(account_id, user_name)
-                .ok_or_else(|| IamError::no_such_user(user_name))?;
-            let profile = user
-                .login_profile
-                .as_ref()
-                .ok_or_else(|| no_login_profile(&user.name))?;
-            let reset = password_reset_required.unwrap_or(profile.password_reset_required);
-            let changes = match &hash {
-                Some(hash) => set_password_changes(user, profile, hash.clone(), reset, at),
-                None => vec![Change::UpdateLoginProfile(LoginProfileRow {
-                    user_id: user.id.clone(),
-                    password_hash: profile.password_hash.clone(),
-                    created: profile.created,
-                    password_reset_required: reset,
-                    password_changed: profile.password_changed,
-                })],
-            };
-            Ok((changes, ()))
-        })?;
+        self.write_or(
+            |state| {
+                let user = state
+                    .user_by_name(account_id, user_name)
+                    .ok_or_else(|| IamError::no_such_user(user_name))?;
+                let profile = user
+                    .login_profile
+                    .as_ref()
+                    .ok_or_else(|| no_login_profile(&user.name))?;
+                let reset = password_reset_required.unwrap_or(profile.password_reset_required);
+                let changes = match &hash {
+                    Some(hash) => set_password_changes(user, profile, hash.clone(), reset, at),
+                    None => vec![Change::UpdateLoginProfile {
+                        profile: LoginProfileRow {
+                            user_id: user.id.clone(),
+                            password_hash: profile.password_hash.clone(),
+                            created: profile.created,
+                            password_reset_required: reset,
+                            password_changed: profile.password_changed,
+                        },
+                        replaces: profile.password_hash.clone(),
+                    }],
+                };
+                Ok((changes, ()))
+            },
+            login_profile_changed,
+        )?;
         Ok(())
     }
 
@@ -570,24 +590,24 @@ impl Directory {
         drop(state);
         // Hash before taking the writer lock: Argon2 is deliberately slow.
         let hash = password::hash(new_password);
-        self.write(|state| {
-            let user = own_user(state, user_id)?;
-            let profile = user
-                .login_profile
-                .as_ref()
-                .ok_or_else(|| no_login_profile(&user.name))?;
-            // Someone else set a password in between: the one proven is no longer it.
-            if profile.password_hash != expected {
-                return Err(IamError::new(
-                    ErrorCode::EntityTemporarilyUnmodifiable,
-                    "The password was changed by another request. Try again.",
-                ));
-            }
-            Ok((
-                set_password_changes(user, profile, hash.clone(), false, at),
-                (),
-            ))
-        })?;
+        self.write_or(
+            |state| {
+                let user = own_user(state, user_id)?;
+                let profile = user
+                    .login_profile
+                    .as_ref()
+                    .ok_or_else(|| no_login_profile(&user.name))?;
+                // Someone else set a password in between: the one proven is no longer it.
+                if profile.password_hash != expected {
+                    return Err(login_profile_changed(StoreError::NotFound));
+                }
+                Ok((
+                    set_password_changes(user, profile, hash.clone(), false, at),
+                    (),
+                ))
+            },
+            login_profile_changed,
+        )?;
         Ok(())
     }
 }

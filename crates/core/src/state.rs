@@ -281,7 +281,7 @@ impl State {
                     });
                 })?;
             }
-            Change::UpdateLoginProfile(row) => {
+            Change::UpdateLoginProfile { profile: row, .. } => {
                 self.update_user(&row.user_id, |u| {
                     u.login_profile = Some(LoginProfile {
                         password_hash: row.password_hash.clone(),

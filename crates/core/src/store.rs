@@ -335,8 +335,13 @@ pub enum Change {
         keys: Vec<String>,
     },
     CreateLoginProfile(LoginProfileRow),
-    /// Replaces a user's login profile; fails with [`StoreError::NotFound`] when it has none.
-    UpdateLoginProfile(LoginProfileRow),
+    /// Replaces a user's login profile if its password is still the one with hash
+    /// `replaces`; fails with [`StoreError::NotFound`] when it has none or another writer set
+    /// a password since (a flag change must not bring back an old password).
+    UpdateLoginProfile {
+        profile: LoginProfileRow,
+        replaces: String,
+    },
     DeleteLoginProfile {
         user_id: String,
     },

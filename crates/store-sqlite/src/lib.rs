@@ -761,15 +761,19 @@ fn apply_one(tx: &Transaction<'_>, change: &Change) -> Result<(), StoreError> {
             "INSERT INTO login_profiles (user_id, password_hash, created_at, password_reset_required, password_changed_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![user_id, password_hash, time(created), password_reset_required, time(password_changed)],
         ),
-        Change::UpdateLoginProfile(LoginProfileRow {
-            user_id,
-            password_hash,
-            created: _,
-            password_reset_required,
-            password_changed,
-        }) => tx.execute(
-            "UPDATE login_profiles SET password_hash = ?2, password_reset_required = ?3, password_changed_at = ?4 WHERE user_id = ?1",
-            params![user_id, password_hash, password_reset_required, time(password_changed)],
+        Change::UpdateLoginProfile {
+            profile:
+                LoginProfileRow {
+                    user_id,
+                    password_hash,
+                    created: _,
+                    password_reset_required,
+                    password_changed,
+                },
+            replaces,
+        } => tx.execute(
+            "UPDATE login_profiles SET password_hash = ?2, password_reset_required = ?3, password_changed_at = ?4 WHERE user_id = ?1 AND password_hash = ?5",
+            params![user_id, password_hash, password_reset_required, time(password_changed), replaces],
         ),
         Change::DeleteLoginProfile { user_id } => tx.execute(
             "DELETE FROM login_profiles WHERE user_id = ?1",

@@ -281,6 +281,7 @@ conformance!(
     account_aliases_are_unique_across_the_deployment,
     an_alias_raced_by_two_instances_goes_to_one_account,
     password_history_keeps_the_newest,
+    a_login_profile_is_updated_only_over_the_password_it_replaces,
     account_settings_follow_through_the_directory,
     organizational_units_keep_the_tree_whole,
     a_non_empty_ou_is_not_deleted_across_instances,
@@ -708,7 +709,7 @@ fn variant(change: &Change) -> &'static str {
         Change::SetUserTags { .. } => "SetUserTags",
         Change::RemoveUserTags { .. } => "RemoveUserTags",
         Change::CreateLoginProfile(_) => "CreateLoginProfile",
-        Change::UpdateLoginProfile(_) => "UpdateLoginProfile",
+        Change::UpdateLoginProfile { .. } => "UpdateLoginProfile",
         Change::DeleteLoginProfile { .. } => "DeleteLoginProfile",
         Change::RememberPassword(_) => "RememberPassword",
         Change::SetAccountAlias { .. } => "SetAccountAlias",
@@ -1383,7 +1384,10 @@ fn script() -> Vec<(Vec<Change>, Contents)> {
             serial: m2.serial.clone(),
         },
         Change::RememberPassword(history2.clone()),
-        Change::UpdateLoginProfile(profile_changed.clone()),
+        Change::UpdateLoginProfile {
+            profile: profile_changed.clone(),
+            replaces: profile.password_hash.clone(),
+        },
         Change::DeleteLoginProfile {
             user_id: u2.id.clone(),
         },
@@ -3796,6 +3800,46 @@ fn an_alias_raced_by_two_instances_goes_to_one_account(b: &dyn Backend) {
 }
 
 /// The store keeps a user's newest previous passwords only, and deleting the user takes them.
+/// An instance whose snapshot lags (it still sees the old password) cannot write its view
+/// of the profile back: a flag change would bring the old password back with it.
+fn a_login_profile_is_updated_only_over_the_password_it_replaces(b: &dyn Backend) {
+    let store = b.open();
+    let old = LoginProfileRow {
+        user_id: "AIDA1".into(),
+        password_hash: "$argon2id$old".into(),
+        created: now(),
+        password_reset_required: false,
+        password_changed: now(),
+    };
+    let new = LoginProfileRow {
+        password_hash: "$argon2id$new".into(),
+        ..old.clone()
+    };
+    store
+        .apply(&[
+            Change::CreateAccount(account_row("111111111111")),
+            Change::CreateUser(user_row("AIDA1", "111111111111", "alice")),
+            Change::CreateLoginProfile(old.clone()),
+            Change::UpdateLoginProfile {
+                profile: new.clone(),
+                replaces: old.password_hash.clone(),
+            },
+        ])
+        .unwrap();
+    let stale_flag = LoginProfileRow {
+        password_reset_required: true,
+        ..old.clone()
+    };
+    assert_eq!(
+        b.open().apply(&[Change::UpdateLoginProfile {
+            profile: stale_flag,
+            replaces: old.password_hash.clone(),
+        }]),
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.load().unwrap().login_profiles, vec![new]);
+}
+
 fn password_history_keeps_the_newest(b: &dyn Backend) {
     let store = b.open();
     store
