@@ -56,6 +56,9 @@ start() { # on|off
     return 1
 }
 stop() { kill "$PID"; wait "$PID" || true; PID=""; }
+# The server's user + system CPU time so far, in clock ticks: CPU per request is steadier
+# than throughput on a machine whose cores wrk and other work share.
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$PID/stat"; }
 
 # One GetCallerIdentity request, signed once and replayed (valid for 15 minutes; a run of
 # the defaults takes under 3).
@@ -94,9 +97,11 @@ for round in $(seq "$ROUNDS"); do
     for mode in on off; do
         start "$mode"
         out="$WORK/wrk-$mode-$round.txt"
+        before="$(cpu_ticks)"
         wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --latency -s "$WORK/gci.lua" "$URL/" >"$out"
+        echo "server cpu ticks: $(( $(cpu_ticks) - before ))" >>"$out"
         stop
-        log "audit $mode round $round: $(grep 'Requests/sec' "$out" | tr -s ' ') $(grep 'non-200' "$out")"
+        log "audit $mode round $round: $(grep 'Requests/sec' "$out" | tr -s ' ') $(grep 'non-200' "$out") $(grep 'server cpu' "$out")"
     done
 done
 EVENTS="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).execute("select coalesce(sum(event_count), 0) from audit_segments").fetchone()[0])' "$WORK/data/latchkey.db")"
@@ -104,18 +109,27 @@ EVENTS="$(python3 -c 'import sqlite3,sys; print(sqlite3.connect(sys.argv[1]).exe
 python3 - "$WORK" "$EVENTS" <<'PYEOF'
 import glob, os, re, statistics, sys
 work, events = sys.argv[1], int(sys.argv[2])
-def rps(mode):
-    out = []
+TICK_US = 1e6 / os.sysconf("SC_CLK_TCK")
+def runs(mode):
+    rates, cpu = [], []
     for path in sorted(glob.glob(os.path.join(work, f"wrk-{mode}-*.txt"))):
         text = open(path).read()
         assert re.search(r"non-200 responses: 0\b", text), f"{path} had non-200 responses"
-        out.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
-    return out
-on, off = rps("on"), rps("off")
+        rates.append(float(re.search(r"Requests/sec:\s+([\d.]+)", text).group(1)))
+        served = int(re.search(r"(\d+) requests in", text).group(1))
+        ticks = int(re.search(r"server cpu ticks: (\d+)", text).group(1))
+        cpu.append(ticks * TICK_US / served)
+    return rates, cpu
+(on, on_cpu), (off, off_cpu) = runs("on"), runs("off")
+median = statistics.median
 print("| | audit on | audit off | on/off |")
 print("|---|---:|---:|---:|")
-print(f"| GetCallerIdentity req/s (median of {len(on)}) | {statistics.median(on):,.0f} | "
-      f"{statistics.median(off):,.0f} | {statistics.median(on) / statistics.median(off):.2f} |")
+print(f"| GetCallerIdentity req/s (median of {len(on)}) | {median(on):,.0f} | "
+      f"{median(off):,.0f} | {median(on) / median(off):.2f} |")
+print(f"| server CPU µs per request (median) | {median(on_cpu):.1f} | {median(off_cpu):.1f} | "
+      f"{median(on_cpu) / median(off_cpu):.2f} |")
 print(f"\nper run req/s: on {[round(r) for r in on]}, off {[round(r) for r in off]}")
+print(f"per run server CPU µs/request: on {[round(c, 1) for c in on_cpu]}, "
+      f"off {[round(c, 1) for c in off_cpu]}")
 print(f"events stored by the audit-on rounds: {events:,}")
 PYEOF

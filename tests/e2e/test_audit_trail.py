@@ -126,14 +126,14 @@ def test_writes_are_events_with_who_from_where_and_no_secret(trail):
 
 
 def stored_trail(data_dir) -> bytes:
-    """Every audit segment in the database, decompressed (encoding 1 is an LZ4 block with
-    its size first, encoding 0 plain JSON lines)."""
+    """Every audit segment in the database, decompressed (encodings 1 and 2 are an LZ4
+    block with its size first, encoding 0 plain JSON lines)."""
     db = sqlite3.connect(data_dir / "latchkey.db")
     try:
         rows = db.execute("SELECT encoding, data FROM audit_segments").fetchall()
     finally:
         db.close()
-    return b"".join(lz4.block.decompress(data) if encoding == 1 else data
+    return b"".join(lz4.block.decompress(data) if encoding in (1, 2) else data
                     for encoding, data in rows)
 
 

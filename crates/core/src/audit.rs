@@ -9,6 +9,8 @@
 //! background flush: the request path makes no database round trip for it.
 
 use std::cell::RefCell;
+use std::net::IpAddr;
+use std::sync::Arc;
 
 use chrono::{DateTime, SecondsFormat, SubsecRound as _, Utc};
 use serde::{Deserialize, Serialize};
@@ -16,6 +18,7 @@ use serde_json::{Map, Value, json};
 
 use crate::model::Principal;
 
+mod facts;
 pub mod response;
 pub mod segment;
 
@@ -102,38 +105,69 @@ pub struct AuditEvent {
     pub record: String,
 }
 
-/// Who made a call, as CloudTrail's `userIdentity` tells it.
-#[derive(Debug, Clone, Default)]
+/// Who made a call, as CloudTrail's `userIdentity` tells it. Made once per caller and
+/// snapshot where it can be (an access key's is kept with the key), and written once per
+/// segment however many of its calls the segment holds.
+#[derive(Debug, Clone)]
 pub struct Identity {
     pub account_id: Option<String>,
     pub username: Option<String>,
     pub access_key_id: Option<String>,
-    /// The `userIdentity` object.
-    pub record: UserIdentity,
+    /// The `userIdentity` object, as compact JSON.
+    pub user_identity: String,
+    /// All of it as a segment's table keeps it (also what tells identities apart there).
+    entry: Box<[u8]>,
 }
 
-/// CloudTrail's `userIdentity`, written straight into the record (a struct rather than a
-/// JSON map: it is made for every call).
-#[derive(Debug, Clone, Default, Serialize)]
+/// CloudTrail's `userIdentity`.
+#[derive(Debug, Default, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct UserIdentity {
+struct UserIdentity {
     #[serde(rename = "type")]
     pub kind: &'static str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub principal_id: Option<String>,
+    principal_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub arn: Option<String>,
+    arn: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    account_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub access_key_id: Option<String>,
+    access_key_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub user_name: Option<String>,
+    user_name: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub session_context: Option<Value>,
+    session_context: Option<Value>,
 }
 
 impl Identity {
+    fn new(
+        account_id: Option<String>,
+        username: Option<String>,
+        access_key_id: Option<String>,
+        record: &UserIdentity,
+    ) -> Self {
+        // Strings and JSON values: serializing them to memory cannot fail.
+        let user_identity = serde_json::to_string(record).expect("a userIdentity serializes");
+        let entry = facts::identity_entry(
+            account_id.as_deref(),
+            username.as_deref(),
+            access_key_id.as_deref(),
+            &user_identity,
+        );
+        Identity {
+            account_id,
+            username,
+            access_key_id,
+            user_identity,
+            entry,
+        }
+    }
+
+    /// Its entry in a segment's table of identities.
+    pub(crate) fn entry(&self) -> &[u8] {
+        &self.entry
+    }
+
     /// The identity of a verified principal and the access key it signed with.
     pub fn of(principal: &Principal, access_key_id: &str) -> Self {
         let account_id = principal.account_id().to_owned();
@@ -185,12 +219,12 @@ impl Identity {
                 session.federated_name.clone()
             }
         };
-        Identity {
-            account_id: Some(account_id),
+        Identity::new(
+            Some(account_id),
             username,
-            access_key_id: Some(access_key_id.to_owned()),
-            record,
-        }
+            Some(access_key_id.to_owned()),
+            &record,
+        )
     }
 
     /// A caller that did not prove who it is: only the key id it presented, and the account
@@ -200,34 +234,34 @@ impl Identity {
         account_id: Option<&str>,
         username: Option<&str>,
     ) -> Self {
-        Identity {
-            account_id: account_id.map(str::to_owned),
-            username: username.map(str::to_owned),
-            access_key_id: access_key_id.map(str::to_owned),
-            record: UserIdentity {
+        Identity::new(
+            account_id.map(str::to_owned),
+            username.map(str::to_owned),
+            access_key_id.map(str::to_owned),
+            &UserIdentity {
                 kind: "Unknown",
                 account_id: account_id.map(str::to_owned),
                 access_key_id: access_key_id.map(str::to_owned),
                 user_name: username.map(str::to_owned),
                 ..UserIdentity::default()
             },
-        }
+        )
     }
 
     /// A person of the identity store acting through the access portal or SSO OIDC.
     pub fn identity_center_user(account_id: &str, user_id: &str, user_name: &str) -> Self {
-        Identity {
-            account_id: Some(account_id.to_owned()),
-            username: Some(user_name.to_owned()),
-            access_key_id: None,
-            record: UserIdentity {
+        Identity::new(
+            Some(account_id.to_owned()),
+            Some(user_name.to_owned()),
+            None,
+            &UserIdentity {
                 kind: "IdentityCenterUser",
                 account_id: Some(account_id.to_owned()),
                 principal_id: Some(user_id.to_owned()),
                 user_name: Some(user_name.to_owned()),
                 ..UserIdentity::default()
             },
-        }
+        )
     }
 }
 
@@ -247,21 +281,24 @@ fn session_context(session: &crate::model::Session, issuer: Option<Value>) -> Va
     context
 }
 
-fn timestamp(at: &DateTime<Utc>) -> String {
+pub(crate) fn timestamp(at: &DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Secs, true)
 }
 
-/// An event before the call's outcome is known.
+/// An event before the call's outcome is known: the facts its record is rendered from when
+/// it is read.
 #[derive(Debug, Clone)]
 pub struct EventDraft {
+    /// A UUID (version 7) of the event's time, as CloudTrail's eventID.
+    pub event_id: String,
     pub event_time: DateTime<Utc>,
     /// `iam.amazonaws.com`, `sts.amazonaws.com`, ...
     pub event_source: String,
     pub event_name: String,
     pub aws_region: String,
-    pub source_ip: Option<String>,
+    pub source_ip: Option<IpAddr>,
     pub user_agent: Option<String>,
-    pub identity: Identity,
+    pub identity: Arc<Identity>,
     /// Redacted by [`EventDraft::new`].
     pub request_parameters: Value,
     pub request_id: String,
@@ -274,20 +311,22 @@ impl EventDraft {
         event_source: &str,
         event_name: &str,
         aws_region: &str,
-        identity: Identity,
+        identity: impl Into<Arc<Identity>>,
         mut request_parameters: Value,
         request_id: &str,
         read_only: bool,
     ) -> Self {
         redact(&mut request_parameters);
+        let event_time = Utc::now().trunc_subsecs(6);
         EventDraft {
-            event_time: Utc::now().trunc_subsecs(6),
+            event_id: time_ordered_id(event_time.timestamp_millis()),
+            event_time,
             event_source: event_source.to_owned(),
             event_name: event_name.to_owned(),
             aws_region: aws_region.to_owned(),
             source_ip: None,
             user_agent: None,
-            identity,
+            identity: identity.into(),
             request_parameters,
             request_id: request_id.to_owned(),
             read_only,
@@ -297,140 +336,16 @@ impl EventDraft {
     /// When the call arrived (the draft's creation, unless told).
     pub fn at(mut self, at: DateTime<Utc>) -> Self {
         self.event_time = at.trunc_subsecs(6);
+        self.event_id = time_ordered_id(self.event_time.timestamp_millis());
         self
     }
 
     /// The request's origin as the transport saw it.
-    pub fn from_client(mut self, source_ip: Option<String>, user_agent: Option<String>) -> Self {
+    pub fn from_client(mut self, source_ip: Option<IpAddr>, user_agent: Option<String>) -> Self {
         self.source_ip = source_ip;
         self.user_agent = user_agent;
         self
     }
-
-    /// The event as it is kept: the record with the outcome (`error` is the AWS error code
-    /// and message of a failure or denial).
-    pub fn finish(self, error: Option<(&str, &str)>) -> AuditEvent {
-        self.finish_with(error, None)
-    }
-
-    /// [`EventDraft::finish`] with the call's `responseElements` (redacted here).
-    fn finish_with(self, error: Option<(&str, &str)>, response: Option<Value>) -> AuditEvent {
-        let response = response.map(|mut response| {
-            redact(&mut response);
-            response
-        });
-        let event_id = time_ordered_id(self.event_time.timestamp_millis());
-        let mut record = Vec::with_capacity(1024);
-        self.write_record(&mut record, &event_id, error, response.as_ref());
-        AuditEvent {
-            event_id,
-            event_time: self.event_time,
-            resources: resources_of(&self.request_parameters),
-            account_id: self.identity.account_id,
-            event_source: self.event_source,
-            event_name: self.event_name,
-            read_only: self.read_only,
-            username: self.identity.username,
-            access_key_id: self.identity.access_key_id,
-            // Written by serde_json from `&str`s: UTF-8.
-            record: String::from_utf8(record).unwrap_or_default(),
-        }
-    }
-
-    /// Finishes the event of a call that wrote nothing (no response elements) straight into
-    /// a segment: its line is written into `line` (cleared first), then added to `segment`
-    /// by `add`, which may decide not to.
-    pub(crate) fn write_line(
-        &self,
-        error: Option<(&str, &str)>,
-        line: &mut Vec<u8>,
-        add: impl FnOnce(&segment::EventFields<'_>, &[u8], std::ops::Range<usize>),
-    ) {
-        let event_id = time_ordered_id(self.event_time.timestamp_millis());
-        let resources = resources_of(&self.request_parameters);
-        let fields = segment::EventFields {
-            event_id: &event_id,
-            event_time_us: self.event_time.timestamp_micros(),
-            account_id: self.identity.account_id.as_deref(),
-            event_source: &self.event_source,
-            event_name: &self.event_name,
-            read_only: self.read_only,
-            username: self.identity.username.as_deref(),
-            access_key_id: self.identity.access_key_id.as_deref(),
-            resources: &resources,
-        };
-        line.clear();
-        let record = fields.write_line(line, |out| {
-            self.write_record(out, &event_id, error, None);
-        });
-        add(&fields, line, record);
-    }
-
-    /// The CloudTrail record (eventVersion 1.08), as compact JSON.
-    fn write_record(
-        &self,
-        out: &mut Vec<u8>,
-        event_id: &str,
-        error: Option<(&str, &str)>,
-        response: Option<&Value>,
-    ) {
-        let record = Record {
-            event_version: "1.08",
-            user_identity: &self.identity.record,
-            event_time: timestamp(&self.event_time),
-            event_source: &self.event_source,
-            event_name: &self.event_name,
-            aws_region: &self.aws_region,
-            source_ip_address: self.source_ip.as_deref(),
-            user_agent: self.user_agent.as_deref(),
-            request_parameters: match &self.request_parameters {
-                Value::Object(map) if map.is_empty() => None,
-                other => Some(other),
-            },
-            response_elements: response,
-            request_id: &self.request_id,
-            event_id,
-            read_only: self.read_only,
-            event_type: "AwsApiCall",
-            management_event: true,
-            recipient_account_id: self.identity.account_id.as_deref(),
-            event_category: "Management",
-            error_code: error.map(|(code, _)| code),
-            error_message: error.map(|(_, message)| message),
-        };
-        // Strings, numbers and JSON values: writing them to memory cannot fail.
-        serde_json::to_writer(out, &record).expect("an audit record serializes");
-    }
-}
-
-/// A CloudTrail record (eventVersion 1.08), written straight from the draft.
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct Record<'a> {
-    event_version: &'static str,
-    user_identity: &'a UserIdentity,
-    event_time: String,
-    event_source: &'a str,
-    event_name: &'a str,
-    aws_region: &'a str,
-    #[serde(rename = "sourceIPAddress")]
-    source_ip_address: Option<&'a str>,
-    user_agent: Option<&'a str>,
-    request_parameters: Option<&'a Value>,
-    response_elements: Option<&'a Value>,
-    #[serde(rename = "requestID")]
-    request_id: &'a str,
-    #[serde(rename = "eventID")]
-    event_id: &'a str,
-    read_only: bool,
-    event_type: &'static str,
-    management_event: bool,
-    recipient_account_id: Option<&'a str>,
-    event_category: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_code: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    error_message: Option<&'a str>,
 }
 
 /// A UUID of version 7 made at `millis` since the Unix epoch: its first bits are that time,
@@ -444,8 +359,9 @@ pub(crate) fn time_ordered_id(millis: i64) -> String {
         .to_string()
 }
 
-/// The resources a call's parameters name, by the parameter that names them.
-fn resources_of(parameters: &Value) -> Vec<EventResource> {
+/// The resources a call's parameters name, by the parameter that names them: their types
+/// and names.
+fn resources_of(parameters: &Value) -> impl Iterator<Item = (&'static str, &str)> {
     const NAMING: &[(&str, &str)] = &[
         ("userName", "AWS::IAM::User"),
         ("groupName", "AWS::IAM::Group"),
@@ -466,20 +382,17 @@ fn resources_of(parameters: &Value) -> Vec<EventResource> {
             "AWS::Organizations::OrganizationalUnit",
         ),
     ];
-    let Value::Object(map) = parameters else {
-        return Vec::new();
+    let map = match parameters {
+        Value::Object(map) if !map.is_empty() => Some(map),
+        _ => None,
     };
-    NAMING
-        .iter()
-        .filter_map(|(field, resource_type)| {
+    map.into_iter().flat_map(|map| {
+        NAMING.iter().filter_map(|(field, resource_type)| {
             map.get(*field)
                 .and_then(Value::as_str)
-                .map(|name| EventResource {
-                    resource_type: (*resource_type).to_owned(),
-                    name: name.to_owned(),
-                })
+                .map(|name| (*resource_type, name))
         })
-        .collect()
+    })
 }
 
 /// Query-protocol parameters as CloudTrail shows them: names in lowerCamelCase, without
@@ -518,22 +431,25 @@ pub fn scoped<T>(draft: EventDraft, call: impl FnOnce() -> T) -> (T, Option<Even
     (result, draft)
 }
 
-/// The event a write about to commit must carry: the current call's, finished as a success,
-/// with what the changes create as its `responseElements`.
+/// The event a write about to commit must carry, as the segment it commits with: the
+/// current call's, a success, with what the changes create as its `responseElements`.
 pub(crate) fn event_for_write(
     changes: &[crate::store::Change],
     state: &crate::state::State,
-) -> Option<AuditEvent> {
+) -> Option<segment::SegmentBuilder> {
     SCOPE.with(|scope| {
         scope.borrow().as_ref().map(|draft| {
-            if draft.read_only {
-                // CloudTrail leaves a read's response out.
-                draft.clone().finish(None)
-            } else {
-                draft
-                    .clone()
-                    .finish_with(None, response::of_changes(changes, state))
-            }
+            // CloudTrail leaves a read's response out.
+            let response = (!draft.read_only)
+                .then(|| response::of_changes(changes, state))
+                .flatten()
+                .map(|mut response| {
+                    redact(&mut response);
+                    response
+                });
+            let mut segment = segment::SegmentBuilder::default();
+            segment.push(draft, None, response.as_ref());
+            segment
         })
     })
 }
@@ -632,12 +548,16 @@ mod tests {
             "req",
             false,
         );
-        let (event, back) = scoped(draft.clone(), || {
-            let event = event_for_write(&[], &crate::state::State::default()).unwrap();
+        let (segment, back) = scoped(draft.clone(), || {
+            let segment = event_for_write(&[], &crate::state::State::default()).unwrap();
             written();
-            event
+            segment.finish()
         });
         assert!(back.is_none());
+        let [event] = segment::decode(segment.encoding, &segment.data)
+            .unwrap()
+            .try_into()
+            .unwrap();
         assert_eq!(event.resources[0].name, "carol");
         let record: Value = serde_json::from_str(&event.record).unwrap();
         assert_eq!(record["requestParameters"], json!({"userName": "carol"}));

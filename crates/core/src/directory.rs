@@ -4,7 +4,6 @@
 //! commits its changes to the store in one transaction, and only then publishes the next
 //! snapshot, so nothing is acknowledged before it is durable.
 
-use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -291,21 +290,23 @@ impl Directory {
         // The call's event commits with its changes; a refused batch leaves it to the
         // caller, who records it as a failure.
         let event = audit::event_for_write(&changes, &current);
-        let segment = event
-            .as_ref()
-            .map(|event| audit::segment::encode(std::slice::from_ref(event)))
-            .unwrap_or_default();
+        let streamed = match (&event, &self.audit_stream) {
+            (Some(event), Some(_)) => event.records().unwrap_or_else(|error| {
+                tracing::error!(%error, "cannot render an audit event for the stream");
+                Vec::new()
+            }),
+            _ => Vec::new(),
+        };
+        let segments: Vec<_> = event.map(SegmentBuilder::finish).into_iter().collect();
         let seq = self
             .store
-            .apply_audited(&changes, &segment)
+            .apply_audited(&changes, &segments)
             .map_err(refused)?;
-        if let Some(event) = event {
+        if !segments.is_empty() {
             audit::written();
-            if self.audit_stream.is_some() {
+            if !streamed.is_empty() {
                 let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
-                pending
-                    .committed
-                    .push((event.event_time.timestamp_micros(), event.record));
+                pending.committed.extend(streamed);
             }
         }
         let next = if seq == current.seq + 1 {
@@ -332,28 +333,20 @@ impl Directory {
     }
 
     /// Records the event of a call that wrote nothing (a read, a denial, a failure), finished
-    /// with `error` (the AWS error code and message of a failure or denial): its line is
+    /// with `error` (the AWS error code and message of a failure or denial): its facts are
     /// written into the segment being built, kept in memory until the next
     /// [`Directory::flush_audit`].
     pub fn record_event(&self, draft: EventDraft, error: Option<(&str, &str)>) {
-        thread_local! {
-            /// The line being written, reused: the lock is held only to copy it in.
-            static LINE: RefCell<Vec<u8>> = const { RefCell::new(Vec::new()) };
+        let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
+        if pending.len() >= audit::MAX_PENDING_EVENTS {
+            pending.dropped += 1;
+            return;
         }
-        LINE.with_borrow_mut(|line| {
-            draft.write_line(error, line, |fields, line, record| {
-                let mut pending = self.audit_pending.lock().unwrap_or_else(|p| p.into_inner());
-                if pending.len() >= audit::MAX_PENDING_EVENTS {
-                    pending.dropped += 1;
-                    return;
-                }
-                pending.building.push(fields, line, record);
-                if pending.building.is_full() {
-                    let full = std::mem::take(&mut pending.building);
-                    pending.built.push(full);
-                }
-            });
-        });
+        pending.building.push(&draft, error, None);
+        if pending.building.is_full() {
+            let full = std::mem::take(&mut pending.building);
+            pending.built.push(full);
+        }
     }
 
     /// Saves the buffered events to the store, as segments, and hands every event recorded
@@ -374,14 +367,17 @@ impl Directory {
             builders.push(std::mem::take(&mut taken.building));
         }
         if let Some(stream) = &self.audit_stream {
-            let mut records: Vec<(i64, &str)> = taken
-                .committed
-                .iter()
-                .map(|(at, record)| (*at, record.as_str()))
-                .chain(builders.iter().flat_map(|builder| builder.records()))
-                .collect();
+            let mut records = std::mem::take(&mut taken.committed);
+            for builder in &builders {
+                match builder.records() {
+                    Ok(rendered) => records.extend(rendered),
+                    Err(error) => {
+                        tracing::error!(%error, "cannot render audit events for the stream");
+                    }
+                }
+            }
             records.sort_by_key(|(at, _)| *at);
-            let records: Vec<&str> = records.into_iter().map(|(_, record)| record).collect();
+            let records: Vec<&str> = records.iter().map(|(_, record)| record.as_str()).collect();
             (stream.0)(&records);
         }
         let mut segments = std::mem::take(&mut taken.unsaved);

@@ -253,6 +253,9 @@ pub struct KeyRuntime {
     /// the cache is about a kilobyte.
     signing_keys: OnceLock<Box<SigningKeyCache>>,
     last_used: Mutex<KeyUsage>,
+    /// The audit trail's identity of the key's principal, with the principal it was made
+    /// for: made once per version of the principal, not per call.
+    audit_identity: arc_swap::ArcSwapOption<(Principal, Arc<crate::audit::Identity>)>,
 }
 
 #[derive(Debug, Default)]
@@ -265,12 +268,30 @@ struct KeyUsage {
 impl KeyRuntime {
     pub fn with_last_used(last: Option<LastUsed>) -> Self {
         KeyRuntime {
-            signing_keys: OnceLock::new(),
             last_used: Mutex::new(KeyUsage {
                 last,
                 unsaved: false,
             }),
+            ..KeyRuntime::default()
         }
+    }
+
+    /// The audit trail's identity of `principal` signing with this key, made by `make`
+    /// unless it was made for this very version of the principal already.
+    pub fn audit_identity(
+        &self,
+        principal: &Principal,
+        make: impl FnOnce() -> crate::audit::Identity,
+    ) -> Arc<crate::audit::Identity> {
+        if let Some(cached) = &*self.audit_identity.load()
+            && cached.0.is_same(principal)
+        {
+            return cached.1.clone();
+        }
+        let identity = Arc::new(make());
+        self.audit_identity
+            .store(Some(Arc::new((principal.clone(), identity.clone()))));
+        identity
     }
 
     /// The key's derived signing keys.
@@ -417,6 +438,47 @@ pub enum Principal {
 }
 
 impl Principal {
+    /// Whether `other` is this very version of this principal: the same account's root, or
+    /// the same allocations of its user, role and session (a change to any of them is a
+    /// new allocation in the next snapshot, and one held here cannot be reused by another).
+    pub fn is_same(&self, other: &Principal) -> bool {
+        match (self, other) {
+            (Principal::Root { account_id: a }, Principal::Root { account_id: b }) => a == b,
+            (Principal::User(a), Principal::User(b)) => Arc::ptr_eq(a, b),
+            (
+                Principal::UserSession {
+                    user: a,
+                    session: s,
+                },
+                Principal::UserSession {
+                    user: b,
+                    session: t,
+                },
+            )
+            | (
+                Principal::FederatedSession {
+                    user: a,
+                    session: s,
+                },
+                Principal::FederatedSession {
+                    user: b,
+                    session: t,
+                },
+            ) => Arc::ptr_eq(a, b) && Arc::ptr_eq(s, t),
+            (
+                Principal::RoleSession {
+                    role: a,
+                    session: s,
+                },
+                Principal::RoleSession {
+                    role: b,
+                    session: t,
+                },
+            ) => Arc::ptr_eq(a, b) && Arc::ptr_eq(s, t),
+            _ => false,
+        }
+    }
+
     pub fn account_id(&self) -> &str {
         match self {
             Principal::Root { account_id } => account_id,

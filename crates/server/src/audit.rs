@@ -96,20 +96,24 @@ pub fn draft_from(
     request_id: &str,
     read_only: bool,
 ) -> EventDraft {
+    let identity = match &caller.key {
+        // A long-term key's is kept with the key, for as long as its principal is unchanged.
+        Some(key) => key.runtime.audit_identity(&caller.principal, || {
+            Identity::of(&caller.principal, &key.id)
+        }),
+        None => Arc::new(Identity::of(&caller.principal, access_key_id(caller))),
+    };
     EventDraft::new(
         event_source,
         event_name,
         &caller.region,
-        Identity::of(&caller.principal, access_key_id(caller)),
+        identity,
         parameters,
         request_id,
         read_only,
     )
     .at(caller.at)
-    .from_client(
-        caller.source_ip.map(|ip| ip.to_string()),
-        caller.user_agent.clone(),
-    )
+    .from_client(caller.source_ip, caller.user_agent.clone())
 }
 
 /// Records the event of a call that the scope gave back (it wrote nothing): a success for
@@ -167,10 +171,7 @@ pub fn failed_authentication(
         true,
     )
     .at(origin.at)
-    .from_client(
-        origin.source_ip.map(|ip| ip.to_string()),
-        origin.user_agent.clone(),
-    );
+    .from_client(origin.source_ip, origin.user_agent.clone());
     directory.record_event(draft, Some((error.code.as_str(), &error.message)));
 }
 
@@ -284,6 +285,6 @@ pub fn unsigned_draft(
             &request_id,
             read_only,
         )
-        .from_client(Some(client.ip.to_string()), client.user_agent.clone()),
+        .from_client(Some(client.ip), client.user_agent.clone()),
     )
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, SubsecRound, Utc};
 use latchkey_core::account_settings::PasswordPolicy;
-use latchkey_core::audit::segment::{self, SegmentQuery};
+use latchkey_core::audit::segment::{self, AuditSegment, SegmentBuilder, SegmentQuery};
 use latchkey_core::audit::{
     self, AuditEvent, EventDraft, EventQuery, EventResource, Identity, LookupAttribute,
 };
@@ -3298,22 +3298,53 @@ fn postgres_policy_delete_and_attach_take_turns() {
 // The audit trail
 // ---------------------------------------------------------------------------------------
 
-fn event(id: &str, account_id: &str, name: &str, seconds_ago: i64) -> AuditEvent {
-    AuditEvent {
-        event_id: id.into(),
-        event_time: Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(seconds_ago),
-        account_id: Some(account_id.into()),
-        event_source: "iam.amazonaws.com".into(),
-        event_name: name.into(),
-        read_only: name.starts_with("Get"),
-        username: Some("admin".into()),
-        access_key_id: Some("AKIAEXAMPLE".into()),
-        resources: vec![EventResource {
-            resource_type: "AWS::IAM::User".into(),
-            name: format!("{id}-user"),
-        }],
-        record: format!("{{\"eventID\":\"{id}\"}}"),
-    }
+/// A call's event by `username` of `account_id` with `access_key_id`, naming the user
+/// `{id}-user`.
+fn event(id: &str, account_id: &str, name: &str, seconds_ago: i64) -> EventDraft {
+    let mut draft = EventDraft::new(
+        "iam.amazonaws.com",
+        name,
+        "us-east-1",
+        caller(account_id, "admin", "AKIAEXAMPLE"),
+        audit::query_parameters([("UserName", format!("{id}-user").as_str())]),
+        &format!("request-{id}"),
+        name.starts_with("Get"),
+    )
+    .at(Utc::now().trunc_subsecs(0) - chrono::Duration::seconds(seconds_ago));
+    draft.event_id = id.into();
+    draft
+}
+
+fn caller(account_id: &str, username: &str, access_key_id: &str) -> Arc<Identity> {
+    Arc::new(Identity::unverified(
+        Some(access_key_id),
+        Some(account_id),
+        Some(username),
+    ))
+}
+
+/// The events as the segments of one flush.
+fn segments(events: &[EventDraft]) -> Vec<AuditSegment> {
+    events
+        .chunks(segment::MAX_SEGMENT_EVENTS)
+        .map(|chunk| {
+            let mut builder = SegmentBuilder::default();
+            chunk
+                .iter()
+                .for_each(|event| builder.push(event, None, None));
+            builder.finish()
+        })
+        .collect()
+}
+
+/// An event as a lookup gives it back.
+fn as_read(event: &EventDraft) -> AuditEvent {
+    let [segment] = segments(std::slice::from_ref(event)).try_into().unwrap();
+    let [read] = segment::decode(segment.encoding, &segment.data)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    read
 }
 
 fn events_of(store: &dyn Store, account_id: &str) -> Vec<String> {
@@ -3332,7 +3363,7 @@ fn events_of(store: &dyn Store, account_id: &str) -> Vec<String> {
 fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
     let store = b.open();
     let committed = event("e1", "111111111111", "CreateAccount", 0);
-    let committed_segment = segment::encode(std::slice::from_ref(&committed));
+    let committed_segment = segments(std::slice::from_ref(&committed));
     store
         .apply_audited(
             &[Change::CreateAccount(account_row("111111111111"))],
@@ -3344,7 +3375,7 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
             Change::CreateUser(user_row("AIDA1", "111111111111", "jack")),
             Change::CreateUser(user_row("AIDA2", "111111111111", "JACK")),
         ],
-        &segment::encode(&[event("e2", "111111111111", "CreateUser", 0)]),
+        &segments(&[event("e2", "111111111111", "CreateUser", 0)]),
     );
     assert_eq!(refused, Err(StoreError::AlreadyExists));
     assert_eq!(events_of(store.as_ref(), "111111111111"), vec!["e1"]);
@@ -3360,7 +3391,7 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
     };
     assert_eq!(
         segment::lookup(other.as_ref(), &query).unwrap(),
-        vec![committed.clone()]
+        vec![as_read(&committed)]
     );
     // Saving a segment twice (a flush retried after an unknown outcome) keeps one.
     store.append_audit_segments(&committed_segment).unwrap();
@@ -3369,21 +3400,19 @@ fn audit_events_commit_with_their_batch_or_not_at_all(b: &dyn Backend) {
 
 fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
     let store = b.open();
-    let mut events: Vec<AuditEvent> = (0..7)
+    let mut events: Vec<EventDraft> = (0..7)
         .map(|n| {
             let name = if n % 2 == 0 { "GetUser" } else { "CreateUser" };
             event(&format!("e{n}"), "111111111111", name, 100 - n)
         })
         .collect();
-    events[3].username = Some("bob".into());
-    events[4].access_key_id = Some("AKIABOB".into());
+    events[3].identity = caller("111111111111", "bob", "AKIAEXAMPLE");
+    events[4].identity = caller("111111111111", "admin", "AKIABOB");
     events[5].event_source = "sts.amazonaws.com".into();
     events.push(event("other", "222222222222", "GetUser", 0));
     // Three flushes: e0-e2, e3-e4, e5-e6 with the other account's event.
     for flush in [&events[..3], &events[3..5], &events[5..]] {
-        store
-            .append_audit_segments(&segment::encode(flush))
-            .unwrap();
+        store.append_audit_segments(&segments(flush)).unwrap();
     }
 
     let lookup = |attribute: Option<LookupAttribute>| {
@@ -3500,23 +3529,26 @@ fn audit_events_are_looked_up_by_attribute_and_paged(b: &dyn Backend) {
 fn audit_lookups_merge_overlapping_segments_newest_first(b: &dyn Backend) {
     let store = b.open();
     let base = Utc::now().trunc_subsecs(0) - chrono::Duration::hours(1);
-    let mut all: Vec<AuditEvent> = (0..600)
+    let (bob, alice) = (
+        caller("111111111111", "bob", "AKIAEXAMPLE"),
+        caller("111111111111", "alice", "AKIAEXAMPLE"),
+    );
+    let drafts: Vec<EventDraft> = (0..600)
         .map(|n| {
             let mut event = event(&format!("e{n:03}"), "111111111111", "GetUser", 0);
             event.event_time = base + chrono::Duration::milliseconds(n * 7 % 1000 + n);
-            event.username = Some(if n % 5 == 0 { "bob" } else { "alice" }.into());
+            event.identity = if n % 5 == 0 { &bob } else { &alice }.clone();
             event
         })
         .collect();
     // Three "instances", each saving every third event in segments of ten.
     for instance in 0..3 {
-        let theirs: Vec<AuditEvent> = all.iter().skip(instance).step_by(3).cloned().collect();
+        let theirs: Vec<EventDraft> = drafts.iter().skip(instance).step_by(3).cloned().collect();
         for flush in theirs.chunks(10) {
-            store
-                .append_audit_segments(&segment::encode(flush))
-                .unwrap();
+            store.append_audit_segments(&segments(flush)).unwrap();
         }
     }
+    let mut all: Vec<AuditEvent> = drafts.iter().map(as_read).collect();
     all.sort_by(|a, b| (b.event_time, &b.event_id).cmp(&(a.event_time, &a.event_id)));
     for (attribute, expected) in [
         (None, all.clone()),
@@ -3555,7 +3587,7 @@ fn audit_lookups_merge_overlapping_segments_newest_first(b: &dyn Backend) {
     tagged.event_id = "01890a5d-ac96-774b-bcce-b302099a8057".into();
     tagged.event_time = DateTime::from_timestamp_millis(0x0189_0a5d_ac96).unwrap();
     store
-        .append_audit_segments(&segment::encode(std::slice::from_ref(&tagged)))
+        .append_audit_segments(&segments(std::slice::from_ref(&tagged)))
         .unwrap();
     let by_id = segment::lookup(
         store.as_ref(),
@@ -3569,7 +3601,7 @@ fn audit_lookups_merge_overlapping_segments_newest_first(b: &dyn Backend) {
         },
     )
     .unwrap();
-    assert_eq!(by_id, vec![tagged]);
+    assert_eq!(by_id, vec![as_read(&tagged)]);
 }
 
 /// Migration 14 moves the events of the one-row-per-event table (migration 10) into

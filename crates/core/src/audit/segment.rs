@@ -1,23 +1,23 @@
 //! How audit events are kept: in segments (docs/design/audit-trail.md).
 //!
 //! A segment is a run of events saved together: the events of one flush (up to
-//! [`MAX_SEGMENT_EVENTS`] each), or the one event of a write. Its events are lines,
-//! compressed with LZ4, in one row: each line the fields LookupEvents filters on as a JSON
-//! object, a tab, and the CloudTrail record as it was rendered (compact JSON has no raw tab
-//! or line break, and the record is copied, not escaped into a string again); beside it, one key row for each account and each
+//! [`MAX_SEGMENT_EVENTS`] each), or the one event of a write. Its events' facts (module
+//! `facts`: each distinct string and caller once, then each event in a hundred bytes or so),
+//! compressed with LZ4, are one row; beside it, one key row for each account and each
 //! distinct value LookupEvents can filter on (event name, user name, access key id, resource
 //! name, event source, read-only), with the segment's time span. Saving ten thousand events
 //! a second is then a few rows and a few hundred kilobytes a second rather than ten
 //! thousand indexed rows, and a lookup reads only the segments whose keys match, newest
-//! first, and filters their events exactly.
+//! first, and filters their events exactly, rendering their records as it reads them.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use chrono::DateTime;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
-use super::{AuditEvent, EventQuery, EventResource, LookupAttribute};
+use super::{AuditEvent, EventDraft, EventQuery, EventResource, Identity, LookupAttribute, facts};
 use crate::store::{Store, StoreError};
 
 /// Most events one segment holds (a flush of more makes several): it bounds what a lookup
@@ -37,10 +37,15 @@ pub const ANY_ATTRIBUTE: &str = "";
 /// How a segment's events are written. The code is what the stores keep.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SegmentEncoding {
-    /// Plain lines: the events carried over from the one-row-per-event table.
+    /// Plain lines, each the lookup fields as JSON, a tab and the rendered record: the
+    /// events carried over from the one-row-per-event table.
     Lines,
-    /// Lines compressed as one LZ4 block, its decompressed size first.
+    /// The same lines compressed as one LZ4 block, its decompressed size first (segments
+    /// saved before events were kept as facts).
     Lz4Lines,
+    /// Events' facts (module `facts`), compressed as one LZ4 block, its decompressed size
+    /// first.
+    Lz4Facts,
 }
 
 impl SegmentEncoding {
@@ -48,6 +53,7 @@ impl SegmentEncoding {
         match self {
             SegmentEncoding::Lines => 0,
             SegmentEncoding::Lz4Lines => 1,
+            SegmentEncoding::Lz4Facts => 2,
         }
     }
 
@@ -55,6 +61,7 @@ impl SegmentEncoding {
         match code {
             0 => Ok(SegmentEncoding::Lines),
             1 => Ok(SegmentEncoding::Lz4Lines),
+            2 => Ok(SegmentEncoding::Lz4Facts),
             other => Err(StoreError::Backend(format!(
                 "unknown audit segment encoding {other}"
             ))),
@@ -109,45 +116,10 @@ pub struct SegmentQuery<'a> {
     pub limit: usize,
 }
 
-/// What a line says of its event before the tab: the fields LookupEvents filters on,
-/// borrowed from wherever the event is.
-#[derive(Debug, Serialize)]
-pub struct EventFields<'a> {
-    pub event_id: &'a str,
-    /// Microseconds since the Unix epoch.
-    #[serde(rename = "event_time")]
-    pub event_time_us: i64,
-    pub account_id: Option<&'a str>,
-    pub event_source: &'a str,
-    pub event_name: &'a str,
-    pub read_only: bool,
-    pub username: Option<&'a str>,
-    pub access_key_id: Option<&'a str>,
-    pub resources: &'a [EventResource],
-}
-
-impl EventFields<'_> {
-    /// Appends the event's line to `out`: these fields as JSON, a tab, the record that
-    /// `record` writes, a line break. Returns where the record is in `out`.
-    pub fn write_line(
-        &self,
-        out: &mut Vec<u8>,
-        record: impl FnOnce(&mut Vec<u8>),
-    ) -> std::ops::Range<usize> {
-        // Strings, numbers and booleans: writing them to memory cannot fail.
-        serde_json::to_writer(&mut *out, self).expect("an event's fields serialize");
-        out.push(b'\t');
-        let start = out.len();
-        record(out);
-        let end = out.len();
-        out.push(b'\n');
-        start..end
-    }
-}
-
-/// [`EventFields`], read back.
+/// What a line of the older encodings says of its event before the tab: the fields
+/// LookupEvents filters on.
 #[derive(Deserialize)]
-struct ReadFields {
+struct LineFields {
     event_id: String,
     event_time: i64,
     account_id: Option<String>,
@@ -159,35 +131,56 @@ struct ReadFields {
     resources: Vec<EventResource>,
 }
 
-/// A segment being written, one line at a time, as events come: nothing of an event is kept
-/// but its line and, when new to the segment, its keys.
+/// Strings and callers a segment writes once, in the order they first came.
+type Table<T> = indexmap::IndexSet<T, foldhash::fast::RandomState>;
+
+/// An identity in a segment's table, told apart from others by its table entry.
+#[derive(Debug)]
+struct TableIdentity(Arc<Identity>);
+
+impl PartialEq for TableIdentity {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.entry() == other.0.entry()
+    }
+}
+
+impl Eq for TableIdentity {}
+
+impl std::hash::Hash for TableIdentity {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.entry().hash(state);
+    }
+}
+
+impl std::borrow::Borrow<[u8]> for TableIdentity {
+    fn borrow(&self) -> &[u8] {
+        self.0.entry()
+    }
+}
+
+/// A segment being written as events come: each event's facts, and each distinct string
+/// and caller once (module `facts`).
 #[derive(Debug, Default)]
 pub struct SegmentBuilder {
-    lines: Vec<u8>,
-    /// Each event's time and where its record is in `lines`, for the audit stream.
-    records: Vec<(i64, std::ops::Range<usize>)>,
-    /// account → attribute → values.
-    keys: BTreeMap<String, BTreeMap<&'static str, BTreeSet<String>>>,
+    strings: Table<Box<str>>,
+    identities: Table<TableIdentity>,
+    events: Vec<u8>,
+    count: usize,
+    /// The distinct (identity, event source, event name, read-only) of its events, and
+    /// (identity, resource name) of the resources they name: its keys, once it is finished.
+    kinds: foldhash::HashSet<(u32, u32, u32, bool)>,
+    resources: foldhash::HashSet<(u32, u32)>,
     first_us: i64,
     last_us: i64,
 }
 
 impl SegmentBuilder {
-    /// A builder for `events` events whose records take about `bytes`.
-    pub fn with_capacity(events: usize, bytes: usize) -> Self {
-        SegmentBuilder {
-            lines: Vec::with_capacity(bytes + events * 256),
-            records: Vec::with_capacity(events),
-            ..SegmentBuilder::default()
-        }
-    }
-
     pub fn len(&self) -> usize {
-        self.records.len()
+        self.count
     }
 
     pub fn is_empty(&self) -> bool {
-        self.records.is_empty()
+        self.count == 0
     }
 
     /// Whether it holds [`MAX_SEGMENT_EVENTS`] events: the next one starts a new segment.
@@ -195,142 +188,183 @@ impl SegmentBuilder {
         self.len() >= MAX_SEGMENT_EVENTS
     }
 
-    /// Adds an event whose line (from [`EventFields::write_line`]) is `line`, its record at
-    /// `record` within it.
-    pub fn push(&mut self, fields: &EventFields<'_>, line: &[u8], record: std::ops::Range<usize>) {
-        let at = fields.event_time_us;
-        if self.is_empty() {
-            if self.lines.capacity() == 0 {
-                // A segment filled as events come: room for a full one of events like this,
-                // so that filling it does not copy it over and over as it grows.
-                self.lines.reserve(MAX_SEGMENT_EVENTS * (line.len() + 64));
-                self.records.reserve(MAX_SEGMENT_EVENTS);
+    fn string(&mut self, s: &str) -> u32 {
+        let index = match self.strings.get_index_of(s) {
+            Some(index) => index,
+            None => self.strings.insert_full(s.into()).0,
+        };
+        // A segment holds at most MAX_SEGMENT_EVENTS events, each with a few strings.
+        index as u32
+    }
+
+    fn identity(&mut self, identity: &Arc<Identity>) -> u32 {
+        let index = match self.identities.get_index_of(identity.entry()) {
+            Some(index) => index,
+            None => {
+                self.identities
+                    .insert_full(TableIdentity(identity.clone()))
+                    .0
             }
+        };
+        index as u32
+    }
+
+    /// Adds the event of `draft`, finished with `error` (the AWS error code and message of
+    /// a failure or denial) and `response` (its `responseElements`, redacted).
+    pub fn push(
+        &mut self,
+        draft: &EventDraft,
+        error: Option<(&str, &str)>,
+        response: Option<&serde_json::Value>,
+    ) {
+        let at = draft.event_time.timestamp_micros();
+        if self.is_empty() {
             (self.first_us, self.last_us) = (at, at);
+            if self.events.capacity() == 0 {
+                // Room for a full segment of events like this one, so that filling it does
+                // not copy it over and over as it grows.
+                self.events.reserve(MAX_SEGMENT_EVENTS * 128);
+            }
         } else {
             self.first_us = self.first_us.min(at);
             self.last_us = self.last_us.max(at);
         }
-        let offset = self.lines.len();
-        self.lines.extend_from_slice(line);
-        self.records
-            .push((at, offset + record.start..offset + record.end));
-        let Some(account) = fields.account_id else {
-            // No account can look it up: it is kept, under no key.
-            return;
+        let identity = self.identity(&draft.identity);
+        let event_source = self.string(&draft.event_source);
+        let event_name = self.string(&draft.event_name);
+        let region = self.string(&draft.aws_region);
+        let user_agent = draft.user_agent.as_deref().map(|ua| self.string(ua));
+        let error = error.map(|(code, message)| (self.string(code), message));
+        let resources: Vec<(u32, u32)> = super::resources_of(&draft.request_parameters)
+            .map(|(kind, name)| (self.string(kind), self.string(name)))
+            .collect();
+        let parameters = match &draft.request_parameters {
+            serde_json::Value::Null => None,
+            serde_json::Value::Object(map) if map.is_empty() => None,
+            parameters => Some(parameters),
         };
-        let attributes = match self.keys.get_mut(account) {
-            Some(attributes) => attributes,
-            None => self.keys.entry(account.to_owned()).or_default(),
-        };
-        let mut key = |attribute: &'static str, value: &str| {
-            let values = attributes.entry(attribute).or_default();
-            if !values.contains(value) {
-                values.insert(value.to_owned());
+        facts::EventEntry {
+            event_id: &draft.event_id,
+            time_us: at,
+            identity,
+            event_source,
+            event_name,
+            region,
+            source_ip: draft.source_ip,
+            user_agent,
+            read_only: draft.read_only,
+            request_id: &draft.request_id,
+            parameters,
+            response,
+            error,
+            resources: &resources,
+        }
+        .write(&mut self.events);
+        self.count += 1;
+        self.kinds
+            .insert((identity, event_source, event_name, draft.read_only));
+        for (_, name) in resources {
+            self.resources.insert((identity, name));
+        }
+    }
+
+    /// The segment before compression: its tables, then its events.
+    fn plain(&self) -> Vec<u8> {
+        let tables: usize = self.strings.iter().map(|s| s.len() + 2).sum::<usize>()
+            + self
+                .identities
+                .iter()
+                .map(|i| i.0.entry().len())
+                .sum::<usize>();
+        let mut plain = Vec::with_capacity(tables + 16 + self.events.len());
+        facts::write_tables(
+            &mut plain,
+            self.strings.iter().map(|s| &**s),
+            self.identities.iter().map(|i| i.0.entry()),
+        );
+        plain.extend_from_slice(&self.events);
+        plain
+    }
+
+    /// Its events as they will read back: times and CloudTrail records, in the order they
+    /// came (for the audit stream).
+    pub fn records(&self) -> Result<Vec<(i64, String)>, StoreError> {
+        Ok(facts::decode(&self.plain())?
+            .into_iter()
+            .map(|event| (event.event_time.timestamp_micros(), event.record))
+            .collect())
+    }
+
+    /// The segment, compressed, with its keys.
+    pub fn finish(self) -> AuditSegment {
+        let mut keys = BTreeSet::new();
+        let strings = &self.strings;
+        let mut key = |identity: u32, attribute: &'static str, value: &str| {
+            // Events no account can look up are kept, under no key.
+            if let Some(account_id) = &self.identities[identity as usize].0.account_id {
+                keys.insert(SegmentKey {
+                    account_id: account_id.clone(),
+                    attribute,
+                    value: value.to_owned(),
+                });
             }
         };
-        key(ANY_ATTRIBUTE, "");
-        key("EventName", fields.event_name);
-        key("EventSource", fields.event_source);
-        key("ReadOnly", if fields.read_only { "true" } else { "false" });
-        if let Some(username) = fields.username {
-            key("Username", username);
+        for &(identity, event_source, event_name, read_only) in &self.kinds {
+            let caller = &self.identities[identity as usize].0;
+            key(identity, ANY_ATTRIBUTE, "");
+            key(identity, "EventName", &strings[event_name as usize]);
+            key(identity, "EventSource", &strings[event_source as usize]);
+            key(
+                identity,
+                "ReadOnly",
+                if read_only { "true" } else { "false" },
+            );
+            if let Some(username) = &caller.username {
+                key(identity, "Username", username);
+            }
+            if let Some(access_key_id) = &caller.access_key_id {
+                key(identity, "AccessKeyId", access_key_id);
+            }
         }
-        if let Some(access_key_id) = fields.access_key_id {
-            key("AccessKeyId", access_key_id);
+        for &(identity, name) in &self.resources {
+            key(identity, "ResourceName", &strings[name as usize]);
         }
-        for resource in fields.resources {
-            key("ResourceName", &resource.name);
-        }
-    }
-
-    /// Adds a finished event.
-    pub fn push_event(&mut self, event: &AuditEvent) {
-        let fields = EventFields {
-            event_id: &event.event_id,
-            event_time_us: event.event_time.timestamp_micros(),
-            account_id: event.account_id.as_deref(),
-            event_source: &event.event_source,
-            event_name: &event.event_name,
-            read_only: event.read_only,
-            username: event.username.as_deref(),
-            access_key_id: event.access_key_id.as_deref(),
-            resources: &event.resources,
-        };
-        let mut line = Vec::with_capacity(event.record.len() + 256);
-        let record = fields.write_line(&mut line, |out| {
-            out.extend_from_slice(event.record.as_bytes());
-        });
-        self.push(&fields, &line, record);
-    }
-
-    /// The records written so far, with their times, in the order they came.
-    pub fn records(&self) -> impl Iterator<Item = (i64, &str)> {
-        self.records.iter().map(|(at, range)| {
-            // Every range is a record written whole from a `&str` or a JSON serializer.
-            let record = std::str::from_utf8(&self.lines[range.clone()]).unwrap_or_default();
-            (*at, record)
-        })
-    }
-
-    /// The segment, compressed.
-    pub fn finish(self) -> AuditSegment {
         AuditSegment {
             segment_id: super::time_ordered_id(self.first_us / 1000),
             first_us: self.first_us,
             last_us: self.last_us,
             event_count: self.len() as i64,
-            encoding: SegmentEncoding::Lz4Lines,
-            data: lz4_flex::block::compress_prepend_size(&self.lines),
-            keys: self
-                .keys
-                .into_iter()
-                .flat_map(|(account_id, attributes)| {
-                    attributes.into_iter().flat_map(move |(attribute, values)| {
-                        let account_id = account_id.clone();
-                        values.into_iter().map(move |value| SegmentKey {
-                            account_id: account_id.clone(),
-                            attribute,
-                            value,
-                        })
-                    })
-                })
-                .collect(),
+            encoding: SegmentEncoding::Lz4Facts,
+            data: lz4_flex::block::compress_prepend_size(&self.plain()),
+            keys: keys.into_iter().collect(),
         }
     }
 }
 
-/// The events as segments of at most [`MAX_SEGMENT_EVENTS`].
-pub fn encode(events: &[AuditEvent]) -> Vec<AuditSegment> {
-    events
-        .chunks(MAX_SEGMENT_EVENTS)
-        .map(|chunk| {
-            let bytes = chunk.iter().map(|event| event.record.len()).sum();
-            let mut builder = SegmentBuilder::with_capacity(chunk.len(), bytes);
-            chunk.iter().for_each(|event| builder.push_event(event));
-            builder.finish()
-        })
-        .collect()
-}
-
-/// A segment's events, as they were saved.
+/// A segment's events, as they were saved, each with its CloudTrail record.
 pub fn decode(encoding: SegmentEncoding, data: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
     let damaged = |what: String| StoreError::Backend(format!("damaged audit segment: {what}"));
-    let lines = match encoding {
-        SegmentEncoding::Lines => Cow::Borrowed(data),
-        SegmentEncoding::Lz4Lines => {
+    let plain = match encoding {
+        SegmentEncoding::Lines => return decode_lines(data),
+        SegmentEncoding::Lz4Lines | SegmentEncoding::Lz4Facts => {
             let size = data
                 .get(..4)
                 .map(|prefix| u32::from_le_bytes([prefix[0], prefix[1], prefix[2], prefix[3]]));
             if size.is_none_or(|size| size as usize > MAX_DECODED_BYTES) {
                 return Err(damaged("its size is missing or too large".into()));
             }
-            Cow::Owned(
-                lz4_flex::block::decompress_size_prepended(data)
-                    .map_err(|e| damaged(e.to_string()))?,
-            )
+            lz4_flex::block::decompress_size_prepended(data).map_err(|e| damaged(e.to_string()))?
         }
     };
+    match encoding {
+        SegmentEncoding::Lz4Facts => facts::decode(&plain),
+        _ => decode_lines(&plain),
+    }
+}
+
+/// Lines of the older encodings: the lookup fields as JSON, a tab, the rendered record.
+fn decode_lines(lines: &[u8]) -> Result<Vec<AuditEvent>, StoreError> {
+    let damaged = |what: String| StoreError::Backend(format!("damaged audit segment: {what}"));
     lines
         .split(|byte| *byte == b'\n')
         .filter(|line| !line.is_empty())
@@ -339,7 +373,7 @@ pub fn decode(encoding: SegmentEncoding, data: &[u8]) -> Result<Vec<AuditEvent>,
                 .iter()
                 .position(|byte| *byte == b'\t')
                 .ok_or_else(|| damaged("a line without its record".into()))?;
-            let fields: ReadFields =
+            let fields: LineFields =
                 serde_json::from_slice(&line[..tab]).map_err(|e| damaged(e.to_string()))?;
             let record = std::str::from_utf8(&line[tab + 1..])
                 .map_err(|e| damaged(e.to_string()))?
@@ -465,44 +499,71 @@ fn matches(query: &EventQuery, event: &AuditEvent) -> bool {
 
 #[cfg(test)]
 mod tests {
+    use std::net::IpAddr;
+
     use chrono::{TimeZone, Utc};
+    use serde_json::{Value, json};
 
     use super::*;
-    use crate::audit::EventResource;
+    use crate::audit::{Identity, query_parameters};
 
-    fn event(n: i64, account: Option<&str>) -> AuditEvent {
-        AuditEvent {
-            event_id: format!("e{n}"),
-            event_time: Utc.timestamp_micros(1_700_000_000_000_000 + n).unwrap(),
-            account_id: account.map(str::to_owned),
-            event_source: "iam.amazonaws.com".into(),
-            event_name: if n % 2 == 0 { "GetUser" } else { "CreateUser" }.into(),
-            read_only: n % 2 == 0,
-            username: Some("bob".into()),
-            access_key_id: None,
-            resources: vec![EventResource {
-                resource_type: "AWS::IAM::User".into(),
-                name: format!("user-{n}"),
-            }],
-            record: format!("{{\"eventID\":\"e{n}\",\"note\":\"line\\nbreak\"}}"),
-        }
+    fn draft(n: i64, account: Option<&str>) -> EventDraft {
+        let name = if n % 2 == 0 { "GetUser" } else { "CreateUser" };
+        let user = format!("user-{n}");
+        let mut draft = EventDraft::new(
+            "iam.amazonaws.com",
+            name,
+            "us-east-1",
+            Identity::unverified(Some("AKIAEXAMPLE"), account, Some("bob")),
+            query_parameters([("UserName", user.as_str())]),
+            &format!("request-{n}"),
+            n % 2 == 0,
+        )
+        .at(Utc.timestamp_micros(1_700_000_000_000_000 + n).unwrap());
+        draft.event_id = format!("e{n}");
+        draft
+    }
+
+    fn built(drafts: &[EventDraft]) -> AuditSegment {
+        let mut builder = SegmentBuilder::default();
+        drafts.iter().for_each(|d| builder.push(d, None, None));
+        builder.finish()
     }
 
     #[test]
     fn a_segment_gives_back_its_events_and_keys_them_once() {
-        let events: Vec<_> = (0..5).map(|n| event(n, Some("111111111111"))).collect();
-        let mut with_unknown = events.clone();
-        with_unknown.push(event(5, None));
-        let [segment] = encode(&with_unknown).try_into().unwrap();
+        let mut drafts: Vec<_> = (0..5).map(|n| draft(n, Some("111111111111"))).collect();
+        drafts.push(draft(5, None));
+        let segment = built(&drafts);
         assert_eq!(segment.event_count, 6);
         assert_eq!(
             (segment.first_us, segment.last_us),
             (1_700_000_000_000_000, 1_700_000_000_000_005)
         );
-        assert_eq!(
-            decode(segment.encoding, &segment.data).unwrap(),
-            with_unknown
-        );
+        let events = decode(segment.encoding, &segment.data).unwrap();
+        assert_eq!(events.len(), 6);
+        for (n, event) in events.iter().enumerate() {
+            assert_eq!(event.event_id, format!("e{n}"));
+            assert_eq!(event.event_time, drafts[n].event_time);
+            assert_eq!(event.event_name, drafts[n].event_name);
+            assert_eq!(event.read_only, n % 2 == 0);
+            assert_eq!(event.username.as_deref(), Some("bob"));
+            assert_eq!(event.access_key_id.as_deref(), Some("AKIAEXAMPLE"));
+            assert_eq!(
+                event.resources,
+                vec![EventResource {
+                    resource_type: "AWS::IAM::User".into(),
+                    name: format!("user-{n}"),
+                }]
+            );
+            let record: Value = serde_json::from_str(&event.record).unwrap();
+            assert_eq!(record["eventID"], event.event_id);
+            assert_eq!(
+                record["requestParameters"],
+                json!({"userName": format!("user-{n}")})
+            );
+        }
+        assert_eq!(events[5].account_id, None);
         let attributes: Vec<_> = segment
             .keys
             .iter()
@@ -521,30 +582,135 @@ mod tests {
         assert!(segment.keys.iter().all(|k| k.account_id == "111111111111"));
     }
 
+    /// Every field of the record, rendered when read, as CloudTrail writes it.
     #[test]
-    fn a_large_flush_is_cut_into_segments() {
-        let events: Vec<_> = (0..(MAX_SEGMENT_EVENTS as i64 * 2 + 1))
-            .map(|n| event(n, Some("111111111111")))
-            .collect();
-        let segments = encode(&events);
-        assert_eq!(
-            segments.iter().map(|s| s.event_count).collect::<Vec<_>>(),
-            vec![1024, 1024, 1]
+    fn a_record_is_rendered_from_its_facts() {
+        let mut failed = EventDraft::new(
+            "iam.amazonaws.com",
+            "ChangePassword",
+            "eu-west-1",
+            Identity::unverified(Some("AKIAEXAMPLE"), Some("111111111111"), Some("bob")),
+            query_parameters([("OldPassword", "hunter2"), ("NewPassword", "hunter3")]),
+            "request-1",
+            false,
+        )
+        .at(Utc.timestamp_micros(1_700_000_000_123_456).unwrap())
+        .from_client(
+            Some("2001:db8::1".parse::<IpAddr>().unwrap()),
+            Some("aws-cli/2.0".into()),
         );
-        assert_ne!(segments[0].segment_id, segments[1].segment_id);
+        failed.event_id = "e1".into();
+        let mut created = draft(2, Some("111111111111"));
+        created.source_ip = Some("10.0.0.7".parse().unwrap());
+        let mut builder = SegmentBuilder::default();
+        builder.push(&failed, Some(("AccessDenied", "No \"way\".")), None);
+        builder.push(
+            &created,
+            None,
+            Some(&json!({"user": {"userName": "user-2"}})),
+        );
+        let segment = builder.finish();
+        let events = decode(segment.encoding, &segment.data).unwrap();
+        let records: Vec<Value> = events
+            .iter()
+            .map(|e| serde_json::from_str(&e.record).unwrap())
+            .collect();
+        assert_eq!(
+            records[0],
+            json!({
+                "eventVersion": "1.08",
+                "userIdentity": {
+                    "type": "Unknown",
+                    "accountId": "111111111111",
+                    "accessKeyId": "AKIAEXAMPLE",
+                    "userName": "bob",
+                },
+                "eventTime": "2023-11-14T22:13:20Z",
+                "eventSource": "iam.amazonaws.com",
+                "eventName": "ChangePassword",
+                "awsRegion": "eu-west-1",
+                "sourceIPAddress": "2001:db8::1",
+                "userAgent": "aws-cli/2.0",
+                "requestParameters": {
+                    "oldPassword": crate::audit::HIDDEN,
+                    "newPassword": crate::audit::HIDDEN,
+                },
+                "responseElements": null,
+                "requestID": "request-1",
+                "eventID": "e1",
+                "readOnly": false,
+                "eventType": "AwsApiCall",
+                "managementEvent": true,
+                "recipientAccountId": "111111111111",
+                "eventCategory": "Management",
+                "errorCode": "AccessDenied",
+                "errorMessage": "No \"way\".",
+            })
+        );
+        assert_eq!(records[1]["sourceIPAddress"], "10.0.0.7");
+        assert_eq!(records[1]["userAgent"], Value::Null);
+        assert_eq!(
+            records[1]["responseElements"],
+            json!({"user": {"userName": "user-2"}})
+        );
+        assert!(records[1].get("errorCode").is_none());
+        assert_eq!(
+            events[0].event_time.timestamp_micros(),
+            1_700_000_000_123_456
+        );
+    }
+
+    /// Segments saved before events were kept as facts still read back.
+    #[test]
+    fn segments_of_lines_still_read() {
+        let line = concat!(
+            r#"{"event_id":"old-1","event_time":1700000000000000,"account_id":"111111111111","#,
+            r#""event_source":"iam.amazonaws.com","event_name":"GetUser","read_only":true,"#,
+            r#""username":"bob","access_key_id":null,"resources":[]}"#,
+            "\t",
+            r#"{"eventID":"old-1"}"#,
+            "\n"
+        );
+        for (encoding, data) in [
+            (SegmentEncoding::Lines, line.as_bytes().to_vec()),
+            (
+                SegmentEncoding::Lz4Lines,
+                lz4_flex::block::compress_prepend_size(line.as_bytes()),
+            ),
+        ] {
+            let [event] = decode(encoding, &data).unwrap().try_into().unwrap();
+            assert_eq!(event.event_id, "old-1");
+            assert_eq!(event.username.as_deref(), Some("bob"));
+            assert_eq!(event.record, r#"{"eventID":"old-1"}"#);
+        }
     }
 
     #[test]
     fn damaged_data_is_an_error_not_a_panic() {
-        let [segment] = encode(&[event(1, Some("111111111111"))])
-            .try_into()
-            .unwrap();
+        let segment = built(&[draft(1, Some("111111111111"))]);
+        let plain = lz4_flex::block::decompress_size_prepended(&segment.data).unwrap();
+        for cut in 0..plain.len() {
+            let data = lz4_flex::block::compress_prepend_size(&plain[..cut]);
+            if let Ok(events) = decode(SegmentEncoding::Lz4Facts, &data) {
+                assert!(events.is_empty(), "a cut at {cut} read an event");
+            }
+        }
+        let mut wrong_index = plain.clone();
+        // The first string count, then a table entry index past every table.
+        wrong_index[0] = 0;
+        assert!(
+            decode(
+                SegmentEncoding::Lz4Facts,
+                &lz4_flex::block::compress_prepend_size(&wrong_index)
+            )
+            .is_err()
+        );
         for data in [
             &segment.data[..2],
             &segment.data[..segment.data.len() - 3],
             &[0xff, 0xff, 0xff, 0x7f, 1, 2, 3][..],
         ] {
-            assert!(decode(SegmentEncoding::Lz4Lines, data).is_err());
+            assert!(decode(SegmentEncoding::Lz4Facts, data).is_err());
         }
         assert!(decode(SegmentEncoding::Lines, b"{not json}\t{}\n").is_err());
         assert!(decode(SegmentEncoding::Lines, b"{\"no\":\"tab\"}\n").is_err());

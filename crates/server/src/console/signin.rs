@@ -166,7 +166,7 @@ fn record_console_login<T>(
         false,
     )
     .from_client(
-        Some(peer.ip().to_string()),
+        Some(peer.ip()),
         headers
             .get(header::USER_AGENT)
             .and_then(|v| v.to_str().ok())
