@@ -127,6 +127,7 @@ pub fn conclude<T>(directory: &Directory, left: Option<EventDraft>, result: &Res
 }
 
 /// What a request asked for, as far as it was read.
+#[derive(Debug)]
 pub struct Attempt<'a> {
     pub service: Service,
     pub event_name: &'a str,
@@ -227,6 +228,7 @@ pub fn run<T>(
 }
 
 /// Where an unsigned request (the access portal, SSO OIDC) came from.
+#[derive(Debug)]
 pub struct Client {
     pub ip: std::net::IpAddr,
     pub user_agent: Option<String>,

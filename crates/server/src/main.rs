@@ -8,27 +8,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use latchkey_core::identity_mfa::IdentityMfaPolicy;
 
-mod api;
-mod audit;
-mod auth;
-mod config;
-mod console;
-mod datadir;
-mod follow;
-mod html;
-mod invitation;
-mod mail;
-mod metrics;
-mod observe;
-mod oidc;
-mod operation;
-mod portal;
-mod rest;
-mod rotation;
-mod second_factor;
-mod server;
-mod throttle;
-mod tls;
+use latchkey_server::{audit, config, datadir, rotation, server};
 
 /// Where data lives when `--data` is not given.
 const DEFAULT_DATA_DIR: &str = "latchkey-data";
