@@ -100,8 +100,9 @@ def init(binary, data, store=None, cwd=None):
 class Server:
     """One `latchkey serve`; `start()` returns the seconds from spawn to the first /healthz 200."""
 
-    def __init__(self, binary, data, store=None, port=None, log_path=None, cwd=None):
+    def __init__(self, binary, data, store=None, port=None, log_path=None, cwd=None, config=None):
         self.binary, self.data, self.store, self.cwd = binary, data, store, cwd
+        self.config = config
         self.port = port or free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.host = f"127.0.0.1:{self.port}"
@@ -112,6 +113,8 @@ class Server:
         cmd = [self.binary, "serve", "--data", self.data, "--listen", self.host]
         if self.store:
             cmd += ["--store", self.store]
+        if self.config:
+            cmd += ["--config", self.config]
         env = dict(os.environ, LATCHKEY_LOG=os.environ.get("LATCHKEY_LOG", "warn"))
         self._log = open(self.log_path, "ab")
         t0 = time.perf_counter()

@@ -57,6 +57,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0013_organizational_units.sql"),
     ),
     (14, include_str!("../migrations/0014_audit_segments.sql")),
+    (
+        15,
+        include_str!("../migrations/0015_audit_segment_keys_key_first.sql"),
+    ),
 ];
 
 /// How many batches the change log keeps; a reader further behind reloads everything.
@@ -1933,6 +1937,39 @@ mod tests {
             .unwrap()
             .collect::<Result<_, _>>()
             .unwrap()
+    }
+
+    /// SQLite 3.40's `PRAGMA integrity_check` reports NULLs that are not there in a WITHOUT
+    /// ROWID table whose non-key column comes before a key column (migration 15): every such
+    /// table declares its primary key's columns first, in the key's order.
+    #[test]
+    fn without_rowid_tables_declare_their_key_first() {
+        let mut connection = Connection::open_in_memory().unwrap();
+        migrate(&mut connection, MIGRATIONS).unwrap();
+        let tables: Vec<String> = connection
+            .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND sql LIKE '%WITHOUT ROWID%'")
+            .unwrap()
+            .query_map([], |row| row.get(0))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert!(!tables.is_empty());
+        for table in tables {
+            // (declared position, position in the key: 0 when not in it)
+            let columns: Vec<(i64, i64)> = connection
+                .prepare(&format!("SELECT cid, pk FROM pragma_table_info('{table}')"))
+                .unwrap()
+                .query_map([], |row| Ok((row.get(0)?, row.get(1)?)))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let key_len = columns.iter().filter(|(_, pk)| *pk > 0).count() as i64;
+            for (cid, pk) in columns {
+                if cid < key_len {
+                    assert_eq!(pk, cid + 1, "{table}: column {cid} is not the key's");
+                }
+            }
+        }
     }
 
     /// A migration whose number was free when a later one was applied still runs, once.

@@ -3614,7 +3614,7 @@ fn audit_events_of_the_one_row_per_event_table_become_segments(b: &dyn Backend) 
     b.execute(&format!(
         "DROP TABLE audit_segment_keys;
          DROP TABLE audit_segments;
-         DELETE FROM schema_migrations WHERE version = 14;
+         DELETE FROM schema_migrations WHERE version IN (14, 15);
          CREATE TABLE audit_events (
              event_id TEXT PRIMARY KEY, event_time_us BIGINT NOT NULL, account_id TEXT,
              event_source TEXT NOT NULL, event_name TEXT NOT NULL, read_only BOOLEAN NOT NULL,
