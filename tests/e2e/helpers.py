@@ -155,6 +155,9 @@ class Server:
             stdout=self._log_file,
             stderr=subprocess.STDOUT,
             env={**os.environ, **self.env},
+            # A process group of its own: a wrapper (faketime) forks the server rather than
+            # becoming it, and stopping the wrapper alone would leave the server running.
+            start_new_session=True,
         )
         self._wait_ready()
         return self
@@ -202,11 +205,11 @@ class Server:
         assert self.proc is not None
         self.stopped = True
         if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
+            os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(timeout=timeout)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                os.killpg(self.proc.pid, signal.SIGKILL)
                 self.proc.wait()
                 self._close_log()
                 raise AssertionError(
@@ -219,7 +222,7 @@ class Server:
         """SIGKILL and wait (no chance to flush or clean up)."""
         self.stopped = True
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.kill()
+            os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait()
         self._close_log()
 
