@@ -696,7 +696,8 @@ mod tests {
             }
         }
         let mut wrong_index = plain.clone();
-        // The first string count, then a table entry index past every table.
+        // A string table said to be empty: the bytes after it are misread, and reading
+        // them fails rather than panics.
         wrong_index[0] = 0;
         assert!(
             decode(
